@@ -1,0 +1,63 @@
+// The Broker interface: publish with history (epoch + offset), read history, subscribe to channels.
+import type { StreamPosition } from '@switchboard/protocol';
+
+/** A publication as stored and delivered: its offset and its whole encoded JSON object. */
+export interface Publication {
+  /** Position in the channel; 0 when the channel keeps no history. */
+  offset: number;
+  /** The encoded publication object (`{"offset":N,"data":…,"info":…}`), sent to clients as is. */
+  json: string;
+}
+
+export interface PublishOptions {
+  /** Publications kept in history; 0 keeps none (no offset is assigned then). */
+  historySize: number;
+  /** Seconds the history lives after the last publication. */
+  historyTtlSeconds: number;
+  /** When set, a second publish with the same key within `idempotencyTtlSeconds` publishes nothing and returns the first result. */
+  idempotencyKey?: string;
+  idempotencyTtlSeconds?: number;
+}
+
+export interface PublishResult extends StreamPosition {
+  /** True when the idempotency key had been used: nothing was published this time. */
+  duplicate: boolean;
+}
+
+export interface HistoryOptions {
+  /** Most publications to return: 0 returns only the position, a negative number means no limit. */
+  limit: number;
+  /** Return only publications after this offset (forward), or before it when `reverse`. */
+  since?: StreamPosition;
+  reverse?: boolean;
+  /** Seconds the channel's meta (epoch, top offset) lives; it is created on first read too. */
+  metaTtlSeconds?: number;
+}
+
+export interface HistoryResult extends StreamPosition {
+  publications: Publication[];
+}
+
+/** Called for each publication on a channel this process subscribed to. */
+export type PublicationHandler = (channel: string, pub: Publication, epoch: string) => void;
+
+export interface Broker {
+  readonly kind: 'memory' | 'redis';
+  /** Connects; rejects with a clear message when the backend is unreachable. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+  /** Backend reachable and every subscription in place. */
+  isReady(): boolean;
+  /** Sets the single receiver of publications for subscribed channels. */
+  onPublication(handler: PublicationHandler): void;
+  /** Called after a lost backend connection came back and all subscriptions were restored. */
+  onResubscribed(handler: () => void): void;
+
+  /** Publishes atomically: next offset, append to history, deliver to subscribers. */
+  publish(channel: string, body: string, opts: PublishOptions): Promise<PublishResult>;
+  /** Starts delivery of these channels to this process; batched, resolves when in place. */
+  subscribe(channels: string[]): Promise<void>;
+  unsubscribe(channels: string[]): Promise<void>;
+  history(channel: string, opts: HistoryOptions): Promise<HistoryResult>;
+  removeHistory(channel: string): Promise<void>;
+}

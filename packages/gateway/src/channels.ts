@@ -1,0 +1,73 @@
+// Channel namespaces: the options of each namespace (Centrifugo names) and how a channel finds its own.
+
+/** Options of one namespace, named as in Centrifugo's config file. */
+export interface NamespaceOptions {
+  presence: boolean;
+  join_leave: boolean;
+  force_push_join_leave: boolean;
+  /** Publications kept per channel; 0 keeps no history (and assigns no offsets). */
+  history_size: number;
+  /** Seconds history lives after the last publication; must be > 0 when history_size > 0. */
+  history_ttl: number;
+  force_positioning: boolean;
+  allow_positioning: boolean;
+  force_recovery: boolean;
+  allow_recovery: boolean;
+  allow_subscribe_for_client: boolean;
+  allow_subscribe_for_anonymous: boolean;
+  allow_publish_for_subscriber: boolean;
+  allow_publish_for_client: boolean;
+  allow_publish_for_anonymous: boolean;
+  allow_history_for_subscriber: boolean;
+  allow_history_for_client: boolean;
+  allow_presence_for_subscriber: boolean;
+  allow_presence_for_client: boolean;
+  /** Switchboard's own: channels of this namespace are versioned documents. */
+  documents: boolean;
+}
+
+export interface ChannelConfig {
+  without_namespace: NamespaceOptions;
+  namespaces: Record<string, NamespaceOptions>;
+}
+
+export const defaultNamespaceOptions: Readonly<NamespaceOptions> = Object.freeze({
+  presence: false,
+  join_leave: false,
+  force_push_join_leave: false,
+  history_size: 0,
+  history_ttl: 0,
+  force_positioning: false,
+  allow_positioning: false,
+  force_recovery: false,
+  allow_recovery: false,
+  allow_subscribe_for_client: false,
+  allow_subscribe_for_anonymous: false,
+  allow_publish_for_subscriber: false,
+  allow_publish_for_client: false,
+  allow_publish_for_anonymous: false,
+  allow_history_for_subscriber: false,
+  allow_history_for_client: false,
+  allow_presence_for_subscriber: false,
+  allow_presence_for_client: false,
+  documents: false,
+});
+
+export function defaultChannelConfig(): ChannelConfig {
+  return { without_namespace: { ...defaultNamespaceOptions }, namespaces: {} };
+}
+
+export const NAMESPACE_SEPARATOR = ':';
+
+/** Namespace name of a channel: the part before the first ':' ('' for none). */
+export function namespaceOf(channel: string): string {
+  const i = channel.indexOf(NAMESPACE_SEPARATOR);
+  return i === -1 ? '' : channel.slice(0, i);
+}
+
+/** Options for a channel, or undefined when it names a namespace that does not exist. */
+export function resolveChannel(config: ChannelConfig, channel: string): NamespaceOptions | undefined {
+  const ns = namespaceOf(channel);
+  if (ns === '') return config.without_namespace;
+  return Object.prototype.hasOwnProperty.call(config.namespaces, ns) ? config.namespaces[ns] : undefined;
+}

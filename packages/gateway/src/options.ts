@@ -1,0 +1,66 @@
+// What a gateway is started with: listen address, engine, channels, auth, API key and limits.
+import type { Broker } from '@switchboard/engine';
+import type { Logger } from 'pino';
+import type { ChannelConfig } from './channels';
+
+export interface AuthOptions {
+  /** HS256 secret for connection and subscription tokens. */
+  hmacSecret?: string;
+  /** PEM public keys (RSA for RS256, EC P-256 for ES256). */
+  publicKeys?: string[];
+  /** Centrifugo's insecure mode: connect without a token, every client permission check passes. */
+  insecure: boolean;
+}
+
+export interface GatewayLimits {
+  /** Largest frame a client may send and largest publication data (bytes). */
+  maxMessageSize: number;
+  maxChannelLength: number;
+  maxChannelsPerConnection: number;
+  /** Connections this process accepts at once; 0 = no limit. */
+  maxConnections: number;
+  /** Sustained commands per second per connection, and the burst allowed above it. */
+  commandsPerSecond: number;
+  commandBurst: number;
+  /** A socket that has not sent connect by then is closed. */
+  connectTimeoutMs: number;
+  /** Server ping interval; a client that has not answered by the next ping + pongTimeout is closed with 3012. */
+  pingIntervalSeconds: number;
+  pongTimeoutSeconds: number;
+  /** Bytes queued for a client before it is disconnected as slow (3008). */
+  maxBackpressure: number;
+  /** Most publications a recovering subscribe returns. */
+  maxRecoveredPublications: number;
+}
+
+export const defaultLimits: Readonly<GatewayLimits> = Object.freeze({
+  maxMessageSize: 65536,
+  maxChannelLength: 255,
+  maxChannelsPerConnection: 128,
+  maxConnections: 0,
+  commandsPerSecond: 100,
+  commandBurst: 200,
+  connectTimeoutMs: 10000,
+  pingIntervalSeconds: 25,
+  pongTimeoutSeconds: 8,
+  maxBackpressure: 4 * 1024 * 1024,
+  maxRecoveredPublications: 10000,
+});
+
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  broker: Broker;
+  channels: ChannelConfig;
+  auth: AuthOptions;
+  /** Server API key; without one the HTTP API answers 404. */
+  apiKey?: string;
+  logger: Logger;
+  /** Run on the package's pure-JS `ws` fallback when the native uWS binary did not load. */
+  allowUwsFallback?: boolean;
+  limits?: Partial<GatewayLimits>;
+  /** Serve the demo chat page at `/` (standalone dev mode). */
+  demo?: boolean;
+  /** Name of this node, reported in the connect result and logs. */
+  node?: string;
+}

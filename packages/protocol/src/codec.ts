@@ -1,0 +1,127 @@
+// Frame codec: splits a text frame into commands and builds reply, push and publication JSON.
+import { ErrorCode, protocolError, type ProtocolError } from './codes';
+import type { ClientInfo, Command, Json, Method } from './types';
+import { RequestError, isMethod, isObject, validateRequest } from './validate';
+
+/** One decoded line of a frame. */
+export type Decoded =
+  | { kind: 'command'; command: Command }
+  /** An empty object: the client's answer to a server ping. */
+  | { kind: 'pong' }
+  /** A command that has an id but is wrong: reply with the error, keep the connection. */
+  | { kind: 'error'; id: number; error: ProtocolError }
+  /** Unparseable or without an id: the connection is closed with 3501 and this reason. */
+  | { kind: 'fatal'; reason: string };
+
+/** Decodes a frame of newline-separated JSON commands. Stops at the first fatal line. */
+export function decodeFrame(text: string): Decoded[] {
+  const out: Decoded[] = [];
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    const line = text.slice(start, end).trim();
+    start = end + 1;
+    if (line === '') continue;
+    const item = decodeLine(line);
+    out.push(item);
+    if (item.kind === 'fatal') break;
+  }
+  return out;
+}
+
+function decodeLine(line: string): Decoded {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { kind: 'fatal', reason: 'invalid JSON' };
+  }
+  if (!isObject(value)) return { kind: 'fatal', reason: 'command must be a JSON object' };
+  const keys = Object.keys(value);
+  if (keys.length === 0) return { kind: 'pong' };
+
+  const rawId = value.id;
+  let id = 0;
+  if (rawId !== undefined) {
+    if (typeof rawId !== 'number' || !Number.isSafeInteger(rawId) || rawId < 0) {
+      return { kind: 'fatal', reason: 'command id must be a non-negative integer' };
+    }
+    id = rawId;
+  }
+
+  let method: Method | undefined;
+  for (const key of keys) {
+    if (key === 'id') continue;
+    if (!isMethod(key)) continue;
+    if (method !== undefined) {
+      return id > 0
+        ? { kind: 'error', id, error: protocolError(ErrorCode.BadRequest, 'a command holds exactly one method') }
+        : { kind: 'fatal', reason: 'a command holds exactly one method' };
+    }
+    method = key;
+  }
+  if (method === 'send') {
+    try {
+      return { kind: 'command', command: { id: 0, method, params: validateRequest('send', value.send) } };
+    } catch (e) {
+      return { kind: 'fatal', reason: (e as Error).message };
+    }
+  }
+  if (id === 0) return { kind: 'fatal', reason: 'command id is required' };
+  if (method === undefined) {
+    const named = keys.filter((k) => k !== 'id').join(', ');
+    return { kind: 'error', id, error: protocolError(ErrorCode.MethodNotFound, named ? `unknown method ${named}` : 'no method') };
+  }
+  try {
+    const params = validateRequest(method, value[method]);
+    return { kind: 'command', command: { id, method, params } as Command };
+  } catch (e) {
+    if (e instanceof RequestError) {
+      return { kind: 'error', id, error: protocolError(ErrorCode.BadRequest, `${method}: ${e.message}`) };
+    }
+    throw e;
+  }
+}
+
+/** `{"id":N,"<method>":<result>}` from an already encoded result. */
+export function encodeReply(id: number, method: Method, resultJson: string): string {
+  return `{"id":${id},"${method}":${resultJson}}`;
+}
+
+export function encodeError(id: number, error: ProtocolError): string {
+  return `{"id":${id},"error":${JSON.stringify(error)}}`;
+}
+
+/** The body of a publication without its offset: `"data":…,"info":…`; the engine adds the offset. */
+export function encodePublicationBody(data: string, info?: ClientInfo, tags?: Record<string, string>): string {
+  let body = `"data":${data}`;
+  if (info) body += `,"info":${JSON.stringify(info)}`;
+  if (tags && Object.keys(tags).length > 0) body += `,"tags":${JSON.stringify(tags)}`;
+  return body;
+}
+
+/** A whole publication object; offset 0 means the channel keeps no history, so none is sent. */
+export function encodePublication(offset: number, body: string): string {
+  return offset > 0 ? `{"offset":${offset},${body}}` : `{${body}}`;
+}
+
+// Hot path: built once per publication and sent as the same bytes to every local subscriber.
+export function encodePublicationPush(channel: string, publicationJson: string): string {
+  return `{"push":{"channel":${JSON.stringify(channel)},"pub":${publicationJson}}}`;
+}
+
+export function encodePush(channel: string, type: 'join' | 'leave' | 'unsubscribe' | 'subscribe', body: Json | object): string {
+  return `{"push":{"channel":${JSON.stringify(channel)},"${type}":${JSON.stringify(body)}}}`;
+}
+
+export function encodeMessagePush(data: string): string {
+  return `{"push":{"message":{"data":${data}}}}`;
+}
+
+export function encodeDisconnectPush(code: number, reason: string, reconnect: boolean): string {
+  return `{"push":{"disconnect":${JSON.stringify({ code, reason, reconnect })}}}`;
+}
+
+/** The server's ping: an empty object. */
+export const PING_FRAME = '{}';
