@@ -1,1 +1,3 @@
-export {};
+// Test helpers that start real processes: a private redis-server and switchboard roles.
+export * from './redis';
+export * from './process';

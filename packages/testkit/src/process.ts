@@ -1,0 +1,2 @@
+// Starts switchboard processes (gateway, standalone) for a test, waits for readiness, stops them.
+export {};
