@@ -1,5 +1,16 @@
-// The gateway process: uWS app with the WebSocket endpoint, HTTP API and health routes.
-import type { GatewayOptions } from './options';
+// The gateway process: uWS app with the WebSocket endpoint, HTTP API, health routes and the session clock.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { DisconnectCode, PING_FRAME } from '@switchboard/protocol';
+import type { HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
+import { TokenVerifier } from './auth';
+import type { GatewayContext } from './context';
+import { demoRoutes } from './demo';
+import { HttpApi } from './http_api';
+import { Hub } from './hub';
+import { defaultLimits, type GatewayOptions } from './options';
+import { ClientSession, type Transport } from './session';
+import { loadUws, UwsFallbackError } from './uws';
 
 export interface Gateway {
   /** The port actually listened on (useful with port 0). */
@@ -9,6 +20,249 @@ export interface Gateway {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-export async function startGateway(_options: GatewayOptions): Promise<Gateway> {
-  throw new Error('not implemented yet');
+interface SocketData {
+  session?: ClientSession;
+  transport?: UwsTransport;
+}
+
+// uWS topics: channels are prefixed so that no channel name can collide with the ping topic.
+const CHANNEL_TOPIC = '#';
+const PING_TOPIC = 'ping';
+const MAX_API_BODY = 1024 * 1024;
+
+export const VERSION: string = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
+
+class UwsTransport implements Transport {
+  closed = false;
+
+  constructor(private readonly ws: WebSocket<SocketData>) {}
+
+  send(frame: string): void {
+    if (!this.closed) this.ws.send(frame, false);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.end(code, reason);
+  }
+
+  join(channel: string): void {
+    if (!this.closed) this.ws.subscribe(CHANNEL_TOPIC + channel);
+  }
+
+  leave(channel: string): void {
+    if (!this.closed) this.ws.unsubscribe(CHANNEL_TOPIC + channel);
+  }
+
+  bufferedAmount(): number {
+    return this.closed ? 0 : this.ws.getBufferedAmount();
+  }
+
+  pingTopic(): void {
+    if (!this.closed) this.ws.subscribe(PING_TOPIC);
+  }
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { uws, native } = loadUws();
+  if (!native && !options.allowUwsFallback) throw new UwsFallbackError();
+  const limits = { ...defaultLimits, ...options.limits };
+  const { broker, logger } = options;
+  const app: TemplatedApp = uws.App();
+  const hub = new Hub(broker, (channel, frame) => app.publish(CHANNEL_TOPIC + channel, frame, false), logger);
+  const ctx: GatewayContext = {
+    broker,
+    hub,
+    verifier: new TokenVerifier(options.auth),
+    channels: options.channels,
+    limits,
+    insecure: options.auth.insecure,
+    logger,
+    node: options.node ?? '',
+    version: VERSION,
+  };
+  const api = new HttpApi({ broker, channels: options.channels, limits, logger, apiKey: options.apiKey });
+  const sessions = new Map<ClientSession, UwsTransport>();
+  let draining = false;
+  let lastPingAt = 0;
+
+  app.ws<SocketData>('/connection/websocket', {
+    maxPayloadLength: limits.maxMessageSize,
+    // Liveness is ours (protocol pings, 3012); uWS only drops sockets that are silent far longer.
+    idleTimeout: 0,
+    sendPingsAutomatically: false,
+    // Slow clients are closed with 3008 by the clock below once past maxBackpressure; uWS drops frames only
+    // past this ceiling, and such a client is closed at the next tick and recovers from its offsets.
+    maxBackpressure: limits.maxBackpressure * 4,
+    upgrade: (res, req, context) => {
+      if (draining) {
+        res.writeStatus('503 Service Unavailable').end('draining');
+        return;
+      }
+      res.upgrade<SocketData>(
+        {},
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+    },
+    open: (ws) => {
+      const transport = new UwsTransport(ws);
+      if (limits.maxConnections > 0 && sessions.size >= limits.maxConnections) {
+        transport.close(DisconnectCode.ConnectionLimit, 'connection limit');
+        return;
+      }
+      const session = new ClientSession(ctx, transport);
+      const data = ws.getUserData();
+      data.session = session;
+      data.transport = transport;
+      sessions.set(session, transport);
+      transport.pingTopic();
+    },
+    message: (ws, message, isBinary) => {
+      const { session } = ws.getUserData();
+      if (!session) return;
+      if (isBinary) {
+        session.disconnect(DisconnectCode.BadRequest, 'bad request: binary frames are not accepted');
+        return;
+      }
+      // The ArrayBuffer is valid only during this call: decode it now.
+      session.onFrame(Buffer.from(message).toString('utf8'));
+    },
+    close: (ws) => {
+      const { session, transport } = ws.getUserData();
+      if (!session || !transport) return;
+      transport.closed = true;
+      session.onClose();
+      sessions.delete(session);
+    },
+  });
+
+  app.get('/healthz', (res) => {
+    res.writeHeader('Content-Type', 'text/plain').end('ok');
+  });
+  app.get('/readyz', (res) => {
+    const ready = !draining && broker.isReady();
+    if (!ready) res.writeStatus('503 Service Unavailable');
+    res.writeHeader('Content-Type', 'text/plain').end(draining ? 'draining' : ready ? 'ready' : 'engine unavailable');
+  });
+  app.post('/api/:method', (res, req) => {
+    const method = req.getParameter(0) ?? '';
+    if (!api.enabled) {
+      sendJson(res, 404, '{"error":{"code":108,"message":"not available: the HTTP API is disabled (no API key set)"}}');
+      return;
+    }
+    if (!api.authorized(req.getHeader('x-api-key'), req.getHeader('authorization'))) {
+      sendJson(res, 401, '{"error":{"code":101,"message":"unauthorized: wrong or missing API key"}}');
+      return;
+    }
+    readBody(res, MAX_API_BODY, (body) => {
+      if (body === undefined) {
+        sendJson(res, 413, `{"error":{"code":106,"message":"limit exceeded: body larger than ${MAX_API_BODY} bytes"}}`);
+        return;
+      }
+      void api.handle(method, body).then((r) => sendJson(res, r.status, r.body));
+    });
+  });
+  if (options.demo) demoRoutes(app);
+  app.any('/*', (res) => {
+    res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain').end('not found');
+  });
+
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(options.host, options.port, (token) => {
+      if (token) resolve(token);
+      else reject(new Error(`cannot listen on ${options.host}:${options.port} (address in use or not available)`));
+    });
+  });
+  const port = uws.us_socket_local_port(listenSocket);
+
+  // One clock for every session: pings, pong and connect timeouts, token expiry, slow clients.
+  const pingTimer = setInterval(() => {
+    lastPingAt = Date.now();
+    app.publish(PING_TOPIC, PING_FRAME, false);
+  }, limits.pingIntervalSeconds * 1000);
+  const tick = setInterval(() => {
+    const now = Date.now();
+    const pongDeadline = lastPingAt + limits.pongTimeoutSeconds * 1000;
+    for (const [session, transport] of sessions) {
+      if (!session.connected) {
+        if (now - session.openedAt > limits.connectTimeoutMs) session.disconnect(DisconnectCode.Stale, 'stale: no connect command');
+        continue;
+      }
+      if (lastPingAt > 0 && now > pongDeadline && session.lastSeen < lastPingAt) {
+        session.disconnect(DisconnectCode.NoPong, 'no pong');
+        continue;
+      }
+      if (transport.bufferedAmount() > limits.maxBackpressure) {
+        session.disconnect(DisconnectCode.Slow, 'slow');
+        continue;
+      }
+      session.checkExpiry(now);
+    }
+  }, 1000);
+
+  return {
+    port,
+    isReady: () => !draining && broker.isReady(),
+    async shutdown(graceMs = 25000) {
+      if (draining) return;
+      draining = true;
+      clearInterval(pingTimer);
+      clearInterval(tick);
+      await closeInBatches([...sessions.keys()], graceMs / 2);
+      uws.us_listen_socket_close(listenSocket);
+      logger.info({ port }, 'gateway stopped');
+    },
+  };
+}
+
+/** Closes sessions with 3001 spread over `spreadMs`, so their reconnects do not all land at once. */
+async function closeInBatches(sessions: ClientSession[], spreadMs: number): Promise<void> {
+  const intervalMs = 50;
+  const batches = Math.max(1, Math.floor(spreadMs / intervalMs));
+  const size = Math.max(100, Math.ceil(sessions.length / batches));
+  for (let i = 0; i < sessions.length; i += size) {
+    for (const s of sessions.slice(i, i + size)) s.disconnect(DisconnectCode.Shutdown, 'shutdown');
+    if (i + size < sessions.length) await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+function sendJson(res: HttpResponse & { aborted?: boolean }, status: number, body: string): void {
+  if (res.aborted) return;
+  res.cork(() => {
+    res.writeStatus(statusLine(status)).writeHeader('Content-Type', 'application/json').end(body);
+  });
+}
+
+function statusLine(status: number): string {
+  const text: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 413: 'Payload Too Large', 503: 'Service Unavailable' };
+  return `${status} ${text[status] ?? ''}`.trim();
+}
+
+/** Reads a request body up to `max` bytes; calls back with undefined when it is larger. */
+function readBody(res: HttpResponse & { aborted?: boolean }, max: number, done: (body: string | undefined) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  res.onAborted(() => {
+    res.aborted = true;
+  });
+  res.onData((chunk, isLast) => {
+    if (finished) return;
+    size += chunk.byteLength;
+    if (size > max) {
+      finished = true;
+      done(undefined);
+      return;
+    }
+    // The chunk is valid only during this call: copy it.
+    chunks.push(Buffer.from(new Uint8Array(chunk)));
+    if (isLast) {
+      finished = true;
+      done(Buffer.concat(chunks).toString('utf8'));
+    }
+  });
 }

@@ -1,3 +1,4 @@
 // Test helpers that start real processes: a private redis-server and switchboard roles.
 export * from './redis';
 export * from './process';
+export * from './ws_client';

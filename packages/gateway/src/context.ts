@@ -1,0 +1,19 @@
+// What every client session of one gateway shares: engine, hub, token verifier, channel config, limits.
+import type { Broker } from '@switchboard/engine';
+import type { Logger } from 'pino';
+import type { TokenVerifier } from './auth';
+import type { ChannelConfig } from './channels';
+import type { Hub } from './hub';
+import type { GatewayLimits } from './options';
+
+export interface GatewayContext {
+  broker: Broker;
+  hub: Hub;
+  verifier: TokenVerifier;
+  channels: ChannelConfig;
+  limits: GatewayLimits;
+  insecure: boolean;
+  logger: Logger;
+  node: string;
+  version: string;
+}

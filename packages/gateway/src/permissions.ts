@@ -1,0 +1,35 @@
+// Who may do what on a channel without a subscription token, by the namespace's options (Centrifugo rules).
+import type { NamespaceOptions } from './channels';
+
+export interface Actor {
+  /** User id from the connection token; '' for an anonymous connection. */
+  user: string;
+  /** Insecure mode: every client permission check passes. */
+  insecure: boolean;
+}
+
+/** Subscribing without a token. */
+export function canSubscribe(ns: NamespaceOptions, actor: Actor): boolean {
+  if (actor.insecure) return true;
+  if (!ns.allow_subscribe_for_client) return false;
+  return actor.user !== '' || ns.allow_subscribe_for_anonymous;
+}
+
+/** Publishing from a client; documents are written only through doc.update. */
+export function canPublish(ns: NamespaceOptions, actor: Actor, subscribed: boolean): boolean {
+  if (ns.documents) return false;
+  if (actor.insecure) return true;
+  if (actor.user === '' && !ns.allow_publish_for_anonymous) return false;
+  if (ns.allow_publish_for_client) return true;
+  return ns.allow_publish_for_subscriber && subscribed;
+}
+
+export function canReadHistory(ns: NamespaceOptions, actor: Actor, subscribed: boolean): boolean {
+  if (actor.insecure) return true;
+  return ns.allow_history_for_client || (ns.allow_history_for_subscriber && subscribed);
+}
+
+export function canReadPresence(ns: NamespaceOptions, actor: Actor, subscribed: boolean): boolean {
+  if (actor.insecure) return true;
+  return ns.allow_presence_for_client || (ns.allow_presence_for_subscriber && subscribed);
+}
