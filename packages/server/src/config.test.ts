@@ -1,0 +1,441 @@
+// Tests of flag, environment and config-file parsing, their precedence, and the errors bad input produces.
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultNamespaceOptions } from '@switchboard/gateway';
+import { ConfigError, loadConfig, type Config } from './config';
+import { parseDurationMs, parseSeconds } from './values';
+
+// Created at load time: the test tables below write their files while jest collects them.
+const dir = mkdtempSync(join(tmpdir(), 'switchboard-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let fileCount = 0;
+/** Writes a temp file and returns its path; the extension picks JSON or YAML. */
+function file(extension: string, text: string): string {
+  const path = join(dir, `config-${++fileCount}.${extension}`);
+  writeFileSync(path, text);
+  return path;
+}
+
+function run(argv: string[], env: NodeJS.ProcessEnv = {}): { config: Config; warnings: string[] } {
+  const result = loadConfig(argv, env);
+  if (result.action !== 'run') throw new Error(`expected a run, got ${result.action}`);
+  return result;
+}
+
+function configOf(argv: string[], env: NodeJS.ProcessEnv = {}): Config {
+  return run(argv, env).config;
+}
+
+function configError(argv: string[], env: NodeJS.ProcessEnv = {}): string {
+  try {
+    loadConfig(argv, env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const rsaSpki = rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const rsaPkcs1 = rsa.publicKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const ecSpki = ec.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const ecP384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const rsaPrivate = rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+
+describe('defaults', () => {
+  it('runs standalone on 0.0.0.0:8000 with the memory engine and no auth', () => {
+    const { config, warnings } = run([]);
+    expect(config).toEqual({
+      role: 'standalone',
+      host: '0.0.0.0',
+      port: 8000,
+      redis: [],
+      auth: { hmacSecret: undefined, publicKeys: [], insecure: false },
+      apiKey: undefined,
+      channels: { without_namespace: { ...defaultNamespaceOptions }, namespaces: {} },
+      logLevel: 'info',
+      allowUwsFallback: false,
+      nodeName: undefined,
+      shutdownGraceMs: 25000,
+      configFile: undefined,
+    });
+    expect(warnings).toEqual([expect.stringContaining('no client can connect')]);
+  });
+
+  it.each([
+    [['standalone'], 'standalone'],
+    [['gateway', '--redis', 'redis://127.0.0.1:7000'], 'gateway'],
+    [['worker'], 'worker'],
+  ])('%j runs the role %s', (argv, role) => {
+    expect(configOf(argv).role).toBe(role);
+  });
+});
+
+describe('each setting as a flag and as an environment variable', () => {
+  const keyPath = file('pem', rsaSpki);
+  // [flag, env variable, text, what the config holds]; roles that need Redis get it from the row when relevant.
+  const rows: [string, string, string, (config: Config) => unknown, unknown][] = [
+    ['--port', 'SWITCHBOARD_PORT', '9100', (c) => c.port, 9100],
+    ['--host', 'SWITCHBOARD_HOST', '127.0.0.1', (c) => c.host, '127.0.0.1'],
+    ['--token-hmac-secret', 'SWITCHBOARD_TOKEN_HMAC_SECRET', 's3cret', (c) => c.auth.hmacSecret, 's3cret'],
+    ['--token-public-key', 'SWITCHBOARD_TOKEN_PUBLIC_KEY', rsaSpki, (c) => c.auth.publicKeys, [rsaSpki]],
+    ['--token-public-key', 'SWITCHBOARD_TOKEN_PUBLIC_KEY', keyPath, (c) => c.auth.publicKeys, [rsaSpki]],
+    ['--token-public-key', 'SWITCHBOARD_TOKEN_PUBLIC_KEY', ecSpki, (c) => c.auth.publicKeys, [ecSpki]],
+    ['--api-key', 'SWITCHBOARD_API_KEY', 'k', (c) => c.apiKey, 'k'],
+    ['--insecure', 'SWITCHBOARD_INSECURE', 'true', (c) => c.auth.insecure, true],
+    ['--log-level', 'SWITCHBOARD_LOG_LEVEL', 'debug', (c) => c.logLevel, 'debug'],
+    ['--log-level', 'SWITCHBOARD_LOG_LEVEL', 'none', (c) => c.logLevel, 'silent'],
+    ['--allow-uws-fallback', 'SWITCHBOARD_ALLOW_UWS_FALLBACK', 'true', (c) => c.allowUwsFallback, true],
+    ['--dev', 'SWITCHBOARD_DEV', 'true', (c) => c.auth.insecure, true],
+    ['--node-name', 'SWITCHBOARD_NODE_NAME', 'gw-1', (c) => c.nodeName, 'gw-1'],
+    ['--shutdown-grace', 'SWITCHBOARD_SHUTDOWN_GRACE', '10', (c) => c.shutdownGraceMs, 10000],
+    ['--shutdown-grace', 'SWITCHBOARD_SHUTDOWN_GRACE', '1m30s', (c) => c.shutdownGraceMs, 90000],
+    ['--shutdown-grace', 'SWITCHBOARD_SHUTDOWN_GRACE', '500ms', (c) => c.shutdownGraceMs, 500],
+  ];
+  const isSwitch = (flag: string): boolean => ['--insecure', '--allow-uws-fallback', '--dev'].includes(flag);
+
+  it.each(rows)('%s / %s %j', (flag, env, text, read, expected) => {
+    const flagArgs = isSwitch(flag) ? [flag] : [flag, text];
+    expect(read(configOf(flagArgs))).toEqual(expected);
+    expect(read(configOf([`${flag}=${text}`]))).toEqual(expected);
+    expect(read(configOf([], { [env]: text }))).toEqual(expected);
+  });
+
+  it('--redis / SWITCHBOARD_REDIS_URL takes comma-separated shards', () => {
+    const urls = 'redis://127.0.0.1:7000, rediss://user:pw@redis.example:6380/2';
+    const expected = ['redis://127.0.0.1:7000', 'rediss://user:pw@redis.example:6380/2'];
+    expect(configOf(['gateway', '--redis', urls]).redis).toEqual(expected);
+    expect(configOf(['gateway', `--redis=${urls}`]).redis).toEqual(expected);
+    expect(configOf(['gateway'], { SWITCHBOARD_REDIS_URL: urls }).redis).toEqual(expected);
+  });
+
+  it('--config / SWITCHBOARD_CONFIG names the file', () => {
+    const path = file('yaml', 'http_api:\n  key: from-file\n');
+    expect(configOf(['--config', path])).toMatchObject({ apiKey: 'from-file', configFile: path });
+    expect(configOf([], { SWITCHBOARD_CONFIG: path })).toMatchObject({ apiKey: 'from-file', configFile: path });
+  });
+
+  it.each([
+    ['true', true],
+    ['false', false],
+    ['1', true],
+    ['0', false],
+    ['TRUE', true],
+  ])('boolean variables accept %s', (text, expected) => {
+    expect(configOf([], { SWITCHBOARD_INSECURE: text }).auth.insecure).toBe(expected);
+    expect(configOf([`--insecure=${text}`]).auth.insecure).toBe(expected);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(configOf([], { SWITCHBOARD_PORT: '', SWITCHBOARD_REDIS_URL: '' })).toMatchObject({ port: 8000, redis: [] });
+  });
+
+  it('turns a PKCS#1 RSA key into SPKI and reads literal \\n in a variable', () => {
+    expect(configOf(['--token-public-key', rsaPkcs1]).auth.publicKeys).toEqual([rsaSpki]);
+    const escaped = ecSpki.trim().replace(/\n/g, '\\n');
+    expect(configOf([], { SWITCHBOARD_TOKEN_PUBLIC_KEY: escaped }).auth.publicKeys).toEqual([ecSpki]);
+  });
+
+  it('lets the last of a repeated flag win and takes the role anywhere', () => {
+    expect(configOf(['--port', '1', '--port', '2'])).toMatchObject({ port: 2 });
+    expect(configOf(['--redis', 'redis://h:1', 'gateway'])).toMatchObject({ role: 'gateway' });
+  });
+});
+
+describe('precedence: flags over environment over file over defaults', () => {
+  const path = file('yaml', 'http_server:\n  port: 7000\n  address: 10.0.0.1\nlog:\n  level: warn\n');
+  it.each([
+    [[], {}, 7000],
+    [[], { SWITCHBOARD_PORT: '7001' }, 7001],
+    [['--port', '7002'], { SWITCHBOARD_PORT: '7001' }, 7002],
+  ] as [string[], NodeJS.ProcessEnv, number][])('flags %j env %j → port %d', (argv, env, port) => {
+    const config = configOf(['--config', path, ...argv], env);
+    expect(config.port).toBe(port);
+    expect(config.host).toBe('10.0.0.1');
+    expect(config.logLevel).toBe('warn');
+  });
+
+  it('replaces the file token keys with the flag key', () => {
+    const path = file('json', JSON.stringify({ client: { token: { rsa_public_key: rsaSpki, ecdsa_public_key: ecSpki } } }));
+    expect(configOf(['--config', path]).auth.publicKeys).toEqual([rsaSpki, ecSpki]);
+    expect(configOf(['--config', path, '--token-public-key', ecSpki]).auth.publicKeys).toEqual([ecSpki]);
+  });
+
+  it('lets a flag turn off what the file turns on', () => {
+    const path = file('yaml', 'client:\n  insecure: true\n');
+    expect(configOf(['--config', path]).auth.insecure).toBe(true);
+    expect(configOf(['--config', path, '--insecure=false']).auth.insecure).toBe(false);
+  });
+});
+
+describe('config file', () => {
+  const yaml = `
+client:
+  insecure: false
+  token:
+    hmac_secret_key: yaml-secret
+    rsa_public_key: |
+${rsaSpki.trim().replace(/^/gm, '      ')}
+http_api:
+  key: yaml-api-key
+log:
+  level: debug
+channel:
+  without_namespace:
+    presence: true
+    history_size: 10
+    history_ttl: 300s
+  namespaces:
+    - name: chat
+      join_leave: true
+      force_push_join_leave: true
+      history_size: 50
+      history_ttl: 1h30m
+      force_recovery: true
+      allow_subscribe_for_client: true
+      allow_publish_for_subscriber: true
+    - name: docs.v1
+      documents: true
+      history_size: 1000
+      history_ttl: 86400
+`;
+  const expected = {
+    auth: { hmacSecret: 'yaml-secret', publicKeys: [rsaSpki], insecure: false },
+    apiKey: 'yaml-api-key',
+    logLevel: 'debug',
+    channels: {
+      without_namespace: { ...defaultNamespaceOptions, presence: true, history_size: 10, history_ttl: 300 },
+      namespaces: {
+        chat: {
+          ...defaultNamespaceOptions,
+          join_leave: true,
+          force_push_join_leave: true,
+          history_size: 50,
+          history_ttl: 5400,
+          force_recovery: true,
+          allow_subscribe_for_client: true,
+          allow_publish_for_subscriber: true,
+        },
+        'docs.v1': { ...defaultNamespaceOptions, documents: true, history_size: 1000, history_ttl: 86400 },
+      },
+    },
+  };
+
+  it('reads YAML with Centrifugo v6 names', () => {
+    const { config, warnings } = run(['--config', file('yaml', yaml)]);
+    expect(config).toMatchObject(expected);
+    expect(warnings).toEqual([]);
+  });
+
+  it('reads the same config as JSON', () => {
+    const json = {
+      client: { insecure: false, token: { hmac_secret_key: 'yaml-secret', rsa_public_key: rsaSpki } },
+      http_api: { key: 'yaml-api-key' },
+      log: { level: 'debug' },
+      channel: {
+        without_namespace: { presence: true, history_size: 10, history_ttl: '300s' },
+        namespaces: [
+          {
+            name: 'chat',
+            join_leave: true,
+            force_push_join_leave: true,
+            history_size: 50,
+            history_ttl: '1h30m',
+            force_recovery: true,
+            allow_subscribe_for_client: true,
+            allow_publish_for_subscriber: true,
+          },
+          { name: 'docs.v1', documents: true, history_size: 1000, history_ttl: 86400 },
+        ],
+      },
+    };
+    expect(configOf(['--config', file('json', JSON.stringify(json))])).toMatchObject(expected);
+  });
+
+  it('reads a public key from a file path', () => {
+    const keyPath = file('pem', ecSpki);
+    const path = file('yaml', `client:\n  token:\n    ecdsa_public_key: ${keyPath}\n`);
+    expect(configOf(['--config', path]).auth.publicKeys).toEqual([ecSpki]);
+  });
+
+  it('treats an empty file, empty sections and empty strings as unset', () => {
+    expect(configOf(['--config', file('yaml', '')]).channels.namespaces).toEqual({});
+    const config = configOf(['--config', file('yaml', 'client:\nchannel:\nhttp_api:\n  key: ""\n')]);
+    expect(config.apiKey).toBeUndefined();
+  });
+
+  it('names every unknown key in one warning and carries on', () => {
+    const path = file(
+      'yaml',
+      [
+        'engine:',
+        '  type: redis',
+        'client:',
+        '  allowed_origins: ["*"]',
+        '  token:',
+        '    audience: x',
+        'channel:',
+        '  without_namespace:',
+        '    allow_user_limited_channels: true',
+        '  namespaces:',
+        '    - name: a',
+        '      channel_regex: "^a$"',
+        '      presence: true',
+      ].join('\n'),
+    );
+    const { config, warnings } = run(['--config', path, '--insecure']);
+    expect(warnings).toEqual([
+      `config file ${path}: ignoring keys Switchboard does not know: engine, client.allowed_origins, client.token.audience, ` +
+        'channel.without_namespace.allow_user_limited_channels, channel.namespaces[0].channel_regex',
+    ]);
+    expect(config.channels.namespaces.a.presence).toBe(true);
+  });
+});
+
+describe('durations', () => {
+  it.each([
+    ['0', 0],
+    ['300s', 300_000],
+    ['5m', 300_000],
+    ['1h30m', 5_400_000],
+    ['500ms', 500],
+    ['1.5h', 5_400_000],
+    ['2h45m30s', 9_930_000],
+    ['1500us', 1.5],
+  ])('parses %s as %d ms', (text, ms) => {
+    expect(parseDurationMs(text)).toBeCloseTo(ms);
+  });
+
+  it.each(['', '5', 's', '5x', '-5s', '5 s', '1h 30m', 'h1'])('rejects %j', (text) => {
+    expect(parseDurationMs(text)).toBeUndefined();
+  });
+
+  it.each([
+    [300, 300],
+    ['300', 300],
+    ['300s', 300],
+    ['5m', 300],
+  ] as [unknown, number][])('history_ttl %j is %d seconds', (value, seconds) => {
+    expect(parseSeconds(value, 'x', { wholeSeconds: true })).toBe(seconds);
+  });
+});
+
+describe('dev mode', () => {
+  it('makes standalone insecure and lets clients do everything, with history on the default namespace', () => {
+    const path = file('yaml', 'channel:\n  namespaces:\n    - name: chat\n');
+    const { config, warnings } = run(['standalone', '--dev', '--config', path]);
+    const open = {
+      allow_subscribe_for_client: true,
+      allow_publish_for_client: true,
+      allow_history_for_client: true,
+      allow_presence_for_client: true,
+    };
+    expect(config.auth.insecure).toBe(true);
+    expect(config.channels.without_namespace).toEqual({ ...defaultNamespaceOptions, ...open, history_size: 100, history_ttl: 300 });
+    expect(config.channels.namespaces.chat).toEqual({ ...defaultNamespaceOptions, ...open });
+    expect(warnings).toEqual([expect.stringMatching(/dev mode.*anonymous.*publish.*production/)]);
+  });
+
+  it('keeps the history the file gives the default namespace', () => {
+    const path = file('yaml', 'channel:\n  without_namespace:\n    history_size: 0\n');
+    expect(configOf(['--dev', '--config', path]).channels.without_namespace.history_size).toBe(0);
+  });
+
+  it('warns about missing tokens everywhere but standalone --dev and worker', () => {
+    expect(run(['--dev']).warnings.join()).not.toContain('no client can connect');
+    expect(run(['--insecure']).warnings).toEqual([]);
+    expect(run(['--token-hmac-secret', 's']).warnings).toEqual([]);
+    expect(run(['worker']).warnings).toEqual([]);
+    expect(run(['gateway', '--redis', 'redis://h:1']).warnings).toEqual([expect.stringContaining('no client can connect')]);
+  });
+});
+
+describe('help and version', () => {
+  it.each([['--help'], ['-h'], ['gateway', '--bogus', '--help']])('%j prints usage', (...argv) => {
+    const result = loadConfig(argv, {});
+    expect(result.action).toBe('help');
+    if (result.action === 'help') {
+      for (const flag of ['--port', '--redis', '--token-public-key', '--shutdown-grace', 'SWITCHBOARD_CONFIG']) {
+        expect(result.text).toContain(flag);
+      }
+    }
+  });
+
+  it('--version prints the package version', () => {
+    expect(loadConfig(['--version'], {})).toEqual({ action: 'version', text: expect.stringMatching(/^switchboard \d+\.\d+\.\d+\n$/) });
+  });
+});
+
+describe('bad input', () => {
+  const yaml = (text: string): string[] => ['--config', file('yaml', text)];
+  const keyFile = (pem: string): string => file('pem', pem);
+  // [what, argv, env, the message must match]
+  const cases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+    ['unknown flag', ['--prot', '80'], {}, /^unknown flag --prot /],
+    ['unknown short flag', ['-p', '80'], {}, /^unknown flag -p /],
+    ['unknown role', ['server'], {}, /^unknown role "server": expected standalone, gateway, worker$/],
+    ['two roles', ['gateway', 'worker'], {}, /^unexpected argument "worker"/],
+    ['flag without value', ['--port'], {}, /^--port needs a value/],
+    ['flag followed by a flag', ['--host', '--port', '1'], {}, /^--host needs a value/],
+    ['port not a number', ['--port', 'http'], {}, /^--port: expected a port number from 0 to 65535, got "http"$/],
+    ['port out of range', ['--port=65536'], {}, /^--port: expected a port number/],
+    ['port from env', [], { SWITCHBOARD_PORT: '-1' }, /^SWITCHBOARD_PORT: expected a port number/],
+    ['empty flag value', ['--api-key='], {}, /^--api-key: expected a non-empty value$/],
+    ['bad boolean env', [], { SWITCHBOARD_INSECURE: 'yes' }, /^SWITCHBOARD_INSECURE: expected true, false, 1 or 0, got "yes"$/],
+    ['bad boolean flag', ['--dev=on'], {}, /^--dev: expected true, false, 1 or 0/],
+    ['bad log level', ['--log-level', 'verbose'], {}, /^--log-level: expected one of trace, debug, info, warn, error, fatal, silent, got "verbose"$/],
+    ['redis not a URL', ['gateway', '--redis', 'localhost:6379'], {}, /^--redis: expected redis:\/\/host:port/],
+    ['redis wrong protocol', ['gateway', '--redis', 'http://h:1'], {}, /^--redis: expected redis:\/\/.*got "http:\/\/h:1"$/],
+    ['redis one bad shard', [], { SWITCHBOARD_REDIS_URL: 'redis://a:1,nope' }, /^SWITCHBOARD_REDIS_URL: expected .* got "nope"$/],
+    ['redis empty list', ['gateway', '--redis', ','], {}, /^--redis: expected one or more redis:\/\/ URLs/],
+    ['gateway without redis', ['gateway'], {}, /gateway role needs --redis.*standalone/],
+    ['standalone with redis', ['--redis', 'redis://h:1'], {}, /standalone runs the in-memory engine/],
+    ['dev outside standalone', ['gateway', '--redis', 'redis://h:1', '--dev'], {}, /^--dev \/ SWITCHBOARD_DEV is only for the standalone role, not gateway$/],
+    ['shutdown grace zero', ['--shutdown-grace', '0'], {}, /^--shutdown-grace: expected more than 0 seconds/],
+    ['shutdown grace junk', [], { SWITCHBOARD_SHUTDOWN_GRACE: 'soon' }, /^SWITCHBOARD_SHUTDOWN_GRACE: expected a number of seconds/],
+    ['public key garbage', ['--token-public-key', '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----'], {}, /^--token-public-key: not a valid PEM public key/],
+    ['public key missing file', ['--token-public-key', '/nonexistent/key.pem'], {}, /^--token-public-key: expected PEM text or the path of a PEM file; cannot read "\/nonexistent\/key.pem"/],
+    ['public key on P-384', ['--token-public-key', ecP384], {}, /^--token-public-key: expected an RSA or EC P-256 public key, got an EC key on secp384r1$/],
+    ['private key', ['--token-public-key', rsaPrivate], {}, /^--token-public-key: this is a private key/],
+    ['config file missing', ['--config', '/nonexistent/switchboard.yaml'], {}, /^cannot read config file \/nonexistent\/switchboard.yaml: ENOENT/],
+    ['invalid YAML', yaml('channel:\n  namespaces: [\n'), {}, /\.yaml: invalid YAML: [^\n]+$/],
+    ['duplicate YAML key', yaml('log:\n  level: info\nlog:\n  level: debug\n'), {}, /invalid YAML: Map keys must be unique at line 3, column 1$/],
+    ['invalid JSON', ['--config', file('json', '{"client": }')], {}, /\.json: invalid JSON: /],
+    ['top level not a mapping', yaml('- a\n- b\n'), {}, /: the top level: expected a mapping of keys to values, got a list$/],
+    ['section not a mapping', yaml('client: true\n'), {}, /: client: expected a mapping of keys to values, got true$/],
+    ['string for a boolean', yaml('client:\n  insecure: "true"\n'), {}, /: client\.insecure: expected true or false, got "true"$/],
+    ['yes for a boolean', yaml('channel:\n  without_namespace:\n    presence: yes\n'), {}, /: channel\.without_namespace\.presence: expected true or false, got "yes"$/],
+    ['number for a string', yaml('http_api:\n  key: 42\n'), {}, /: http_api\.key: expected a string, got 42$/],
+    ['file port out of range', yaml('http_server:\n  port: 70000\n'), {}, /: http_server\.port: expected a port number from 0 to 65535, got 70000$/],
+    ['file log level', yaml('log:\n  level: loud\n'), {}, /: log\.level: expected one of trace/],
+    ['file rsa key is EC', yaml(`client:\n  token:\n    rsa_public_key: ${keyFile(ecSpki)}\n`), {}, /: client\.token\.rsa_public_key: expected an RSA public key, got an EC key on prime256v1$/],
+    ['file ecdsa key is RSA', yaml(`client:\n  token:\n    ecdsa_public_key: ${keyFile(rsaSpki)}\n`), {}, /: client\.token\.ecdsa_public_key: expected an EC P-256 public key, got an RSA key$/],
+    ['negative history_size', yaml('channel:\n  without_namespace:\n    history_size: -1\n'), {}, /: channel\.without_namespace\.history_size: expected a non-negative integer, got -1$/],
+    ['fractional history_size', yaml('channel:\n  without_namespace:\n    history_size: 1.5\n'), {}, /history_size: expected a non-negative integer, got 1.5$/],
+    ['history_size without ttl', yaml('channel:\n  namespaces:\n    - name: a\n      history_size: 10\n'), {}, /: channel\.namespaces\[0\]: history_size 10 needs a history_ttl above 0/],
+    ['history_ttl without size', yaml('channel:\n  without_namespace:\n    history_ttl: 60s\n'), {}, /: channel\.without_namespace: history_ttl needs a history_size above 0$/],
+    ['force_recovery without history', yaml('channel:\n  without_namespace:\n    force_recovery: true\n'), {}, /force_recovery needs history/],
+    ['bad duration', yaml('channel:\n  without_namespace:\n    history_size: 1\n    history_ttl: 5 minutes\n'), {}, /history_ttl: expected a whole number of seconds or a duration like "300s".*got "5 minutes"$/],
+    ['sub-second history_ttl', yaml('channel:\n  without_namespace:\n    history_size: 1\n    history_ttl: 500ms\n'), {}, /history_ttl: expected a whole number of seconds.*got "500ms"$/],
+    ['negative history_ttl', yaml('channel:\n  without_namespace:\n    history_size: 1\n    history_ttl: -5\n'), {}, /history_ttl: expected a whole number of seconds.*got -5$/],
+    ['namespaces not a list', yaml('channel:\n  namespaces:\n    chat: {}\n'), {}, /: channel\.namespaces: expected a list of namespaces, got an object$/],
+    ['namespace without name', yaml('channel:\n  namespaces:\n    - presence: true\n'), {}, /: channel\.namespaces\[0\]\.name: expected a namespace name .* got undefined$/],
+    ['namespace bad name', yaml('channel:\n  namespaces:\n    - name: "chat:room"\n'), {}, /: channel\.namespaces\[0\]\.name: expected a namespace name .* got "chat:room"$/],
+    ['namespace __proto__', yaml('channel:\n  namespaces:\n    - name: __proto__\n'), {}, /: channel\.namespaces\[0\]\.name: expected a namespace name .* got "__proto__"$/],
+    ['namespace twice', yaml('channel:\n  namespaces:\n    - name: chat\n    - name: chat\n'), {}, /: channel\.namespaces\[1\]\.name: namespace "chat" is defined twice$/],
+  ];
+
+  it.each(cases)('%s', (_what, argv, env, message) => {
+    expect(configError(argv, env)).toMatch(message);
+  });
+
+  it('puts the config file path in front of file errors', () => {
+    const path = file('yaml', 'client:\n  insecure: 1\n');
+    expect(configError(['--config', path])).toBe(`${path}: client.insecure: expected true or false, got 1`);
+  });
+});

@@ -1,0 +1,321 @@
+// Turns command-line flags, SWITCHBOARD_* environment variables and the config file into one checked configuration.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultChannelConfig, type AuthOptions, type ChannelConfig } from '@switchboard/gateway';
+import { readConfigFile } from './config-file';
+import {
+  ConfigError,
+  type LogLevel,
+  loadPublicKey,
+  nonEmpty,
+  parseBooleanText,
+  parseLogLevel,
+  parsePort,
+  parseRedisUrls,
+  parseSeconds,
+} from './values';
+
+export { ConfigError, type LogLevel } from './values';
+
+export const roles = ['standalone', 'gateway', 'worker'] as const;
+export type Role = (typeof roles)[number];
+
+/** Everything a flag or an environment variable can set, after parsing; `undefined` = not set and no default. */
+export interface Settings {
+  port: number;
+  host: string;
+  /** Redis URLs; several are client-side shards. Empty: the memory engine. */
+  redis: string[];
+  tokenHmacSecret: string | undefined;
+  /** SPKI PEM keys for RS256 / ES256 tokens. */
+  tokenPublicKeys: string[];
+  apiKey: string | undefined;
+  insecure: boolean;
+  config: string | undefined;
+  logLevel: LogLevel;
+  allowUwsFallback: boolean;
+  dev: boolean;
+  nodeName: string | undefined;
+  shutdownGraceSeconds: number;
+}
+
+/** The configuration a role runs with. */
+export interface Config {
+  role: Role;
+  host: string;
+  port: number;
+  /** Empty: the memory engine. */
+  redis: string[];
+  auth: AuthOptions;
+  /** Without one the HTTP API is disabled. */
+  apiKey?: string;
+  channels: ChannelConfig;
+  logLevel: LogLevel;
+  allowUwsFallback: boolean;
+  nodeName?: string;
+  shutdownGraceMs: number;
+  /** The config file read, if any. */
+  configFile?: string;
+}
+
+export type LoadResult =
+  | { action: 'help'; text: string }
+  | { action: 'version'; text: string }
+  /** `warnings` are for stderr, one line each; the process carries on. */
+  | { action: 'run'; config: Config; warnings: string[] };
+
+const defaults: Settings = {
+  port: 8000,
+  host: '0.0.0.0',
+  redis: [],
+  tokenHmacSecret: undefined,
+  tokenPublicKeys: [],
+  apiKey: undefined,
+  insecure: false,
+  config: undefined,
+  logLevel: 'info',
+  allowUwsFallback: false,
+  dev: false,
+  nodeName: undefined,
+  shutdownGraceSeconds: 25,
+};
+
+interface SettingSpec<T> {
+  flag: string;
+  env: string;
+  /** Placeholder shown in --help; absent for boolean switches, which take no separate value. */
+  value?: string;
+  help: string;
+  parse(text: string, label: string): T;
+}
+
+type SettingSpecs = { [K in keyof Settings]: SettingSpec<Exclude<Settings[K], undefined>> };
+
+const booleanSwitch = (text: string, label: string): boolean => parseBooleanText(text, label);
+
+/** One row per setting: its flag, its variable, and how its text becomes a value. --help is printed from this table. */
+const specs: SettingSpecs = {
+  port: { flag: '--port', env: 'SWITCHBOARD_PORT', value: '<port>', help: 'port to listen on (default 8000)', parse: parsePort },
+  host: { flag: '--host', env: 'SWITCHBOARD_HOST', value: '<address>', help: 'address to listen on (default 0.0.0.0)', parse: nonEmpty },
+  redis: {
+    flag: '--redis',
+    env: 'SWITCHBOARD_REDIS_URL',
+    value: '<urls>',
+    help: 'redis:// URLs, comma-separated for shards (required by gateway; standalone uses memory)',
+    parse: parseRedisUrls,
+  },
+  tokenHmacSecret: {
+    flag: '--token-hmac-secret',
+    env: 'SWITCHBOARD_TOKEN_HMAC_SECRET',
+    value: '<secret>',
+    help: 'HS256 secret for connection and subscription tokens',
+    parse: nonEmpty,
+  },
+  tokenPublicKeys: {
+    flag: '--token-public-key',
+    env: 'SWITCHBOARD_TOKEN_PUBLIC_KEY',
+    value: '<pem|path>',
+    help: 'RSA or EC P-256 public key (PEM text or file) for RS256/ES256 tokens',
+    parse: (text, label) => [loadPublicKey(nonEmpty(text, label), label, 'rsa-or-ec')],
+  },
+  apiKey: { flag: '--api-key', env: 'SWITCHBOARD_API_KEY', value: '<key>', help: 'server HTTP API key (no key: API disabled)', parse: nonEmpty },
+  insecure: {
+    flag: '--insecure',
+    env: 'SWITCHBOARD_INSECURE',
+    help: 'clients connect without tokens and pass every permission check (development only)',
+    parse: booleanSwitch,
+  },
+  config: { flag: '--config', env: 'SWITCHBOARD_CONFIG', value: '<file>', help: 'JSON or YAML config file (Centrifugo v6 key names)', parse: nonEmpty },
+  logLevel: {
+    flag: '--log-level',
+    env: 'SWITCHBOARD_LOG_LEVEL',
+    value: '<level>',
+    help: 'trace, debug, info, warn, error, fatal or silent (default info)',
+    parse: parseLogLevel,
+  },
+  allowUwsFallback: {
+    flag: '--allow-uws-fallback',
+    env: 'SWITCHBOARD_ALLOW_UWS_FALLBACK',
+    help: "run on uWebSockets.js's slow pure-JS fallback when the native binary does not load",
+    parse: booleanSwitch,
+  },
+  dev: {
+    flag: '--dev',
+    env: 'SWITCHBOARD_DEV',
+    help: 'standalone only: insecure, clients may publish and read history and presence, default namespace keeps history',
+    parse: booleanSwitch,
+  },
+  nodeName: { flag: '--node-name', env: 'SWITCHBOARD_NODE_NAME', value: '<name>', help: 'name of this node in logs and connect results', parse: nonEmpty },
+  shutdownGraceSeconds: {
+    flag: '--shutdown-grace',
+    env: 'SWITCHBOARD_SHUTDOWN_GRACE',
+    value: '<seconds>',
+    help: 'seconds (or a duration like 10s) to drain clients on SIGTERM before exiting anyway (default 25)',
+    parse: (text, label) => {
+      const seconds = parseSeconds(text, label);
+      if (seconds === 0) throw new ConfigError(`${label}: expected more than 0 seconds, got ${JSON.stringify(text)}`);
+      return seconds;
+    },
+  },
+};
+
+const settingKeys = Object.keys(specs) as (keyof Settings)[];
+
+/** Parses and assigns one setting; generic so that each key gets its own value type. */
+function assign<K extends keyof Settings>(into: Partial<Settings>, key: K, text: string, label: string): void {
+  into[key] = specs[key].parse(text, label);
+}
+
+/**
+ * Reads flags (`--port 8000` or `--port=8000`), then the environment, then the config file, and checks the result.
+ * Flags override environment variables, which override the file. Throws ConfigError on any bad input.
+ */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): LoadResult {
+  if (argv.includes('--help') || argv.includes('-h')) return { action: 'help', text: usage() };
+  if (argv.includes('--version')) return { action: 'version', text: `switchboard ${version()}\n` };
+
+  const { role, flags } = parseArgs(argv);
+  const fromEnv = parseEnv(env);
+  const configPath = flags.config ?? fromEnv.config;
+  const file = configPath === undefined ? undefined : readConfigFile(configPath);
+  const settings: Settings = { ...defaults, ...file?.settings, ...fromEnv, ...flags };
+
+  if (settings.dev && role !== 'standalone') {
+    throw new ConfigError(`--dev / SWITCHBOARD_DEV is only for the standalone role, not ${role}`);
+  }
+  if (role === 'gateway' && settings.redis.length === 0) {
+    throw new ConfigError('the gateway role needs --redis or SWITCHBOARD_REDIS_URL (a gateway without Redis is standalone)');
+  }
+  if (role === 'standalone' && settings.redis.length > 0) {
+    throw new ConfigError('--redis / SWITCHBOARD_REDIS_URL: standalone runs the in-memory engine; run "switchboard gateway --redis ..." to use Redis');
+  }
+
+  const channels = file?.channels ?? defaultChannelConfig();
+  if (settings.dev) applyDevMode(channels, file?.defaultHistorySet ?? false);
+
+  const config: Config = {
+    role,
+    host: settings.host,
+    port: settings.port,
+    redis: settings.redis,
+    auth: {
+      hmacSecret: settings.tokenHmacSecret,
+      publicKeys: settings.tokenPublicKeys,
+      insecure: settings.insecure || settings.dev,
+    },
+    apiKey: settings.apiKey,
+    channels,
+    logLevel: settings.logLevel,
+    allowUwsFallback: settings.allowUwsFallback,
+    nodeName: settings.nodeName,
+    shutdownGraceMs: Math.round(settings.shutdownGraceSeconds * 1000),
+    configFile: configPath,
+  };
+
+  const warnings: string[] = [];
+  if (file && file.unknownKeys.length > 0) {
+    warnings.push(`config file ${configPath}: ignoring keys Switchboard does not know: ${file.unknownKeys.join(', ')}`);
+  }
+  if (settings.dev) {
+    warnings.push('dev mode: anonymous clients may connect, subscribe and publish; never use --dev in production');
+  } else if (role !== 'worker' && !settings.insecure && !settings.tokenHmacSecret && settings.tokenPublicKeys.length === 0) {
+    warnings.push(
+      'no token secret or public key is set and insecure mode is off: no client can connect ' +
+        '(set --token-hmac-secret or --token-public-key)',
+    );
+  }
+  return { action: 'run', config, warnings };
+}
+
+function parseArgs(argv: readonly string[]): { role: Role; flags: Partial<Settings> } {
+  const byFlag = new Map(settingKeys.map((key) => [specs[key].flag, key]));
+  const flags: Partial<Settings> = {};
+  let role: Role | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('-') || arg === '-') {
+      if (role !== undefined) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}: give one role (${roles.join(', ')})`);
+      role = parseRole(arg);
+      continue;
+    }
+    const equals = arg.indexOf('=');
+    const name = equals === -1 ? arg : arg.slice(0, equals);
+    const key = byFlag.get(name);
+    if (key === undefined) throw new ConfigError(`unknown flag ${name} (see switchboard --help)`);
+    let text = equals === -1 ? undefined : arg.slice(equals + 1);
+    if (text === undefined) {
+      if (specs[key].value === undefined) text = 'true';
+      else {
+        text = argv[i + 1];
+        // A following flag means the value was forgotten; PEM text ("-----BEGIN") is a value.
+        if (text === undefined || /^--[a-z]/i.test(text)) throw new ConfigError(`${name} needs a value: ${name} ${specs[key].value}`);
+        i++;
+      }
+    }
+    assign(flags, key, text, name);
+  }
+  return { role: role ?? 'standalone', flags };
+}
+
+function parseRole(text: string): Role {
+  const known: readonly string[] = roles;
+  if (!known.includes(text)) throw new ConfigError(`unknown role ${JSON.stringify(text)}: expected ${roles.join(', ')}`);
+  return text as Role;
+}
+
+/** An empty variable counts as unset, so `SWITCHBOARD_REDIS_URL=` in a compose file changes nothing. */
+function parseEnv(env: NodeJS.ProcessEnv): Partial<Settings> {
+  const settings: Partial<Settings> = {};
+  for (const key of settingKeys) {
+    const text = env[specs[key].env];
+    if (text !== undefined && text !== '') assign(settings, key, text, specs[key].env);
+  }
+  return settings;
+}
+
+/** What `npm start` needs for the demo: anonymous clients that can do everything, and history to recover from. */
+function applyDevMode(channels: ChannelConfig, defaultHistorySet: boolean): void {
+  for (const options of [channels.without_namespace, ...Object.values(channels.namespaces)]) {
+    options.allow_subscribe_for_client = true;
+    options.allow_publish_for_client = true;
+    options.allow_history_for_client = true;
+    options.allow_presence_for_client = true;
+  }
+  if (!defaultHistorySet) {
+    channels.without_namespace.history_size = 100;
+    channels.without_namespace.history_ttl = 300;
+  }
+}
+
+function version(): string {
+  // package.json sits one level above both src/ (tests) and dist/ (the built CLI).
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function usage(): string {
+  const rows = settingKeys.map((key) => {
+    const spec = specs[key];
+    return [spec.value ? `${spec.flag} ${spec.value}` : spec.flag, spec.env, spec.help];
+  });
+  rows.push(['-h, --help', '', 'print this help'], ['--version', '', 'print the version']);
+  const width = (column: number): number => Math.max(...rows.map((row) => row[column].length));
+  const [flagWidth, envWidth] = [width(0), width(1)];
+  const lines = rows.map(([flag, env, help]) => `  ${flag.padEnd(flagWidth)}  ${env.padEnd(envWidth)}  ${help}`.trimEnd());
+  return [
+    'Usage: switchboard [standalone|gateway|worker] [flags]',
+    '',
+    'Roles:',
+    '  standalone  gateway with the in-memory engine; no Redis needed (the default)',
+    '  gateway     stateless gateway on the Redis engine (needs --redis)',
+    '  worker      versioning worker (not available in this version)',
+    '',
+    'Flags and their environment variables (flags override the environment, which overrides the config file):',
+    ...lines,
+    '',
+    'The config file (--config) holds channel namespaces under Centrifugo v6 key names: channel.without_namespace,',
+    'channel.namespaces[], client.insecure, client.token.hmac_secret_key, client.token.rsa_public_key,',
+    'client.token.ecdsa_public_key, http_api.key, http_server.address, http_server.port, log.level.',
+    '',
+  ].join('\n');
+}

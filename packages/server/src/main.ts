@@ -1,0 +1,120 @@
+// The switchboard CLI: loads the config, starts the engine and the gateway of the chosen role, and stops them on signals.
+import { hostname } from 'node:os';
+import pino, { type Logger } from 'pino';
+import { createBroker, type Broker } from '@switchboard/engine';
+import { startGateway, UwsFallbackError, type Gateway } from '@switchboard/gateway';
+import { ConfigError, loadConfig, type Config } from './config';
+
+/** Exit code for anything the user can fix: bad flags or config, Redis unreachable, port taken. */
+const EXIT_USAGE = 2;
+
+/** Runs the CLI with `argv` (without node and script); user errors exit 2 with one line on stderr. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let loaded;
+  try {
+    loaded = loadConfig(argv, env);
+  } catch (err) {
+    if (err instanceof ConfigError) exitWith(EXIT_USAGE, err.message);
+    throw err;
+  }
+  if (loaded.action !== 'run') {
+    process.stdout.write(loaded.text);
+    return;
+  }
+  const { config, warnings } = loaded;
+  if (config.role === 'worker') {
+    process.stderr.write('switchboard worker: not available in this version\n');
+    process.exit(EXIT_USAGE);
+  }
+  await serve(config, warnings);
+}
+
+async function serve(config: Config, warnings: string[]): Promise<void> {
+  // Synchronous writes: the fatal line before a crash exit must not be lost in a buffer.
+  const base = { pid: process.pid, hostname: hostname(), ...(config.nodeName ? { node: config.nodeName } : {}) };
+  const logger = pino({ level: config.logLevel, base }, pino.destination({ dest: 1, sync: true }));
+  // A gateway in an unknown state must not keep serving: log and exit, the orchestrator restarts it.
+  process.on('uncaughtException', (err) => crash(logger, err, 'uncaught exception'));
+  process.on('unhandledRejection', (reason) => crash(logger, reason, 'unhandled rejection'));
+
+  let broker: Broker;
+  try {
+    broker = createBroker({ redis: config.redis, onError: (err) => logger.error({ err }, 'engine error') });
+    // The engine's message already names the unreachable address (without its password).
+    await broker.start();
+  } catch (err) {
+    exitWith(EXIT_USAGE, errorMessage(err));
+  }
+
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway({
+      host: config.host,
+      port: config.port,
+      broker,
+      channels: config.channels,
+      auth: config.auth,
+      apiKey: config.apiKey,
+      logger,
+      allowUwsFallback: config.allowUwsFallback,
+      demo: config.role === 'standalone',
+      node: config.nodeName,
+    });
+  } catch (err) {
+    await broker.close().catch(() => undefined);
+    if (err instanceof UwsFallbackError) exitWith(EXIT_USAGE, err.message);
+    exitWith(EXIT_USAGE, `cannot start the gateway: ${errorMessage(err)}`);
+  }
+
+  logger.info({ port: gateway.port, role: config.role, engine: broker.kind, config: config.configFile }, 'listening');
+  // Only now: a start that fails prints exactly one line on stderr, the reason.
+  for (const warning of warnings) process.stderr.write(`switchboard: warning: ${oneLine(warning)}\n`);
+  stopOnSignals(gateway, broker, config.shutdownGraceMs, logger);
+}
+
+/** SIGTERM/SIGINT drain the gateway, then close the engine; exit 1 if that outlasts the grace period. */
+function stopOnSignals(gateway: Gateway, broker: Broker, graceMs: number, logger: Logger): void {
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals): Promise<void> => {
+    // Ctrl-C under `npm start` delivers SIGINT twice (terminal and npm): later signals change nothing.
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, graceMs }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ graceMs }, 'shutdown did not finish within the grace period');
+      process.exit(1);
+    }, graceMs).unref();
+    // The engine still has to close after the drain: keep part of the grace period for it.
+    const drainMs = Math.max(0, graceMs - Math.min(2000, graceMs / 5));
+    try {
+      await gateway.shutdown(drainMs);
+      await broker.close();
+    } catch (err) {
+      logger.error({ err }, 'shutdown failed');
+      process.exit(1);
+    }
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', (signal) => void stop(signal));
+  process.on('SIGINT', (signal) => void stop(signal));
+}
+
+function crash(logger: Logger, reason: unknown, what: string): never {
+  logger.fatal({ err: reason }, what);
+  process.exit(1);
+}
+
+/** Exactly one line on stderr, then exit: what scripts and orchestrators show the operator. */
+function exitWith(code: number, message: string): never {
+  process.stderr.write(`switchboard: ${oneLine(message)}\n`);
+  process.exit(code);
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
