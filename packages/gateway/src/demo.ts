@@ -5,7 +5,8 @@ import type { TemplatedApp } from 'uWebSockets.js';
 
 export function demoRoutes(app: TemplatedApp): void {
   const page = readFileSync(path.join(__dirname, '..', 'demo', 'index.html'));
-  const sdk = readFileSync(require.resolve('centrifuge/dist/centrifuge.js'));
+  // The package exports no subpaths; its browser bundle sits in dist/ beside build/.
+  const sdk = readFileSync(path.join(path.dirname(require.resolve('centrifuge')), '..', 'dist', 'centrifuge.js'));
   app.get('/', (res) => {
     res.writeHeader('Content-Type', 'text/html; charset=utf-8').end(page);
   });

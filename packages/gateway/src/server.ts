@@ -29,6 +29,8 @@ interface SocketData {
 const CHANNEL_TOPIC = '#';
 const PING_TOPIC = 'ping';
 const MAX_API_BODY = 1024 * 1024;
+/** WebSocket close code 1009: message too big. */
+const MESSAGE_TOO_BIG = 1009;
 
 export const VERSION: string = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
 
@@ -88,7 +90,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let lastPingAt = 0;
 
   app.ws<SocketData>('/connection/websocket', {
-    maxPayloadLength: limits.maxMessageSize,
+    // Frames up to this ceiling are read and, past maxMessageSize, answered with close code 1009 (as
+    // Centrifugo does); uWS drops a connection that sends more without a close code.
+    maxPayloadLength: limits.maxMessageSize * 4,
     // Liveness is ours (protocol pings, 3012); uWS only drops sockets that are silent far longer.
     idleTimeout: 0,
     sendPingsAutomatically: false,
@@ -126,6 +130,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (!session) return;
       if (isBinary) {
         session.disconnect(DisconnectCode.BadRequest, 'bad request: binary frames are not accepted');
+        return;
+      }
+      if (message.byteLength > limits.maxMessageSize) {
+        session.disconnect(MESSAGE_TOO_BIG, `message too big: frames are limited to ${limits.maxMessageSize} bytes`);
         return;
       }
       // The ArrayBuffer is valid only during this call: decode it now.
@@ -214,6 +222,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       clearInterval(tick);
       await closeInBatches([...sessions.keys()], graceMs / 2);
       uws.us_listen_socket_close(listenSocket);
+      // Also ends idle HTTP keep-alive connections, which would otherwise keep the process alive.
+      (app as TemplatedApp & { close?: () => void }).close?.();
       logger.info({ port }, 'gateway stopped');
     },
   };

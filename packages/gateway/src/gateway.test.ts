@@ -1,0 +1,263 @@
+// In-process gateway on the memory engine: auth, permissions, bad input and the centrifuge SDK.
+import { generateKeyPairSync } from 'node:crypto';
+import { SignJWT, importPKCS8 } from 'jose';
+import pino from 'pino';
+import WebSocket from 'ws';
+import { Centrifuge } from 'centrifuge';
+import { MemoryBroker } from '@switchboard/engine';
+import { RawClient, hmacToken } from '@switchboard/testkit';
+import { defaultNamespaceOptions, type ChannelConfig, type NamespaceOptions } from './channels';
+import { startGateway, type Gateway } from './server';
+
+const SECRET = 'test-secret';
+const API_KEY = 'test-api-key';
+
+function ns(options: Partial<NamespaceOptions>): NamespaceOptions {
+  return { ...defaultNamespaceOptions, ...options };
+}
+
+const channels: ChannelConfig = {
+  without_namespace: ns({ allow_subscribe_for_client: true, allow_publish_for_client: true }),
+  namespaces: {
+    hist: ns({ allow_subscribe_for_client: true, allow_publish_for_client: true, allow_history_for_subscriber: true, history_size: 10, history_ttl: 60, allow_recovery: true }),
+    sub: ns({ allow_subscribe_for_client: true, allow_publish_for_subscriber: true }),
+    ro: ns({ allow_subscribe_for_client: true }),
+    private: ns({}),
+  },
+};
+
+const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const pem = (k: { export(o: object): string | Buffer }, type: string) => k.export({ type, format: 'pem' }).toString();
+
+let gateway: Gateway;
+let broker: MemoryBroker;
+let url: string;
+let api: string;
+
+beforeAll(async () => {
+  broker = new MemoryBroker();
+  await broker.start();
+  gateway = await startGateway({
+    host: '127.0.0.1',
+    port: 0,
+    broker,
+    channels,
+    auth: { hmacSecret: SECRET, publicKeys: [pem(rsa.publicKey, 'spki'), pem(ec.publicKey, 'spki')], insecure: false },
+    apiKey: API_KEY,
+    logger: pino({ level: 'silent' }),
+    limits: { maxMessageSize: 4096, commandsPerSecond: 50, commandBurst: 50, maxChannelsPerConnection: 5 },
+  });
+  url = `ws://127.0.0.1:${gateway.port}/connection/websocket`;
+  api = `http://127.0.0.1:${gateway.port}/api`;
+});
+
+afterAll(async () => {
+  await gateway.shutdown(100);
+  await broker.close();
+});
+
+async function connected(user = 'alice'): Promise<RawClient> {
+  const c = await RawClient.open(url);
+  const reply = await c.command('connect', { token: await hmacToken(SECRET, { sub: user }) });
+  expect(reply.error).toBeUndefined();
+  return c;
+}
+
+function callApi(method: string, body: unknown, headers: Record<string, string> = { 'X-API-Key': API_KEY }) {
+  return fetch(`${api}/${method}`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function body(r: Response): Promise<any> {
+  return r.json();
+}
+
+describe('connect and tokens', () => {
+  it('accepts a valid HS256 token and reports the client id, ping and version', async () => {
+    const c = await RawClient.open(url);
+    const reply = await c.command('connect', { token: await hmacToken(SECRET, { sub: 'bob' }, 60) });
+    const result = reply.connect as Record<string, unknown>;
+    expect(typeof result.client).toBe('string');
+    expect(result).toMatchObject({ ping: 25, pong: true, expires: true });
+    expect(result.ttl).toBeGreaterThan(50);
+    c.close();
+  });
+
+  it.each([
+    ['RS256', async () => new SignJWT({ sub: 'r' }).setProtectedHeader({ alg: 'RS256' }).sign(await importPKCS8(pem(rsa.privateKey, 'pkcs8'), 'RS256'))],
+    ['ES256', async () => new SignJWT({ sub: 'e' }).setProtectedHeader({ alg: 'ES256' }).sign(await importPKCS8(pem(ec.privateKey, 'pkcs8'), 'ES256'))],
+  ])('accepts a valid %s token', async (_alg, sign) => {
+    const c = await RawClient.open(url);
+    const reply = await c.command('connect', { token: await sign() });
+    expect(reply.error).toBeUndefined();
+    c.close();
+  });
+
+  it('refuses a missing token with 101 (not insecure)', async () => {
+    const c = await RawClient.open(url);
+    expect((await c.command('connect', {})).error?.code).toBe(101);
+    c.close();
+  });
+
+  it('refuses an expired token with 109', async () => {
+    const c = await RawClient.open(url);
+    expect((await c.command('connect', { token: await hmacToken(SECRET, { sub: 'x' }, -10) })).error?.code).toBe(109);
+    c.close();
+  });
+
+  it.each([
+    ['malformed', async () => 'not.a.jwt'],
+    ['wrongly signed', async () => hmacToken('another-secret', { sub: 'x' })],
+    ['signed with an unaccepted algorithm', async () => new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'HS512' }).sign(new TextEncoder().encode(SECRET))],
+  ])('closes the connection with 3500 for a %s token', async (_name, token) => {
+    const c = await RawClient.open(url);
+    c.sendRaw(JSON.stringify({ id: 1, connect: { token: await token() } }));
+    expect((await c.closed).code).toBe(3500);
+  });
+
+  it('refuses a subscription token for another channel with 3500', async () => {
+    const c = await connected('alice');
+    const token = await hmacToken(SECRET, { sub: 'alice', channel: 'private:other' });
+    c.sendRaw(JSON.stringify({ id: 9, subscribe: { channel: 'private:mine', token } }));
+    expect((await c.closed).code).toBe(3500);
+  });
+
+  it('accepts a subscription token where the namespace allows no client subscribe', async () => {
+    const c = await connected('alice');
+    expect((await c.command('subscribe', { channel: 'private:mine' })).error?.code).toBe(103);
+    const token = await hmacToken(SECRET, { sub: 'alice', channel: 'private:mine' });
+    expect((await c.command('subscribe', { channel: 'private:mine', token })).error).toBeUndefined();
+    c.close();
+  });
+});
+
+describe('permissions', () => {
+  it('refuses client publish with 103 where the namespace forbids it', async () => {
+    const c = await connected();
+    await c.command('subscribe', { channel: 'ro:news' });
+    expect((await c.command('publish', { channel: 'ro:news', data: { x: 1 } })).error?.code).toBe(103);
+    c.close();
+  });
+
+  it('refuses an unknown namespace with 102', async () => {
+    const c = await connected();
+    expect((await c.command('subscribe', { channel: 'nope:x' })).error?.code).toBe(102);
+    c.close();
+  });
+});
+
+describe('HTTP API', () => {
+  it('publishes with the right key, in either header form', async () => {
+    const c = await connected();
+    await c.command('subscribe', { channel: 'hist:api' });
+    const r1 = await callApi('publish', { channel: 'hist:api', data: { n: 1 } });
+    expect(r1.status).toBe(200);
+    expect((await body(r1)).result).toMatchObject({ offset: 1 });
+    const r2 = await callApi('publish', { channel: 'hist:api', data: { n: 2 } }, { Authorization: `apikey ${API_KEY}` });
+    expect((await body(r2)).result).toMatchObject({ offset: 2 });
+    await c.waitPush((p) => (p.pub as { offset?: number } | undefined)?.offset === 2);
+    expect(c.publications('hist:api').map((p) => p.data)).toEqual([{ n: 1 }, { n: 2 }]);
+    c.close();
+  });
+
+  it.each([
+    ['no key', {}],
+    ['a wrong key', { 'X-API-Key': 'wrong' }],
+    ['a wrong apikey authorization', { Authorization: 'apikey wrong' }],
+  ])('answers 401 with %s and publishes nothing', async (_name, headers) => {
+    const before = await broker.history('hist:guarded', { limit: 0 });
+    const r = await callApi('publish', { channel: 'hist:guarded', data: 1 }, headers as Record<string, string>);
+    expect(r.status).toBe(401);
+    const after = await broker.history('hist:guarded', { limit: 0 });
+    expect(after.offset).toBe(before.offset);
+  });
+
+  it.each([
+    ['invalid JSON', 'publish', '{nope', 400, 107],
+    ['a body that is not an object', 'publish', '[1]', 400, 107],
+    ['an unknown method', 'frobnicate', '{}', 404, 104],
+    ['a missing channel', 'publish', '{"data":1}', 200, 107],
+    ['missing data', 'publish', '{"channel":"a"}', 200, 107],
+    ['an unknown namespace', 'publish', '{"channel":"nope:a","data":1}', 200, 102],
+    ['history where none is kept', 'history', '{"channel":"a"}', 200, 108],
+    ['broadcast without channels', 'broadcast', '{"data":1}', 200, 107],
+  ])('rejects %s', async (_name, method, requestBody, status, code) => {
+    const r = await callApi(method, requestBody);
+    expect(r.status).toBe(status);
+    expect((await body(r)).error.code).toBe(code);
+  });
+
+  it('broadcasts to several channels and reads history', async () => {
+    const r = await callApi('broadcast', { channels: ['hist:b1', 'hist:b2', 'nope:x'], data: 'hi' });
+    const { responses } = (await body(r)).result;
+    expect(responses[0].result.offset).toBe(1);
+    expect(responses[1].result.offset).toBe(1);
+    expect(responses[2].error.code).toBe(102);
+    const h = await body(await callApi('history', { channel: 'hist:b1', limit: 10 }));
+    expect(h.result.publications).toEqual([{ offset: 1, data: 'hi' }]);
+  });
+});
+
+describe('bad input', () => {
+  type Outcome = { error: number } | { close: number };
+
+  const table: { name: string; outcome: Outcome; connect: boolean; act: (c: RawClient) => Promise<Outcome> }[] = [
+    { name: 'invalid JSON', outcome: { close: 3501 }, connect: true, act: async (c) => (c.sendRaw('{"id":1,'), { close: (await c.closed).code }) },
+    { name: 'a binary frame', outcome: { close: 3501 }, connect: true, act: async (c) => (c.sendRaw(Buffer.from('{"id":1,"connect":{}}'), true), { close: (await c.closed).code }) },
+    { name: 'a frame over the size limit', outcome: { close: 1009 }, connect: true, act: async (c) => (c.sendRaw(JSON.stringify({ id: 5, publish: { channel: 'a', data: 'x'.repeat(10000) } })), { close: (await c.closed).code }) },
+    { name: 'an unknown method', outcome: { error: 104 }, connect: true, act: async (c) => ({ error: (await c.command('frobnicate', {})).error?.code ?? 0 }) },
+    { name: 'a command without id', outcome: { close: 3501 }, connect: true, act: async (c) => (c.sendRaw('{"subscribe":{"channel":"a"}}'), { close: (await c.closed).code }) },
+    { name: 'a command before connect', outcome: { close: 3501 }, connect: false, act: async (c) => (c.sendRaw('{"id":1,"subscribe":{"channel":"a"}}'), { close: (await c.closed).code }) },
+    { name: 'a second connect', outcome: { close: 3501 }, connect: true, act: async (c) => (c.sendRaw('{"id":50,"connect":{}}'), { close: (await c.closed).code }) },
+    { name: 'subscribing twice', outcome: { error: 105 }, connect: true, act: async (c) => (await c.command('subscribe', { channel: 'twice' }), { error: (await c.command('subscribe', { channel: 'twice' })).error?.code ?? 0 }) },
+    { name: 'publishing to an unsubscribed channel', outcome: { error: 103 }, connect: true, act: async (c) => ({ error: (await c.command('publish', { channel: 'sub:x', data: 1 })).error?.code ?? 0 }) },
+    { name: 'a huge channel name', outcome: { error: 107 }, connect: true, act: async (c) => ({ error: (await c.command('subscribe', { channel: 'x'.repeat(300) })).error?.code ?? 0 }) },
+    { name: 'too many channels', outcome: { error: 106 }, connect: true, act: async (c) => {
+      for (let i = 0; i < 5; i++) await c.command('subscribe', { channel: `many${i}` });
+      return { error: (await c.command('subscribe', { channel: 'many5' })).error?.code ?? 0 };
+    } },
+    { name: 'a bad field type', outcome: { error: 107 }, connect: true, act: async (c) => ({ error: (await c.command('subscribe', { channel: 7 })).error?.code ?? 0 }) },
+    { name: 'a flood of commands', outcome: { close: 3013 }, connect: true, act: async (c) => {
+      for (let i = 0; i < 400; i++) c.sendRaw(JSON.stringify({ id: 100 + i, presence_stats: { channel: 'a' } }));
+      return { close: (await c.closed).code };
+    } },
+  ];
+
+  it.each(table.map((t) => [t.name, t] as const))('%s', async (_name, t) => {
+    const bystander = await connected('bystander');
+    await bystander.command('subscribe', { channel: 'calm' });
+    const c = t.connect ? await connected() : await RawClient.open(url);
+    const outcome = await t.act(c);
+    expect(outcome).toEqual(t.outcome);
+    c.close();
+    // The rest of the gateway is unaffected.
+    const r = await callApi('publish', { channel: 'calm', data: { still: 'here' } });
+    expect(r.status).toBe(200);
+    await bystander.waitPush((p) => p.channel === 'calm' && p.pub !== undefined);
+    expect((await fetch(`http://127.0.0.1:${gateway.port}/healthz`)).status).toBe(200);
+    bystander.close();
+  });
+});
+
+describe('centrifuge SDK', () => {
+  it('connects, subscribes, publishes and receives in order with offsets', async () => {
+    const client = new Centrifuge(url, { websocket: WebSocket, token: await hmacToken(SECRET, { sub: 'sdk' }) });
+    const received: { data: unknown; offset?: number }[] = [];
+    const sub = client.newSubscription('hist:sdk', { recoverable: true });
+    sub.on('publication', (ctx) => received.push({ data: ctx.data, offset: ctx.offset }));
+    const subscribed = new Promise((resolve) => sub.once('subscribed', resolve));
+    sub.subscribe();
+    client.connect();
+    await subscribed;
+    for (let i = 1; i <= 3; i++) await sub.publish({ i });
+    await new Promise<void>((resolve) => {
+      const check = () => (received.length >= 3 ? resolve() : setTimeout(check, 10));
+      check();
+    });
+    expect(received).toEqual([1, 2, 3].map((i) => ({ data: { i }, offset: i })));
+    const hist = await sub.history({ limit: 10 });
+    expect(hist.publications.map((p) => p.data)).toEqual([{ i: 1 }, { i: 2 }, { i: 3 }]);
+    client.disconnect();
+  });
+});

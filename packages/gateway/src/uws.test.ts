@@ -1,0 +1,21 @@
+// The gateway runs on the native uWS binary and refuses the pure-JS fallback unless told otherwise.
+import { startSwitchboard, runSwitchboard } from '@switchboard/testkit';
+import { loadUws } from './uws';
+
+it('loads the native uWS binary on this machine', () => {
+  expect(loadUws().native).toBe(true);
+});
+
+it('refuses to start on the ws fallback: one line on stderr, exit 2', async () => {
+  const { code, stderr } = await runSwitchboard(['standalone', '--port', '0'], { env: { UWS_USE_FALLBACK: '1' } });
+  expect(code).toBe(2);
+  const lines = stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/native binary did not load.*--allow-uws-fallback/);
+});
+
+it('runs on the fallback when --allow-uws-fallback is given', async () => {
+  const proc = await startSwitchboard('standalone', ['--allow-uws-fallback'], { env: { UWS_USE_FALLBACK: '1' } });
+  expect((await fetch(`${proc.url}/healthz`)).status).toBe(200);
+  expect(await proc.stop()).toBe(0);
+});
