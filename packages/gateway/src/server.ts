@@ -10,6 +10,7 @@ import { HttpApi } from './http_api';
 import { Hub } from './hub';
 import { defaultLimits, type GatewayOptions } from './options';
 import { ClientSession, type Transport } from './session';
+import { NativeTopics, SetTopics, type Topics } from './topics';
 import { loadUws, UwsFallbackError } from './uws';
 
 export interface Gateway {
@@ -20,24 +21,29 @@ export interface Gateway {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-interface SocketData {
-  session?: ClientSession;
-  transport?: UwsTransport;
-}
-
 // uWS topics: channels are prefixed so that no channel name can collide with the ping topic.
 const CHANNEL_TOPIC = '#';
 const PING_TOPIC = 'ping';
 const MAX_API_BODY = 1024 * 1024;
 /** WebSocket close code 1009: message too big. */
 const MESSAGE_TOO_BIG = 1009;
+/** uWS ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT (the enum is declared but not exported as a value). */
+const LISTEN_EXCLUSIVE_PORT = 1;
 
 export const VERSION: string = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
 
-class UwsTransport implements Transport {
+/** One socket: its session and the way the session writes to it. */
+class Connection implements Transport {
   closed = false;
+  readonly session: ClientSession;
 
-  constructor(private readonly ws: WebSocket<SocketData>) {}
+  constructor(
+    private readonly ws: WebSocket<unknown>,
+    private readonly topics: Topics,
+    ctx: GatewayContext,
+  ) {
+    this.session = new ClientSession(ctx, this);
+  }
 
   send(frame: string): void {
     if (!this.closed) this.ws.send(frame, false);
@@ -50,19 +56,19 @@ class UwsTransport implements Transport {
   }
 
   join(channel: string): void {
-    if (!this.closed) this.ws.subscribe(CHANNEL_TOPIC + channel);
+    if (!this.closed) this.topics.join(this.ws, CHANNEL_TOPIC + channel);
   }
 
   leave(channel: string): void {
-    if (!this.closed) this.ws.unsubscribe(CHANNEL_TOPIC + channel);
+    if (!this.closed) this.topics.leave(this.ws, CHANNEL_TOPIC + channel);
   }
 
   bufferedAmount(): number {
     return this.closed ? 0 : this.ws.getBufferedAmount();
   }
 
-  pingTopic(): void {
-    if (!this.closed) this.ws.subscribe(PING_TOPIC);
+  joinPings(): void {
+    this.topics.join(this.ws, PING_TOPIC);
   }
 }
 
@@ -72,7 +78,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const limits = { ...defaultLimits, ...options.limits };
   const { broker, logger } = options;
   const app: TemplatedApp = uws.App();
-  const hub = new Hub(broker, (channel, frame) => app.publish(CHANNEL_TOPIC + channel, frame, false), logger);
+  const topics: Topics = native ? new NativeTopics(app) : new SetTopics();
+  const hub = new Hub(broker, (channel, frame) => topics.publish(CHANNEL_TOPIC + channel, frame), logger);
   const ctx: GatewayContext = {
     broker,
     hub,
@@ -85,11 +92,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     version: VERSION,
   };
   const api = new HttpApi({ broker, channels: options.channels, limits, logger, apiKey: options.apiKey });
-  const sessions = new Map<ClientSession, UwsTransport>();
+  // Keyed by the socket object, which uWS keeps the same for every callback of one connection.
+  const connections = new Map<WebSocket<unknown>, Connection>();
   let draining = false;
   let lastPingAt = 0;
 
-  app.ws<SocketData>('/connection/websocket', {
+  app.ws('/connection/websocket', {
     // Frames up to this ceiling are read and, past maxMessageSize, answered with close code 1009 (as
     // Centrifugo does); uWS drops a connection that sends more without a close code.
     maxPayloadLength: limits.maxMessageSize * 4,
@@ -99,34 +107,37 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Slow clients are closed with 3008 by the clock below once past maxBackpressure; uWS drops frames only
     // past this ceiling, and such a client is closed at the next tick and recovers from its offsets.
     maxBackpressure: limits.maxBackpressure * 4,
-    upgrade: (res, req, context) => {
-      if (draining) {
-        res.writeStatus('503 Service Unavailable').end('draining');
-        return;
-      }
-      res.upgrade<SocketData>(
-        {},
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
-      );
-    },
+    // The pure-JS fallback cannot run a custom upgrade handler; there `open` refuses while draining.
+    upgrade: native
+      ? (res, req, context) => {
+          if (draining) {
+            res.writeStatus('503 Service Unavailable').end('draining');
+            return;
+          }
+          res.upgrade(
+            {},
+            req.getHeader('sec-websocket-key'),
+            req.getHeader('sec-websocket-protocol'),
+            req.getHeader('sec-websocket-extensions'),
+            context,
+          );
+        }
+      : undefined,
     open: (ws) => {
-      const transport = new UwsTransport(ws);
-      if (limits.maxConnections > 0 && sessions.size >= limits.maxConnections) {
-        transport.close(DisconnectCode.ConnectionLimit, 'connection limit');
+      if (draining) {
+        ws.end(DisconnectCode.Shutdown, 'shutdown');
         return;
       }
-      const session = new ClientSession(ctx, transport);
-      const data = ws.getUserData();
-      data.session = session;
-      data.transport = transport;
-      sessions.set(session, transport);
-      transport.pingTopic();
+      if (limits.maxConnections > 0 && connections.size >= limits.maxConnections) {
+        ws.end(DisconnectCode.ConnectionLimit, 'connection limit');
+        return;
+      }
+      const conn = new Connection(ws, topics, ctx);
+      connections.set(ws, conn);
+      conn.joinPings();
     },
     message: (ws, message, isBinary) => {
-      const { session } = ws.getUserData();
+      const session = connections.get(ws)?.session;
       if (!session) return;
       if (isBinary) {
         session.disconnect(DisconnectCode.BadRequest, 'bad request: binary frames are not accepted');
@@ -140,11 +151,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       session.onFrame(Buffer.from(message).toString('utf8'));
     },
     close: (ws) => {
-      const { session, transport } = ws.getUserData();
-      if (!session || !transport) return;
-      transport.closed = true;
-      session.onClose();
-      sessions.delete(session);
+      const conn = connections.get(ws);
+      if (!conn) return;
+      conn.closed = true;
+      connections.delete(ws);
+      topics.drop(ws);
+      conn.session.onClose();
     },
   });
 
@@ -180,7 +192,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(options.host, options.port, (token) => {
+    // Exclusive: without it uWS shares the port with another process already on it (SO_REUSEPORT), and a
+    // second gateway started by mistake would silently take half the traffic.
+    const listen = app.listen as unknown as (host: string, port: number, opts: number, cb: (t: us_listen_socket | false) => void) => void;
+    listen.call(app, options.host, options.port, LISTEN_EXCLUSIVE_PORT, (token) => {
       if (token) resolve(token);
       else reject(new Error(`cannot listen on ${options.host}:${options.port} (address in use or not available)`));
     });
@@ -190,12 +205,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // One clock for every session: pings, pong and connect timeouts, token expiry, slow clients.
   const pingTimer = setInterval(() => {
     lastPingAt = Date.now();
-    app.publish(PING_TOPIC, PING_FRAME, false);
+    topics.publish(PING_TOPIC, PING_FRAME);
   }, limits.pingIntervalSeconds * 1000);
   const tick = setInterval(() => {
     const now = Date.now();
     const pongDeadline = lastPingAt + limits.pongTimeoutSeconds * 1000;
-    for (const [session, transport] of sessions) {
+    for (const conn of connections.values()) {
+      const session = conn.session;
       if (!session.connected) {
         if (now - session.openedAt > limits.connectTimeoutMs) session.disconnect(DisconnectCode.Stale, 'stale: no connect command');
         continue;
@@ -204,7 +220,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         session.disconnect(DisconnectCode.NoPong, 'no pong');
         continue;
       }
-      if (transport.bufferedAmount() > limits.maxBackpressure) {
+      if (conn.bufferedAmount() > limits.maxBackpressure) {
         session.disconnect(DisconnectCode.Slow, 'slow');
         continue;
       }
@@ -220,7 +236,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       draining = true;
       clearInterval(pingTimer);
       clearInterval(tick);
-      await closeInBatches([...sessions.keys()], graceMs / 2);
+      await closeInBatches([...connections.values()].map((c) => c.session), graceMs / 2);
       uws.us_listen_socket_close(listenSocket);
       // Also ends idle HTTP keep-alive connections, which would otherwise keep the process alive.
       (app as TemplatedApp & { close?: () => void }).close?.();

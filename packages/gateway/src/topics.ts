@@ -1,0 +1,66 @@
+// Local fan-out topics: uWS's native topic tree, or plain sets on the pure-JS fallback (which has none).
+import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
+
+export interface Topics {
+  join(ws: WebSocket<unknown>, topic: string): void;
+  leave(ws: WebSocket<unknown>, topic: string): void;
+  /** Sends the same bytes to every socket that joined the topic. */
+  publish(topic: string, frame: string): void;
+  /** Forgets a closed socket. */
+  drop(ws: WebSocket<unknown>): void;
+}
+
+/** The native build: one call hands the frame to every subscriber inside uWS (C++). */
+export class NativeTopics implements Topics {
+  constructor(private readonly app: TemplatedApp) {}
+
+  join(ws: WebSocket<unknown>, topic: string): void {
+    ws.subscribe(topic);
+  }
+
+  leave(ws: WebSocket<unknown>, topic: string): void {
+    ws.unsubscribe(topic);
+  }
+
+  publish(topic: string, frame: string): void {
+    this.app.publish(topic, frame, false);
+  }
+
+  drop(): void {
+    // uWS unsubscribes a closed socket from all its topics itself.
+  }
+}
+
+/** The fallback: the same contract with JS sets; slower, for development only. */
+export class SetTopics implements Topics {
+  private readonly members = new Map<string, Set<WebSocket<unknown>>>();
+  private readonly joined = new Map<WebSocket<unknown>, Set<string>>();
+
+  join(ws: WebSocket<unknown>, topic: string): void {
+    let set = this.members.get(topic);
+    if (!set) this.members.set(topic, (set = new Set()));
+    set.add(ws);
+    let topics = this.joined.get(ws);
+    if (!topics) this.joined.set(ws, (topics = new Set()));
+    topics.add(topic);
+  }
+
+  leave(ws: WebSocket<unknown>, topic: string): void {
+    const set = this.members.get(topic);
+    if (set) {
+      set.delete(ws);
+      if (set.size === 0) this.members.delete(topic);
+    }
+    this.joined.get(ws)?.delete(topic);
+  }
+
+  publish(topic: string, frame: string): void {
+    const set = this.members.get(topic);
+    if (set) for (const ws of set) ws.send(frame, false);
+  }
+
+  drop(ws: WebSocket<unknown>): void {
+    for (const topic of this.joined.get(ws) ?? []) this.leave(ws, topic);
+    this.joined.delete(ws);
+  }
+}
