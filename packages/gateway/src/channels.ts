@@ -22,6 +22,8 @@ export interface NamespaceOptions {
   allow_history_for_client: boolean;
   allow_presence_for_subscriber: boolean;
   allow_presence_for_client: boolean;
+  /** Channels `name#u1,u2` may be subscribed by the users listed after `#` without a token. */
+  allow_user_limited_channels: boolean;
   /** Switchboard's own: channels of this namespace are versioned documents. */
   documents: boolean;
 }
@@ -50,6 +52,7 @@ export const defaultNamespaceOptions: Readonly<NamespaceOptions> = Object.freeze
   allow_history_for_client: false,
   allow_presence_for_subscriber: false,
   allow_presence_for_client: false,
+  allow_user_limited_channels: false,
   documents: false,
 });
 
@@ -63,6 +66,14 @@ export const NAMESPACE_SEPARATOR = ':';
 export function namespaceOf(channel: string): string {
   const i = channel.indexOf(NAMESPACE_SEPARATOR);
   return i === -1 ? '' : channel.slice(0, i);
+}
+
+export const USER_LIMIT_SEPARATOR = '#';
+
+/** Users a `name#u1,u2` channel is limited to, or undefined for a channel without `#`. */
+export function channelUsers(channel: string): string[] | undefined {
+  const i = channel.lastIndexOf(USER_LIMIT_SEPARATOR);
+  return i === -1 ? undefined : channel.slice(i + 1).split(',');
 }
 
 /** Options for a channel, or undefined when it names a namespace that does not exist. */

@@ -47,13 +47,16 @@ afterAll(async () => {
 interface Received {
   offsets: number[];
   data: unknown[];
+  /** Each `subscribed` event: whether it was recovering and whether it recovered. */
+  subscribed: { wasRecovering: boolean; recovered: boolean }[];
 }
 
 async function sdkSubscriber(gateway: SwitchboardProcess, channel: string, user: string): Promise<{ client: Centrifuge; sub: Subscription; received: Received }> {
   const client = new Centrifuge(gateway.wsUrl, { websocket: WebSocket, token: await hmacToken(SECRET, { sub: user }) });
   clients.push(client);
-  const received: Received = { offsets: [], data: [] };
+  const received: Received = { offsets: [], data: [], subscribed: [] };
   const sub = client.newSubscription(channel);
+  sub.on('subscribed', (ctx) => received.subscribed.push({ wasRecovering: ctx.wasRecovering, recovered: ctx.recovered }));
   sub.on('publication', (ctx) => {
     received.offsets.push(ctx.offset ?? 0);
     received.data.push(ctx.data);
@@ -153,6 +156,13 @@ it('reports not ready while Redis is down, then resubscribes and delivers again'
   await waitFor(async () => (await readyz(gatewayA)) === 200 && (await readyz(gatewayB)) === 200, { timeoutMs: 15000, message: 'readyz 200 after Redis is back' });
   expect(await numsub(channel)).toBe(2);
 
+  // Redis lost the channel's history (new epoch): each subscriber is told it could not recover, then
+  // receives what is published from then on.
+  expect((await apiPublish(gatewayA, channel, { first: 'after restart' })).status).toBe(200);
+  await waitFor(() => subscribers.every((s) => s.received.subscribed.some((c) => c.wasRecovering && !c.recovered)), {
+    timeoutMs: 10000,
+    message: 'subscribers resubscribed and were told recovery failed',
+  });
   expect((await apiPublish(gatewayA, channel, { after: 'restart' })).status).toBe(200);
   await waitFor(() => subscribers.every((s) => s.received.data.some((d) => JSON.stringify(d) === '{"after":"restart"}')), {
     timeoutMs: 10000,

@@ -1,79 +1,266 @@
-// Local channel registry: one engine subscription per channel however many local subscribers, and fan-out.
+// Local channel registry: one engine subscription per channel, fan-out, and the merge of pub/sub with history.
+//
+// A gateway learns a channel's stream in two ways: publications arriving over pub/sub, and positions read
+// from history when a client subscribes. Pub/sub is at-most-once and may lag behind a history read, so:
+// - a subscriber collects publications from the moment the engine subscription exists until its reply
+//   is sent, then takes those after the position its reply named ("catching up"), and joins the shared
+//   fan-out only once pub/sub has delivered up to that position, so it gets no publication twice;
+// - a publication whose offset skips one, or whose epoch changed, means pub/sub lost something: no
+//   subscriber gets it, all of them are told to resync (resubscribe and recover from history);
+// - a periodic check compares the stream's top with what pub/sub delivered, for losses with no
+//   later publication to reveal them.
 import type { Broker, Publication } from '@switchboard/engine';
-import { encodePublicationPush } from '@switchboard/protocol';
+import { encodePublicationPush, type StreamPosition } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 
-/** A subscriber whose subscribe is in progress: it collects publications until its reply is sent. */
-export interface PendingSubscriber {
-  buffer: { offset: number; frame: string }[];
+export interface HubSubscriber {
+  /** Sends one frame to this subscriber alone (while it is not in the shared fan-out). */
+  send(frame: string): void;
+  /** Puts the subscriber into the channel's shared fan-out. */
+  join(): void;
+  /** The channel lost continuity for this subscriber: it must resubscribe and recover. */
+  resync(): void;
+}
+
+interface Pending {
+  /** Publications seen since the engine subscription, before `start`. */
+  buffer: { offset: number; epoch: string; frame: string }[] | undefined;
+  /** Continuity was lost before `start`: resync right after the reply. */
+  stale: boolean;
+  /** The next offset this subscriber must get; 0 when it does not track offsets. */
+  next: number;
+  epoch: string;
 }
 
 interface ChannelEntry {
-  subscribers: number;
+  subscribers: Set<HubSubscriber>;
+  /** Subscribers not yet in the shared fan-out. */
+  pending: Map<HubSubscriber, Pending>;
   /** Resolves once the engine delivers this channel to us. */
   ready: Promise<void>;
-  pending: Set<PendingSubscriber>;
+  epoch: string;
+  /** Highest offset pub/sub delivered here (0: none yet). */
+  delivered: number;
+  /** Highest offset a subscriber was told (a history read may be ahead of pub/sub). */
+  told: number;
+  /** A position check saw the stream ahead of us; confirmed lost if still ahead at the next check. */
+  suspect: StreamPosition | undefined;
 }
 
-/** Sends one encoded frame to every active local subscriber of a channel. */
+/** Sends one encoded frame to every subscriber in a channel's shared fan-out. */
 export type Fanout = (channel: string, frame: string) => void;
 
 export class Hub {
   private readonly channels = new Map<string, ChannelEntry>();
+  private checkTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly broker: Broker,
     private readonly fanout: Fanout,
     private readonly logger: Logger,
   ) {
-    broker.onPublication((channel, pub) => this.deliver(channel, pub));
+    broker.onPublication((channel, pub, epoch) => this.deliver(channel, pub, epoch));
+    // Publications may have been lost while the engine was away: check every channel now.
+    broker.onResubscribed(() => void this.checkPositions());
   }
 
-  /** Number of channels with at least one local subscriber. */
   get channelCount(): number {
     return this.channels.size;
   }
 
+  /** Channels with local subscribers and how many each has. */
+  *channelCounts(): IterableIterator<[string, number]> {
+    for (const [channel, entry] of this.channels) yield [channel, entry.subscribers.size];
+  }
+
   /**
-   * Registers a subscriber that will collect publications in `pending` until `activate`; resolves when the
-   * engine subscription is in place. On rejection the caller must still call `remove`.
+   * Registers a subscriber; it collects publications until `start`. Resolves once the engine subscription
+   * is in place. On rejection the caller must still call `remove`.
    */
-  add(channel: string, pending: PendingSubscriber): Promise<void> {
+  add(channel: string, sub: HubSubscriber): Promise<void> {
     let entry = this.channels.get(channel);
     if (!entry) {
-      entry = { subscribers: 0, ready: this.broker.subscribe([channel]), pending: new Set() };
-      // The rejection is delivered to every waiting subscriber; this only keeps it from being unhandled.
+      entry = {
+        subscribers: new Set(),
+        pending: new Map(),
+        ready: this.broker.subscribe([channel]),
+        epoch: '',
+        delivered: 0,
+        told: 0,
+        suspect: undefined,
+      };
+      // The rejection reaches every waiting subscriber; this only keeps it from being unhandled.
       entry.ready.catch(() => undefined);
       this.channels.set(channel, entry);
     }
-    entry.subscribers++;
-    entry.pending.add(pending);
+    entry.subscribers.add(sub);
+    entry.pending.set(sub, { buffer: [], stale: false, next: 0, epoch: '' });
     return entry.ready;
   }
 
-  /** The subscriber now receives through the fan-out; it stops collecting. */
-  activate(channel: string, pending: PendingSubscriber): void {
-    this.channels.get(channel)?.pending.delete(pending);
+  /**
+   * Called right after the subscriber's reply was sent. With a position, it gets the collected publications
+   * after it and joins the fan-out once pub/sub caught up; without one, it gets everything collected.
+   */
+  start(channel: string, sub: HubSubscriber, position?: StreamPosition): void {
+    const entry = this.channels.get(channel);
+    const pending = entry?.pending.get(sub);
+    if (!entry || !pending) return;
+    const buffer = pending.buffer ?? [];
+    pending.buffer = undefined;
+    if (pending.stale) {
+      entry.pending.delete(sub);
+      sub.resync();
+      return;
+    }
+    if (!position || (position.offset === 0 && position.epoch === '')) {
+      for (const item of buffer) sub.send(item.frame);
+      this.activate(entry, sub);
+      return;
+    }
+    pending.next = position.offset + 1;
+    pending.epoch = position.epoch;
+    if (entry.epoch === '') entry.epoch = position.epoch;
+    if (position.epoch !== entry.epoch) {
+      // The stream was reset (e.g. Redis lost its data) and this is the first we hear of it.
+      this.lost(channel, entry, position, false, 'a history read returned a new epoch', sub);
+    }
+    if (position.offset > entry.told) entry.told = position.offset;
+    for (const item of buffer) {
+      if (!this.offer(entry, sub, pending, item.offset, item.epoch, item.frame)) return;
+    }
+    this.joinIfCaughtUp(entry, sub, pending);
   }
 
-  remove(channel: string, pending?: PendingSubscriber): void {
+  remove(channel: string, sub: HubSubscriber): void {
     const entry = this.channels.get(channel);
-    if (!entry) return;
-    if (pending) entry.pending.delete(pending);
-    entry.subscribers--;
-    if (entry.subscribers > 0) return;
+    if (!entry || !entry.subscribers.delete(sub)) return;
+    entry.pending.delete(sub);
+    if (entry.subscribers.size > 0) return;
     this.channels.delete(channel);
     this.broker.unsubscribe([channel]).catch((err: Error) => {
       this.logger.warn({ channel, err: err.message }, 'engine unsubscribe failed');
     });
   }
 
-  // Hot path: the push frame is encoded once and the same bytes go to every local subscriber.
-  private deliver(channel: string, pub: Publication): void {
+  /** Starts the periodic position check. */
+  startPositionChecks(intervalMs: number): void {
+    this.stopPositionChecks();
+    this.checkTimer = setInterval(() => void this.checkPositions(), intervalMs);
+    this.checkTimer.unref();
+  }
+
+  stopPositionChecks(): void {
+    if (this.checkTimer) clearInterval(this.checkTimer);
+    this.checkTimer = undefined;
+  }
+
+  // Hot path: the push frame is encoded once and the same bytes go to every subscriber in the fan-out.
+  private deliver(channel: string, pub: Publication, epoch: string): void {
     const entry = this.channels.get(channel);
     if (!entry) return;
+    if (pub.offset > 0) {
+      if (entry.epoch === '') entry.epoch = epoch;
+      // Before pub/sub delivered anything, the last position a subscriber was told is the reference.
+      const last = entry.delivered > 0 ? entry.delivered : entry.told;
+      if (epoch !== entry.epoch) {
+        this.lost(channel, entry, { epoch, offset: pub.offset }, true, 'the epoch changed');
+        return;
+      }
+      if (last > 0 && pub.offset > last + 1) {
+        this.lost(channel, entry, { epoch, offset: pub.offset }, true, `pub/sub skipped from offset ${last} to ${pub.offset}`);
+        return;
+      }
+      if (pub.offset <= entry.delivered) return;
+      entry.delivered = pub.offset;
+      if (pub.offset > entry.told) entry.told = pub.offset;
+    }
     const frame = encodePublicationPush(channel, pub.json);
     this.fanout(channel, frame);
-    for (const p of entry.pending) p.buffer.push({ offset: pub.offset, frame });
+    if (entry.pending.size === 0) return;
+    for (const [sub, pending] of entry.pending) {
+      if (pending.buffer) pending.buffer.push({ offset: pub.offset, epoch, frame });
+      else if (this.offer(entry, sub, pending, pub.offset, epoch, frame)) this.joinIfCaughtUp(entry, sub, pending);
+    }
+  }
+
+  /** A catching-up subscriber takes one publication; false when it had to resync. */
+  private offer(entry: ChannelEntry, sub: HubSubscriber, pending: Pending, offset: number, epoch: string, frame: string): boolean {
+    if (offset === 0) {
+      sub.send(frame);
+      return true;
+    }
+    if (epoch !== pending.epoch || offset > pending.next) {
+      entry.pending.delete(sub);
+      sub.resync();
+      return false;
+    }
+    if (offset === pending.next) {
+      sub.send(frame);
+      pending.next++;
+    }
+    return true;
+  }
+
+  private joinIfCaughtUp(entry: ChannelEntry, sub: HubSubscriber, pending: Pending): void {
+    // Every later publication has an offset above `delivered`; once that is all this subscriber still
+    // needs, the shared fan-out serves it without a double.
+    if (pending.epoch === entry.epoch && entry.delivered > 0 && entry.delivered >= pending.next - 1) this.activate(entry, sub);
+  }
+
+  private activate(entry: ChannelEntry, sub: HubSubscriber): void {
+    entry.pending.delete(sub);
+    sub.join();
+  }
+
+  /**
+   * Continuity is lost: every subscriber (but `except`, already on the new stream) resyncs. `viaPubSub`: the
+   * position came over pub/sub (so it counts as delivered), not from a history read.
+   */
+  private lost(channel: string, entry: ChannelEntry, at: StreamPosition, viaPubSub: boolean, why: string, except?: HubSubscriber): void {
+    this.logger.info({ channel, epoch: at.epoch, offset: at.offset, delivered: entry.delivered, knownEpoch: entry.epoch }, `resync: ${why}`);
+    entry.epoch = at.epoch;
+    entry.delivered = viaPubSub ? at.offset : 0;
+    entry.told = at.offset;
+    entry.suspect = undefined;
+    for (const sub of [...entry.subscribers]) {
+      if (sub === except) continue;
+      const pending = entry.pending.get(sub);
+      if (pending?.buffer) {
+        // Not replied to yet: it resyncs right after its reply.
+        pending.stale = true;
+        pending.buffer.length = 0;
+        continue;
+      }
+      entry.pending.delete(sub);
+      sub.resync();
+    }
+  }
+
+  /** Compares each channel's stream top with what pub/sub delivered; a lag seen twice in a row is a loss. */
+  async checkPositions(): Promise<void> {
+    const checks = [...this.channels].filter(([, e]) => e.epoch !== '').map(async ([channel, entry]) => {
+      let top: StreamPosition;
+      try {
+        top = await this.broker.history(channel, { limit: 0 });
+      } catch {
+        return;
+      }
+      if (this.channels.get(channel) !== entry) return;
+      const known = Math.max(entry.delivered, entry.told);
+      if (top.epoch === entry.epoch && top.offset <= known) {
+        entry.suspect = undefined;
+        return;
+      }
+      // A new epoch means the stream was reset. Ahead once may be a publication in flight; still short of
+      // that same position a check later is a loss.
+      const previous = entry.suspect;
+      if (top.epoch !== entry.epoch || (previous && previous.offset > known)) {
+        this.lost(channel, entry, top, false, 'the stream is ahead of what pub/sub delivered');
+        return;
+      }
+      entry.suspect = top;
+    });
+    await Promise.all(checks);
   }
 }

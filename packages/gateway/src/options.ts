@@ -63,4 +63,8 @@ export interface GatewayOptions {
   demo?: boolean;
   /** Name of this node, reported in the connect result and logs. */
   node?: string;
+  /** How often each channel's stream top is compared with what pub/sub delivered (default 10 s). */
+  positionCheckIntervalMs?: number;
+  /** Presence entries live this long unless refreshed (every third of it); default 60 s. */
+  presenceTtlMs?: number;
 }

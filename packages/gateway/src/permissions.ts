@@ -1,5 +1,5 @@
 // Who may do what on a channel without a subscription token, by the namespace's options (Centrifugo rules).
-import type { NamespaceOptions } from './channels';
+import { channelUsers, type NamespaceOptions } from './channels';
 
 export interface Actor {
   /** User id from the connection token; '' for an anonymous connection. */
@@ -9,8 +9,9 @@ export interface Actor {
 }
 
 /** Subscribing without a token. */
-export function canSubscribe(ns: NamespaceOptions, actor: Actor): boolean {
+export function canSubscribe(ns: NamespaceOptions, actor: Actor, channel: string): boolean {
   if (actor.insecure) return true;
+  if (ns.allow_user_limited_channels && actor.user !== '' && channelUsers(channel)?.includes(actor.user)) return true;
   if (!ns.allow_subscribe_for_client) return false;
   return actor.user !== '' || ns.allow_subscribe_for_anonymous;
 }

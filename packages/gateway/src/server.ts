@@ -191,6 +191,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain').end('not found');
   });
 
+  hub.startPositionChecks(options.positionCheckIntervalMs ?? 10000);
+
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     // Exclusive: without it uWS shares the port with another process already on it (SO_REUSEPORT), and a
     // second gateway started by mistake would silently take half the traffic.
@@ -236,6 +238,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       draining = true;
       clearInterval(pingTimer);
       clearInterval(tick);
+      hub.stopPositionChecks();
       await closeInBatches([...connections.values()].map((c) => c.session), graceMs / 2);
       uws.us_listen_socket_close(listenSocket);
       // Also ends idle HTTP keep-alive connections, which would otherwise keep the process alive.

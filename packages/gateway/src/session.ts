@@ -1,12 +1,22 @@
 // One client connection: decodes its frames, runs its commands in order, holds its subscriptions.
-import { encodePublicationBody, encodeError, encodeReply, decodeFrame, protocolError, ErrorCode, DisconnectCode } from '@switchboard/protocol';
-import type { ClientInfo, Command, CommandOf, Json, ProtocolError } from '@switchboard/protocol';
+import {
+  decodeFrame,
+  DisconnectCode,
+  encodeError,
+  encodePublicationBody,
+  encodePush,
+  encodeReply,
+  ErrorCode,
+  protocolError,
+  UnsubscribeCode,
+} from '@switchboard/protocol';
+import type { ClientInfo, Command, CommandOf, Json, ProtocolError, StreamPosition } from '@switchboard/protocol';
 import type { HistoryResult } from '@switchboard/engine';
 import { nanoid } from 'nanoid';
 import { TokenError } from './auth';
 import { resolveChannel, type NamespaceOptions } from './channels';
 import type { GatewayContext } from './context';
-import type { PendingSubscriber } from './hub';
+import type { HubSubscriber } from './hub';
 import { canPublish, canReadHistory, canReadPresence, canSubscribe, type Actor } from './permissions';
 
 /** The socket side of a session, so the session does not depend on uWS. */
@@ -39,13 +49,43 @@ function fail(code: number, detail?: string): never {
   throw new CommandError(protocolError(code, detail));
 }
 
-interface Subscription {
-  channel: string;
-  ns: NamespaceOptions;
-  pending: PendingSubscriber;
-  active: boolean;
-  /** Unix ms after which a subscription token expires; 0 = never. */
-  expiresAt: number;
+/** One channel of one session, as the hub sees it. */
+class Subscription implements HubSubscriber {
+  /** In the channel's shared fan-out. */
+  joined = false;
+
+  constructor(
+    readonly session: ClientSession,
+    readonly channel: string,
+    readonly ns: NamespaceOptions,
+    /** From the connection token's `channels` claim: the client cannot resubscribe it by itself. */
+    readonly serverSide: boolean,
+    /** Unix ms after which the subscription token expires; 0 = never. */
+    public expiresAt: number,
+  ) {}
+
+  send(frame: string): void {
+    this.session.sendFrame(frame);
+  }
+
+  join(): void {
+    this.joined = true;
+    this.session.joinChannel(this.channel);
+  }
+
+  resync(): void {
+    this.session.resync(this);
+  }
+}
+
+/** What a subscribe asks for: the client's request, or the hints of a server-side subscription. */
+interface SubscribeOptions {
+  recover?: boolean;
+  epoch?: string;
+  offset?: number;
+  positioned?: boolean;
+  recoverable?: boolean;
+  flag?: number;
 }
 
 const SUBSCRIBE_FLAG_REJECT_UNRECOVERED = 2;
@@ -108,7 +148,7 @@ export class ClientSession {
     if (this.closed) return;
     this.closed = true;
     this.queue.length = 0;
-    for (const sub of this.subs.values()) this.ctx.hub.remove(sub.channel, sub.pending);
+    for (const sub of this.subs.values()) this.ctx.hub.remove(sub.channel, sub);
     this.subs.clear();
   }
 
@@ -258,9 +298,7 @@ export class ClientSession {
     const { channel } = req;
     const ns = this.namespace(channel);
     if (this.subs.has(channel)) fail(ErrorCode.AlreadySubscribed);
-    if (this.subs.size >= this.ctx.limits.maxChannelsPerConnection) {
-      fail(ErrorCode.LimitExceeded, `at most ${this.ctx.limits.maxChannelsPerConnection} channels per connection`);
-    }
+    this.checkChannelLimit();
     let expiresAt = 0;
     if (req.token) {
       const claims = await this.verify(() => this.ctx.verifier.verifySubscribe(req.token as string));
@@ -268,15 +306,39 @@ export class ClientSession {
         throw new DisconnectError(DisconnectCode.InvalidToken, 'invalid token: issued for another channel or user');
       }
       expiresAt = claims.exp * 1000;
-    } else if (!canSubscribe(ns, this.actor)) {
+    } else if (!canSubscribe(ns, this.actor, channel)) {
       fail(ErrorCode.PermissionDenied);
     }
     if (this.closed || this.subs.has(channel)) fail(ErrorCode.AlreadySubscribed);
+    const opened = await this.openSubscription(channel, ns, req, expiresAt, false);
+    if (!opened) return undefined;
+    this.transport.send(encodeReply(cmd.id, 'subscribe', opened.result));
+    this.ctx.hub.start(channel, opened.sub, opened.position);
+    return undefined;
+  }
 
-    const sub: Subscription = { channel, ns, pending: { buffer: [] }, active: false, expiresAt };
+  private checkChannelLimit(): void {
+    if (this.subs.size >= this.ctx.limits.maxChannelsPerConnection) {
+      fail(ErrorCode.LimitExceeded, `at most ${this.ctx.limits.maxChannelsPerConnection} channels per connection`);
+    }
+  }
+
+  /**
+   * Registers the subscription with the hub, reads the position (recovering when asked) and builds the
+   * subscribe result. The caller sends the reply holding it and then calls `hub.start`. Undefined when the
+   * session went away meanwhile.
+   */
+  private async openSubscription(
+    channel: string,
+    ns: NamespaceOptions,
+    req: SubscribeOptions,
+    expiresAt: number,
+    serverSide: boolean,
+  ): Promise<{ sub: Subscription; result: string; position?: StreamPosition } | undefined> {
+    const sub = new Subscription(this, channel, ns, serverSide, expiresAt);
     this.subs.set(channel, sub);
     try {
-      await this.ctx.hub.add(channel, sub.pending);
+      await this.ctx.hub.add(channel, sub);
     } catch (err) {
       this.dropSubscription(sub);
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine subscribe failed');
@@ -311,37 +373,47 @@ export class ClientSession {
       fail(ErrorCode.UnrecoverablePosition);
     }
 
-    let result = '{';
-    if (expiresAt > 0) result += `"expires":true,"ttl":${this.ttlSeconds(expiresAt)},`;
+    const fields: string[] = [];
+    if (expiresAt > 0) fields.push(`"expires":true,"ttl":${this.ttlSeconds(expiresAt)}`);
     if (position) {
-      result += `"epoch":${JSON.stringify(position.epoch)},"offset":${position.offset},"positioned":true`;
-      if (recoverable) result += ',"recoverable":true';
+      fields.push(`"epoch":${JSON.stringify(position.epoch)},"offset":${position.offset},"positioned":true`);
+      if (recoverable) fields.push('"recoverable":true');
       if (recovering) {
-        result += `,"was_recovering":true,"recovered":${recovered}`;
-        if (recovered) result += `,"publications":[${position.publications.map((p) => p.json).join(',')}]`;
+        fields.push(`"was_recovering":true,"recovered":${recovered}`);
+        if (recovered) fields.push(`"publications":[${position.publications.map((p) => p.json).join(',')}]`);
       }
     }
-    if (result.endsWith(',')) result = result.slice(0, -1);
-    result += '}';
-    this.transport.send(encodeReply(cmd.id, 'subscribe', result));
-
-    // Publications that arrived while subscribing: those after the position the reply gave, in order.
-    const top = position ? position.offset : 0;
-    for (const item of sub.pending.buffer) {
-      if (item.offset === 0 || item.offset > top) this.transport.send(item.frame);
-    }
-    sub.pending.buffer.length = 0;
-    sub.active = true;
-    this.ctx.hub.activate(channel, sub.pending);
-    this.transport.join(channel);
-    return undefined;
+    return { sub, result: `{${fields.join(',')}}`, position: position && { epoch: position.epoch, offset: position.offset } };
   }
 
   private dropSubscription(sub: Subscription): void {
     if (this.subs.get(sub.channel) !== sub) return;
     this.subs.delete(sub.channel);
-    if (sub.active) this.transport.leave(sub.channel);
-    this.ctx.hub.remove(sub.channel, sub.pending);
+    if (sub.joined) this.transport.leave(sub.channel);
+    this.ctx.hub.remove(sub.channel, sub);
+  }
+
+  /** Sends a frame to this client (used by its subscriptions while they catch up). */
+  sendFrame(frame: string): void {
+    if (!this.closed) this.transport.send(frame);
+  }
+
+  joinChannel(channel: string): void {
+    if (!this.closed) this.transport.join(channel);
+  }
+
+  /**
+   * The gateway lost continuity on a channel: the client resubscribes and recovers from history. A
+   * server-side subscription can only be restored by reconnecting.
+   */
+  resync(sub: Subscription): void {
+    if (this.closed || this.subs.get(sub.channel) !== sub) return;
+    if (sub.serverSide) {
+      this.disconnect(DisconnectCode.InsufficientState, 'insufficient state');
+      return;
+    }
+    this.dropSubscription(sub);
+    this.transport.send(encodePush(sub.channel, 'unsubscribe', { code: UnsubscribeCode.InsufficientState, reason: 'insufficient state' }));
   }
 
   private unsubscribe(cmd: CommandOf<'unsubscribe'>): string {
@@ -353,7 +425,7 @@ export class ClientSession {
   private async publish(cmd: CommandOf<'publish'>): Promise<string> {
     const { channel, data } = cmd.params;
     const ns = this.namespace(channel);
-    if (!canPublish(ns, this.actor, this.subs.get(channel)?.active === true)) fail(ErrorCode.PermissionDenied);
+    if (!canPublish(ns, this.actor, this.subs.has(channel))) fail(ErrorCode.PermissionDenied);
     const encoded = JSON.stringify(data);
     if (encoded.length > this.ctx.limits.maxMessageSize) {
       fail(ErrorCode.LimitExceeded, `data larger than ${this.ctx.limits.maxMessageSize} bytes`);
@@ -374,7 +446,7 @@ export class ClientSession {
     const { channel, limit, since, reverse } = cmd.params;
     const ns = this.namespace(channel);
     if (ns.history_size === 0) fail(ErrorCode.NotAvailable, 'history is not enabled for this channel');
-    if (!canReadHistory(ns, this.actor, this.subs.get(channel)?.active === true)) fail(ErrorCode.PermissionDenied);
+    if (!canReadHistory(ns, this.actor, this.subs.has(channel))) fail(ErrorCode.PermissionDenied);
     let result: HistoryResult;
     try {
       result = await this.ctx.broker.history(channel, {
@@ -394,7 +466,7 @@ export class ClientSession {
 
   private presence(cmd: CommandOf<'presence' | 'presence_stats'>): never {
     const ns = this.namespace(cmd.params.channel);
-    if (!canReadPresence(ns, this.actor, this.subs.get(cmd.params.channel)?.active === true)) fail(ErrorCode.PermissionDenied);
+    if (!canReadPresence(ns, this.actor, this.subs.has(cmd.params.channel))) fail(ErrorCode.PermissionDenied);
     return fail(ErrorCode.NotAvailable, 'presence is not enabled for this channel');
   }
 

@@ -62,6 +62,8 @@ describe('defaults', () => {
       allowUwsFallback: false,
       nodeName: undefined,
       shutdownGraceMs: 25000,
+      positionCheckIntervalMs: 10000,
+      presenceTtlMs: 60000,
       configFile: undefined,
     });
     expect(warnings).toEqual([expect.stringContaining('no client can connect')]);
@@ -281,7 +283,7 @@ channel:
         '    audience: x',
         'channel:',
         '  without_namespace:',
-        '    allow_user_limited_channels: true',
+        '    delta_publish: true',
         '  namespaces:',
         '    - name: a',
         '      channel_regex: "^a$"',
@@ -291,7 +293,7 @@ channel:
     const { config, warnings } = run(['--config', path, '--insecure']);
     expect(warnings).toEqual([
       `config file ${path}: ignoring keys Switchboard does not know: engine, client.allowed_origins, client.token.audience, ` +
-        'channel.without_namespace.allow_user_limited_channels, channel.namespaces[0].channel_regex',
+        'channel.without_namespace.delta_publish, channel.namespaces[0].channel_regex',
     ]);
     expect(config.channels.namespaces.a.presence).toBe(true);
   });

@@ -37,6 +37,8 @@ export interface Settings {
   dev: boolean;
   nodeName: string | undefined;
   shutdownGraceSeconds: number;
+  positionCheckSeconds: number;
+  presenceTtlSeconds: number;
 }
 
 /** The configuration a role runs with. */
@@ -54,6 +56,8 @@ export interface Config {
   allowUwsFallback: boolean;
   nodeName?: string;
   shutdownGraceMs: number;
+  positionCheckIntervalMs: number;
+  presenceTtlMs: number;
   /** The config file read, if any. */
   configFile?: string;
 }
@@ -78,6 +82,8 @@ const defaults: Settings = {
   dev: false,
   nodeName: undefined,
   shutdownGraceSeconds: 25,
+  positionCheckSeconds: 10,
+  presenceTtlSeconds: 60,
 };
 
 interface SettingSpec<T> {
@@ -151,13 +157,29 @@ const specs: SettingSpecs = {
     env: 'SWITCHBOARD_SHUTDOWN_GRACE',
     value: '<seconds>',
     help: 'seconds (or a duration like 10s) to drain clients on SIGTERM before exiting anyway (default 25)',
-    parse: (text, label) => {
-      const seconds = parseSeconds(text, label);
-      if (seconds === 0) throw new ConfigError(`${label}: expected more than 0 seconds, got ${JSON.stringify(text)}`);
-      return seconds;
-    },
+    parse: positiveSeconds,
+  },
+  positionCheckSeconds: {
+    flag: '--position-check-interval',
+    env: 'SWITCHBOARD_POSITION_CHECK_INTERVAL',
+    value: '<seconds>',
+    help: 'how often a gateway compares each channel\'s stream top with what pub/sub delivered (default 10)',
+    parse: positiveSeconds,
+  },
+  presenceTtlSeconds: {
+    flag: '--presence-ttl',
+    env: 'SWITCHBOARD_PRESENCE_TTL',
+    value: '<seconds>',
+    help: 'presence entries of a gateway that died disappear after this long; refreshed every third of it (default 60)',
+    parse: positiveSeconds,
   },
 };
+
+function positiveSeconds(text: string, label: string): number {
+  const seconds = parseSeconds(text, label);
+  if (seconds === 0) throw new ConfigError(`${label}: expected more than 0 seconds, got ${JSON.stringify(text)}`);
+  return seconds;
+}
 
 const settingKeys = Object.keys(specs) as (keyof Settings)[];
 
@@ -209,6 +231,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     allowUwsFallback: settings.allowUwsFallback,
     nodeName: settings.nodeName,
     shutdownGraceMs: Math.round(settings.shutdownGraceSeconds * 1000),
+    positionCheckIntervalMs: Math.round(settings.positionCheckSeconds * 1000),
+    presenceTtlMs: Math.round(settings.presenceTtlSeconds * 1000),
     configFile: configPath,
   };
 

@@ -59,6 +59,8 @@ async function serve(config: Config, warnings: string[]): Promise<void> {
       allowUwsFallback: config.allowUwsFallback,
       demo: config.role === 'standalone',
       node: config.nodeName,
+      positionCheckIntervalMs: config.positionCheckIntervalMs,
+      presenceTtlMs: config.presenceTtlMs,
     });
   } catch (err) {
     await broker.close().catch(() => undefined);

@@ -2,3 +2,4 @@
 export * from './redis';
 export * from './process';
 export * from './ws_client';
+export * from './tcp_switch';
