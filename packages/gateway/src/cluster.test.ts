@@ -118,7 +118,7 @@ it('delivers publications from a client on A and the API on B to every subscribe
     const seq = (reference as { from: string; i: number }[]).filter((d) => d.from === from).map((d) => d.i);
     expect(seq).toEqual(Array.from({ length: perSource }, (_, i) => i));
   }
-  const history = await (await fetch(`${gatewayA.url}/api/history`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body: JSON.stringify({ channel, limit: 1 }) })).json();
+  const history = (await (await fetch(`${gatewayA.url}/api/history`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body: JSON.stringify({ channel, limit: 1 }) })).json()) as { result: { offset: number } };
   expect(history.result.offset).toBe(total);
   for (const s of subscribers) s.client.disconnect();
 });

@@ -1,9 +1,11 @@
 // Recovery across gateways: clients cut off from one gateway come back on another and get exactly what they missed.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { Centrifuge, type Subscription } from 'centrifuge';
+// The key layout of the Redis engine, to commit a publication without publishing it.
+import { channelKeys } from '../../engine/src/redis_keys';
 import { hmacToken, startRedis, startSwitchboard, TcpSwitch, waitFor, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
 
 const SECRET = 'recovery-secret';
@@ -165,4 +167,42 @@ it('tells a client it could not recover when Redis lost the channel (new epoch)'
   sw.setTarget(gateways[1].port);
   await waitFor(() => t.subscribed.length === 2, { timeoutMs: 10000 });
   expect(t.subscribed[1]).toEqual({ wasRecovering: true, recovered: false });
+});
+
+/** Commits a publication to the channel's history the way the engine does, but never PUBLISHes it: a lost pub/sub message. */
+async function publishSilently(channel: string, data: unknown): Promise<number> {
+  const script = readFileSync(path.join(__dirname, '..', '..', 'engine', 'lua', 'publish.lua'), 'utf8');
+  const keys = channelKeys(channel, 'sb');
+  const conn = redis.client();
+  try {
+    const [offset] = (await conn.eval(script, 3, keys.meta, keys.history, `${keys.meta}:unused`, `"data":${JSON.stringify(data)}`, 10000, 300, 86400, 'unused', 'nowhere', 0)) as [number];
+    return offset;
+  } finally {
+    conn.disconnect();
+  }
+}
+
+it('repairs a lost pub/sub message revealed by the next publication', async () => {
+  const channel = 'r:gap-next';
+  const t = await subscriber(gateways[0].wsUrl, channel);
+  await publish(gateways[0], channel, 1);
+  await publishSilently(channel, 2);
+  await publish(gateways[1], channel, 3);
+  await waitFor(() => t.offsets.length === 3, { timeoutMs: 10000, message: 'the lost publication was recovered' });
+  expect(t.offsets).toEqual([1, 2, 3]);
+  expect(t.subscribed[1]).toEqual({ wasRecovering: true, recovered: true });
+});
+
+it('repairs a lost pub/sub message with no later publication within the position check interval', async () => {
+  const channel = 'r:gap-last';
+  const t = await subscriber(gateways[1].wsUrl, channel);
+  await publish(gateways[0], channel, 1);
+  await waitFor(() => t.offsets.length === 1);
+  const started = Date.now();
+  await publishSilently(channel, 2);
+  // The interval is 1 s; a lag has to be seen on two checks in a row before it counts as a loss.
+  await waitFor(() => t.offsets.length === 2, { timeoutMs: 5000, message: 'the position check noticed the loss' });
+  expect(Date.now() - started).toBeLessThan(3500);
+  expect(t.offsets).toEqual([1, 2]);
+  expect(t.subscribed[1]).toEqual({ wasRecovering: true, recovered: true });
 });
