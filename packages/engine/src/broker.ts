@@ -17,6 +17,8 @@ export interface PublishOptions {
   /** When set, a second publish with the same key within `idempotencyTtlSeconds` publishes nothing and returns the first result. */
   idempotencyKey?: string;
   idempotencyTtlSeconds?: number;
+  /** Seconds the channel's meta (epoch, top offset) lives after this publication; default 30 days, never less than `historyTtlSeconds`. */
+  metaTtlSeconds?: number;
 }
 
 export interface PublishResult extends StreamPosition {
@@ -27,7 +29,11 @@ export interface PublishResult extends StreamPosition {
 export interface HistoryOptions {
   /** Most publications to return: 0 returns only the position, a negative number means no limit. */
   limit: number;
-  /** Return only publications after this offset (forward), or before it when `reverse`. */
+  /**
+   * Return only publications after this offset (forward), or before it when `reverse`. Only the offset is used:
+   * when `since.epoch` differs from the channel's epoch the result still carries the current epoch, and the
+   * caller decides (a recovering subscriber gets `recovered: false`).
+   */
   since?: StreamPosition;
   reverse?: boolean;
   /** Seconds the channel's meta (epoch, top offset) lives; it is created on first read too. */

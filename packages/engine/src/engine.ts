@@ -1,13 +1,19 @@
 // Picks the engine: memory when no Redis address is given, Redis (one or more shards) otherwise.
 import type { Broker } from './broker';
+import { MemoryBroker } from './broker_memory';
+import { RedisBroker } from './broker_redis';
 
 export interface EngineOptions {
   /** Redis URLs; several are client-side shards (a channel lives on one). Empty: memory engine. */
   redis?: string[];
   /** Prefix of every Redis key and pub/sub channel. */
   prefix?: string;
+  /** The caller's logger for engine errors (lost connections, failing handlers); nothing is logged without it. */
+  onError?: (err: Error) => void;
 }
 
-export function createBroker(_options: EngineOptions): Broker {
-  throw new Error('not implemented yet');
+export function createBroker(options: EngineOptions): Broker {
+  const urls = options.redis ?? [];
+  if (urls.length === 0) return new MemoryBroker({ onError: options.onError });
+  return new RedisBroker({ urls, prefix: options.prefix, onError: options.onError });
 }

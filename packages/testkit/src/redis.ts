@@ -1,2 +1,171 @@
 // Starts a private redis-server on a free port for a test, and stops it.
-export {};
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import Redis from 'ioredis';
+
+export interface RedisServer {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  /** SIGTERM, then resolves once the process has exited. Does nothing when already stopped. */
+  stop(): Promise<void>;
+  /** Stops (if running) and starts again on the same port; data is gone since nothing is saved. */
+  restart(): Promise<void>;
+  /** A new connection to this server; the test must `quit()` it. */
+  client(): Redis;
+}
+
+export interface StartRedisOptions {
+  /** Extra redis-server arguments, e.g. `['--maxmemory', '10mb']`. */
+  args?: string[];
+  /** How long to wait for the server to answer PING; default 5000 ms. */
+  timeoutMs?: number;
+}
+
+const OUTPUT_KEPT = 16 * 1024;
+const POLL_MS = 20;
+
+export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
+  const binary = findRedisServer();
+  const args = opts.args ?? [];
+  const timeoutMs = opts.timeoutMs ?? 5000;
+
+  // The free port can be taken between probing and binding; another port fixes that.
+  let child: ChildProcess | undefined;
+  let port = 0;
+  for (let attempt = 1; child === undefined; attempt++) {
+    port = await freePort();
+    try {
+      child = await spawnRedis(binary, port, args, timeoutMs);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/i.test((err as Error).message)) throw err;
+    }
+  }
+
+  let current: ChildProcess | undefined = child;
+  const stop = async (): Promise<void> => {
+    const running = current;
+    current = undefined;
+    if (running) await stopProcess(running);
+  };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop,
+    async restart() {
+      await stop();
+      current = await spawnRedis(binary, port, args, timeoutMs);
+    },
+    client() {
+      const client = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+      // Tests restart servers under live clients; the reconnect errors are expected, not worth printing.
+      client.on('error', () => undefined);
+      return client;
+    },
+  };
+}
+
+function findRedisServer(): string {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, 'redis-server');
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  throw new Error('redis-server is not on PATH; install it to run the Redis tests (apt-get install redis-server)');
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function spawnRedis(binary: string, port: number, extra: string[], timeoutMs: number): Promise<ChildProcess> {
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra];
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  killOnExit(child);
+
+  // Keep reading the output for the whole life of the server (a full pipe would block redis), but keep only the tail.
+  let output = '';
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString()).slice(-OUTPUT_KEPT);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+
+  let exited = false;
+  let spawnError: Error | undefined;
+  child.once('exit', () => (exited = true));
+  child.once('error', (err) => (spawnError = err));
+
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (spawnError) throw new Error(`cannot run ${binary}: ${spawnError.message}`);
+    if (exited) throw new Error(`redis-server on port ${port} exited before accepting connections:\n${output.trim()}`);
+    if (await answersPing(port)) break;
+    if (Date.now() > deadline) {
+      await stopProcess(child);
+      throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms:\n${output.trim()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  // A server a test forgot to stop must not keep jest alive; the exit hook still kills it.
+  child.unref();
+  (child.stdout as net.Socket | null)?.unref();
+  (child.stderr as net.Socket | null)?.unref();
+  return child;
+}
+
+/** A raw socket rather than a client: no reconnect logic or error events to tidy up while redis boots. */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function killOnExit(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const running of live) running.kill('SIGKILL');
+  });
+}

@@ -1,0 +1,294 @@
+// The behaviour every Broker shares; broker_memory.test.ts and broker_redis.test.ts run it against each engine.
+import { encodePublication } from '@switchboard/protocol';
+import type { Broker, Publication, PublishOptions } from './broker';
+
+export interface BrokerUnderTest {
+  broker: Broker;
+  cleanup(): Promise<void>;
+}
+
+interface Received {
+  channel: string;
+  pub: Publication;
+  epoch: string;
+}
+
+/** Collects delivered publications and lets a test wait for a condition on them. */
+export class Inbox {
+  readonly items: Received[] = [];
+  private waiters: Array<() => void> = [];
+
+  constructor(broker: Broker) {
+    broker.onPublication((channel, pub, epoch) => {
+      this.items.push({ channel, pub, epoch });
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+  }
+
+  of(channel: string): Received[] {
+    return this.items.filter((r) => r.channel === channel);
+  }
+
+  async waitFor(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.items.slice(-5))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+/** Polls `check` until it holds (for what has no event, like a TTL running out). */
+export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const withHistory: PublishOptions = { historySize: 10, historyTtlSeconds: 60 };
+
+function body(n: number | string): string {
+  return `"data":${JSON.stringify({ n })}`;
+}
+
+export function brokerContract(name: string, make: () => Promise<BrokerUnderTest>): void {
+  describe(`Broker contract: ${name}`, () => {
+    let subject: BrokerUnderTest;
+    let broker: Broker;
+    let seq = 0;
+    /** A channel no other test (nor an earlier run against the same Redis) has used. */
+    const fresh = (label: string): string => `${label}-${process.pid}-${Date.now()}-${++seq}`;
+
+    beforeEach(async () => {
+      subject = await make();
+      broker = subject.broker;
+    });
+    afterEach(async () => {
+      await subject.cleanup();
+    });
+
+    it('assigns consecutive offsets from 1 under one epoch and returns them from history', async () => {
+      const ch = fresh('offsets');
+      const results = [];
+      for (let i = 1; i <= 5; i++) results.push(await broker.publish(ch, body(i), withHistory));
+      expect(results.map((r) => r.offset)).toEqual([1, 2, 3, 4, 5]);
+      expect(new Set(results.map((r) => r.epoch)).size).toBe(1);
+      expect(results.every((r) => r.duplicate === false)).toBe(true);
+      expect(results[0].epoch).toMatch(/^\S+$/);
+
+      const history = await broker.history(ch, { limit: -1 });
+      expect(history.offset).toBe(5);
+      expect(history.epoch).toBe(results[0].epoch);
+      expect(history.publications).toEqual([1, 2, 3, 4, 5].map((n) => ({ offset: n, json: encodePublication(n, body(n)) })));
+    });
+
+    it('keeps at most historySize publications, the newest', async () => {
+      const ch = fresh('trim');
+      for (let i = 1; i <= 12; i++) await broker.publish(ch, body(i), { historySize: 3, historyTtlSeconds: 60 });
+      const history = await broker.history(ch, { limit: -1 });
+      expect(history.offset).toBe(12);
+      expect(history.publications.map((p) => p.offset)).toEqual([10, 11, 12]);
+      const reverse = await broker.history(ch, { limit: -1, reverse: true });
+      expect(reverse.publications.map((p) => p.offset)).toEqual([12, 11, 10]);
+      const since = await broker.history(ch, { limit: -1, since: { offset: 2, epoch: history.epoch } });
+      expect(since.publications.map((p) => p.offset)).toEqual([10, 11, 12]);
+    });
+
+    it('selects by since, limit and reverse', async () => {
+      const ch = fresh('select');
+      let epoch = '';
+      for (let i = 1; i <= 10; i++) epoch = (await broker.publish(ch, body(i), withHistory)).epoch;
+      const offsets = async (limit: number, since?: number, reverse?: boolean): Promise<number[]> => {
+        const h = await broker.history(ch, { limit, reverse, since: since === undefined ? undefined : { offset: since, epoch } });
+        expect(h.offset).toBe(10);
+        expect(h.epoch).toBe(epoch);
+        return h.publications.map((p) => p.offset);
+      };
+      expect(await offsets(-1)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect(await offsets(3)).toEqual([1, 2, 3]);
+      expect(await offsets(-1, 4)).toEqual([5, 6, 7, 8, 9, 10]);
+      expect(await offsets(2, 4)).toEqual([5, 6]);
+      expect(await offsets(-1, 0)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect(await offsets(-1, 10)).toEqual([]);
+      expect(await offsets(-1, 99)).toEqual([]);
+      expect(await offsets(3, undefined, true)).toEqual([10, 9, 8]);
+      expect(await offsets(-1, 4, true)).toEqual([3, 2, 1]);
+      expect(await offsets(2, 4, true)).toEqual([3, 2]);
+      expect(await offsets(-1, 1, true)).toEqual([]);
+      expect(await offsets(2, 99, true)).toEqual([10, 9]);
+      // A different epoch in `since` is the caller's business: the current epoch comes back.
+      const other = await broker.history(ch, { limit: -1, since: { offset: 8, epoch: 'other' } });
+      expect(other.epoch).toBe(epoch);
+      expect(other.publications.map((p) => p.offset)).toEqual([9, 10]);
+    });
+
+    it('returns only the position for limit 0', async () => {
+      const ch = fresh('position');
+      await broker.publish(ch, body(1), withHistory);
+      const { epoch } = await broker.publish(ch, body(2), withHistory);
+      expect(await broker.history(ch, { limit: 0 })).toEqual({ offset: 2, epoch, publications: [] });
+    });
+
+    it('keeps one epoch for a channel without publications, from its first read on', async () => {
+      const ch = fresh('empty');
+      const first = await broker.history(ch, { limit: -1 });
+      expect(first.offset).toBe(0);
+      expect(first.publications).toEqual([]);
+      expect(first.epoch).toMatch(/^\S+$/);
+      expect((await broker.history(ch, { limit: 0 })).epoch).toBe(first.epoch);
+      const published = await broker.publish(ch, body(1), withHistory);
+      expect(published).toEqual({ offset: 1, epoch: first.epoch, duplicate: false });
+      expect((await broker.history(fresh('other'), { limit: 0 })).epoch).not.toBe(first.epoch);
+    });
+
+    it('assigns no offset and keeps nothing with historySize 0, but still delivers', async () => {
+      const ch = fresh('nohistory');
+      const inbox = new Inbox(broker);
+      await broker.subscribe([ch]);
+      const a = await broker.publish(ch, body(1), { historySize: 0, historyTtlSeconds: 0 });
+      const b = await broker.publish(ch, body(2), { historySize: 0, historyTtlSeconds: 0 });
+      expect(a.offset).toBe(0);
+      expect(b).toEqual({ offset: 0, epoch: a.epoch, duplicate: false });
+      expect(await broker.history(ch, { limit: -1 })).toEqual({ offset: 0, epoch: a.epoch, publications: [] });
+      await inbox.waitFor(() => inbox.of(ch).length === 2, 'two publications');
+      expect(inbox.of(ch).map((r) => r.pub)).toEqual([
+        { offset: 0, json: encodePublication(0, body(1)) },
+        { offset: 0, json: encodePublication(0, body(2)) },
+      ]);
+      expect(inbox.of(ch)[0].pub.json).toBe(`{${body(1)}}`);
+    });
+
+    it('drops history after its TTL but keeps the epoch and the offset', async () => {
+      const ch = fresh('ttl');
+      const opts = { historySize: 5, historyTtlSeconds: 1 };
+      await broker.publish(ch, body(1), opts);
+      const { epoch } = await broker.publish(ch, body(2), opts);
+      expect((await broker.history(ch, { limit: -1 })).publications).toHaveLength(2);
+      await eventually(async () => (await broker.history(ch, { limit: -1 })).publications.length === 0, 'history to expire', 4000);
+      expect(await broker.history(ch, { limit: -1 })).toEqual({ offset: 2, epoch, publications: [] });
+      const next = await broker.publish(ch, body(3), opts);
+      expect(next).toEqual({ offset: 3, epoch, duplicate: false });
+      expect((await broker.history(ch, { limit: -1 })).publications.map((p) => p.offset)).toEqual([3]);
+    });
+
+    it('removes history but keeps the epoch and the offset', async () => {
+      const ch = fresh('remove');
+      await broker.publish(ch, body(1), withHistory);
+      const { epoch } = await broker.publish(ch, body(2), withHistory);
+      await broker.removeHistory(ch);
+      expect(await broker.history(ch, { limit: -1 })).toEqual({ offset: 2, epoch, publications: [] });
+      expect(await broker.publish(ch, body(3), withHistory)).toEqual({ offset: 3, epoch, duplicate: false });
+      expect((await broker.history(ch, { limit: -1 })).publications.map((p) => p.offset)).toEqual([3]);
+      await broker.removeHistory(fresh('never-published'));
+    });
+
+    it('publishes once per idempotency key and returns the first result again', async () => {
+      const ch = fresh('idempotent');
+      const inbox = new Inbox(broker);
+      await broker.subscribe([ch]);
+      const opts = { ...withHistory, idempotencyKey: 'req-1', idempotencyTtlSeconds: 60 };
+      const first = await broker.publish(ch, body('a'), opts);
+      const again = await broker.publish(ch, body('b'), opts);
+      expect(first.duplicate).toBe(false);
+      expect(again).toEqual({ offset: first.offset, epoch: first.epoch, duplicate: true });
+      const other = await broker.publish(ch, body('c'), { ...opts, idempotencyKey: 'req-2' });
+      expect(other).toEqual({ offset: 2, epoch: first.epoch, duplicate: false });
+      // The same key on another channel is another request.
+      expect((await broker.publish(fresh('idempotent-other'), body('d'), opts)).duplicate).toBe(false);
+
+      await inbox.waitFor(() => inbox.of(ch).length >= 2, 'two publications');
+      expect(inbox.of(ch).map((r) => r.pub.json)).toEqual([encodePublication(1, body('a')), encodePublication(2, body('c'))]);
+      expect((await broker.history(ch, { limit: -1 })).publications.map((p) => p.json)).toEqual(inbox.of(ch).map((r) => r.pub.json));
+    });
+
+    it('delivers publications of subscribed channels in order, as history stores them, never synchronously', async () => {
+      const ch = fresh('deliver');
+      const inbox = new Inbox(broker);
+      await broker.subscribe([ch]);
+      const published = [];
+      for (let i = 1; i <= 20; i++) {
+        const before = inbox.items.length;
+        published.push(broker.publish(ch, body(i), { historySize: 20, historyTtlSeconds: 60 }));
+        expect(inbox.items).toHaveLength(before);
+      }
+      const results = await Promise.all(published);
+      await inbox.waitFor(() => inbox.of(ch).length === 20, '20 publications');
+      const history = await broker.history(ch, { limit: -1 });
+      expect(inbox.of(ch).map((r) => r.pub)).toEqual(history.publications);
+      expect(inbox.of(ch).map((r) => r.pub.offset)).toEqual(results.map((r) => r.offset));
+      expect(new Set(inbox.of(ch).map((r) => r.epoch))).toEqual(new Set([history.epoch]));
+    });
+
+    it('delivers nothing for channels not subscribed or unsubscribed', async () => {
+      const gone = fresh('gone');
+      const never = fresh('never');
+      const kept = fresh('kept');
+      const inbox = new Inbox(broker);
+      await broker.subscribe([gone, kept]);
+      await broker.unsubscribe([gone]);
+      await broker.publish(gone, body(1), withHistory);
+      await broker.publish(never, body(1), withHistory);
+      await broker.publish(kept, body(1), withHistory);
+      // Publications of one broker arrive in publish order, so once `kept` is in the others would be too.
+      await inbox.waitFor(() => inbox.of(kept).length === 1, 'the publication on the kept channel');
+      expect(inbox.items.map((r) => r.channel)).toEqual([kept]);
+    });
+
+    it('ends subscribed after subscribe, unsubscribe, subscribe in quick succession', async () => {
+      const same = fresh('flip-same-tick');
+      const later = fresh('flip-later');
+      const inbox = new Inbox(broker);
+      await Promise.all([broker.subscribe([same]), broker.unsubscribe([same]), broker.subscribe([same])]);
+      await broker.subscribe([later]);
+      const unsubscribed = broker.unsubscribe([later]);
+      await Promise.resolve();
+      await Promise.all([unsubscribed, broker.subscribe([later])]);
+      // And the reverse ends unsubscribed.
+      const off = fresh('flip-off');
+      await Promise.all([broker.subscribe([off]), broker.unsubscribe([off])]);
+
+      await broker.publish(off, body('off'), withHistory);
+      await broker.publish(same, body('same'), withHistory);
+      await broker.publish(later, body('later'), withHistory);
+      await inbox.waitFor(() => inbox.of(same).length === 1 && inbox.of(later).length === 1, 'both publications');
+      expect(inbox.of(off)).toEqual([]);
+    });
+
+    it('round-trips a large payload', async () => {
+      const ch = fresh('large');
+      const inbox = new Inbox(broker);
+      await broker.subscribe([ch]);
+      const big = `"data":${JSON.stringify({ text: 'x'.repeat(1 << 20), unicode: 'ü😀 ' })}`;
+      const { offset } = await broker.publish(ch, big, withHistory);
+      await inbox.waitFor(() => inbox.of(ch).length === 1, 'the large publication');
+      expect(inbox.of(ch)[0].pub.json).toBe(encodePublication(offset, big));
+      expect((await broker.history(ch, { limit: -1 })).publications[0].json).toBe(encodePublication(offset, big));
+    });
+
+    it('handles channel names with braces, colons, spaces and unicode', async () => {
+      const names = [fresh('a{b}c:d e'), `}{${fresh('x')}`, `${fresh('日本語')} 😀`, `{${fresh('')}}`, `${fresh('p')}:{q}:h`];
+      const inbox = new Inbox(broker);
+      await broker.subscribe(names);
+      for (const ch of names) {
+        await broker.publish(ch, body(ch), withHistory);
+        await broker.publish(ch, body(ch), withHistory);
+      }
+      await inbox.waitFor(() => names.every((ch) => inbox.of(ch).length === 2), 'two publications on every channel');
+      for (const ch of names) {
+        const history = await broker.history(ch, { limit: -1 });
+        expect(history.publications.map((p) => p.json)).toEqual([encodePublication(1, body(ch)), encodePublication(2, body(ch))]);
+        expect(inbox.of(ch).map((r) => r.pub)).toEqual(history.publications);
+      }
+      await broker.unsubscribe(names);
+    });
+  });
+}

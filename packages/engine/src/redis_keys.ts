@@ -1,0 +1,69 @@
+// Redis key and pub/sub names of a channel, and which shard a channel lives on.
+
+export const DEFAULT_PREFIX = 'sb';
+
+/**
+ * The pub/sub channel of a channel: `<prefix>:{<channel>}`. Every key of the channel starts with this too, so
+ * they share one Redis Cluster hash tag (the tag ends at the first `}`, which lies inside this common part even
+ * when the channel name holds braces).
+ */
+export function redisPubSubChannel(channel: string, prefix: string = DEFAULT_PREFIX): string {
+  return `${prefix}:{${channel}}`;
+}
+
+export interface ChannelKeys {
+  /** Hash: e = epoch, o = top offset, s = history size of the last publish with history. */
+  meta: string;
+  /** Stream: entry id = offset, field d = the publication JSON. */
+  history: string;
+  pubsub: string;
+}
+
+export function channelKeys(channel: string, prefix: string): ChannelKeys {
+  const base = redisPubSubChannel(channel, prefix);
+  return { meta: `${base}:m`, history: `${base}:h`, pubsub: base };
+}
+
+export function idempotencyKey(channel: string, prefix: string, key: string): string {
+  return `${redisPubSubChannel(channel, prefix)}:i:${key}`;
+}
+
+/** Inverse of `redisPubSubChannel` for a known prefix: strips `<prefix>:{` and `}` without a lookup. */
+export function channelOfPubSub(pubsub: string, prefix: string): string {
+  return pubsub.slice(prefix.length + 2, -1);
+}
+
+/**
+ * Shard of a channel: FNV-1a (32 bit) over the UTF-8 bytes of its name, modulo the shard count. Stable across
+ * processes and versions: every gateway and worker must agree, and any language can reproduce it.
+ */
+export function shardOf(channel: string, shards: number): number {
+  if (shards <= 1) return 0;
+  let h = 0x811c9dc5;
+  const byte = (b: number): void => {
+    h = Math.imul(h ^ b, 0x01000193);
+  };
+  for (let i = 0; i < channel.length; i++) {
+    let c = channel.charCodeAt(i);
+    if (c < 0x80) {
+      byte(c);
+    } else if (c < 0x800) {
+      byte(0xc0 | (c >> 6));
+      byte(0x80 | (c & 0x3f));
+    } else {
+      const next = i + 1 < channel.length ? channel.charCodeAt(i + 1) : 0;
+      if (c >= 0xd800 && c < 0xdc00 && next >= 0xdc00 && next < 0xe000) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
+        i++;
+        byte(0xf0 | (c >> 18));
+        byte(0x80 | ((c >> 12) & 0x3f));
+      } else {
+        if (c >= 0xd800 && c < 0xe000) c = 0xfffd; // a lone surrogate encodes as U+FFFD, as Buffer does
+        byte(0xe0 | (c >> 12));
+      }
+      byte(0x80 | ((c >> 6) & 0x3f));
+      byte(0x80 | (c & 0x3f));
+    }
+  }
+  return (h >>> 0) % shards;
+}
