@@ -1,9 +1,18 @@
 // The behaviour every Broker shares; broker_memory.test.ts and broker_redis.test.ts run it against each engine.
+//
+// Nodes: a node is a broker started with a `node` id. Redis brokers on the same Redis and prefix are nodes of one
+// cluster, so the Redis engine provides `peer` and the tests addressing other nodes run against it. A MemoryBroker
+// is a whole cluster of one node (one process) with no peers: it gets control messages broadcast or addressed to
+// its own id, a message to any other id reaches nobody, and the tests that need a second node do not apply to it.
 import { encodePublication } from '@switchboard/protocol';
 import type { Broker, Publication, PublishOptions } from './broker';
 
 export interface BrokerUnderTest {
+  /** Started with node id `node`. */
   broker: Broker;
+  node: string;
+  /** Another started node of the same cluster (same backend and prefix), without a node id when none is given; closed by cleanup. */
+  peer?(node?: string): Promise<Broker>;
   cleanup(): Promise<void>;
 }
 
@@ -13,27 +22,29 @@ interface Received {
   epoch: string;
 }
 
-/** Collects delivered publications and lets a test wait for a condition on them. */
-export class Inbox {
-  readonly items: Received[] = [];
+interface ReceivedJoinLeave {
+  channel: string;
+  kind: 'join' | 'leave';
+  info: string;
+}
+
+/** Lets a test wait for a condition on what a collector received. */
+class Collector {
   private waiters: Array<() => void> = [];
 
-  constructor(broker: Broker) {
-    broker.onPublication((channel, pub, epoch) => {
-      this.items.push({ channel, pub, epoch });
-      for (const wake of this.waiters.splice(0)) wake();
-    });
+  protected wake(): void {
+    for (const wake of this.waiters.splice(0)) wake();
   }
 
-  of(channel: string): Received[] {
-    return this.items.filter((r) => r.channel === channel);
+  protected recent(): unknown {
+    return [];
   }
 
   async waitFor(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!check()) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.items.slice(-5))}`);
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; received ${JSON.stringify(this.recent())}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.waiters.push(() => {
@@ -42,6 +53,65 @@ export class Inbox {
         });
       });
     }
+  }
+}
+
+/** Collects delivered publications, joins and leaves. */
+export class Inbox extends Collector {
+  readonly items: Received[] = [];
+  readonly joinLeaves: ReceivedJoinLeave[] = [];
+  /** Everything delivered, in delivery order: `pub <offset>`, `join <info>` or `leave <info>` per channel. */
+  private readonly sequence: Array<{ channel: string; event: string }> = [];
+
+  constructor(broker: Broker) {
+    super();
+    broker.onPublication((channel, pub, epoch) => {
+      this.items.push({ channel, pub, epoch });
+      this.sequence.push({ channel, event: `pub ${pub.offset}` });
+      this.wake();
+    });
+    broker.onJoinLeave((channel, kind, info) => {
+      this.joinLeaves.push({ channel, kind, info });
+      this.sequence.push({ channel, event: `${kind} ${info}` });
+      this.wake();
+    });
+  }
+
+  of(channel: string): Received[] {
+    return this.items.filter((r) => r.channel === channel);
+  }
+
+  joinLeavesOf(channel: string): ReceivedJoinLeave[] {
+    return this.joinLeaves.filter((r) => r.channel === channel);
+  }
+
+  eventsOf(channel: string): string[] {
+    return this.sequence.filter((r) => r.channel === channel).map((r) => r.event);
+  }
+
+  channels(): string[] {
+    return [...new Set(this.sequence.map((r) => r.channel))];
+  }
+
+  protected override recent(): unknown {
+    return this.sequence.slice(-5);
+  }
+}
+
+/** Collects delivered control messages. */
+export class ControlInbox extends Collector {
+  readonly messages: string[] = [];
+
+  constructor(broker: Broker) {
+    super();
+    broker.onControl((message) => {
+      this.messages.push(message);
+      this.wake();
+    });
+  }
+
+  protected override recent(): unknown {
+    return this.messages.slice(-5);
   }
 }
 
@@ -60,7 +130,17 @@ function body(n: number | string): string {
   return `"data":${JSON.stringify({ n })}`;
 }
 
-export function brokerContract(name: string, make: () => Promise<BrokerUnderTest>): void {
+/** An encoded ClientInfo. */
+function info(user: string, client: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ user, client, ...extra });
+}
+
+export interface ContractOptions {
+  /** The engine runs several nodes of one cluster (`BrokerUnderTest.peer`); see the note at the top. */
+  multiNode: boolean;
+}
+
+export function brokerContract(name: string, make: () => Promise<BrokerUnderTest>, options: ContractOptions): void {
   describe(`Broker contract: ${name}`, () => {
     let subject: BrokerUnderTest;
     let broker: Broker;
@@ -290,5 +370,141 @@ export function brokerContract(name: string, make: () => Promise<BrokerUnderTest
       }
       await broker.unsubscribe(names);
     });
+
+    it('delivers joins and leaves of subscribed channels only, in order with publications, and stores none', async () => {
+      const ch = fresh('joinleave');
+      const gone = fresh('joinleave-gone');
+      const never = fresh('joinleave-never');
+      const inbox = new Inbox(broker);
+      await broker.subscribe([ch, gone]);
+      await broker.unsubscribe([gone]);
+      const alice = info('alice 😀', 'c 1');
+      const sent = [
+        broker.publishJoinLeave(gone, 'join', alice),
+        broker.publishJoinLeave(never, 'join', alice),
+        broker.publish(ch, body(1), withHistory),
+        broker.publishJoinLeave(ch, 'join', alice),
+        broker.publish(ch, body(2), withHistory),
+        broker.publishJoinLeave(ch, 'leave', alice),
+        broker.publish(ch, body(3), withHistory),
+      ];
+      expect(inbox.eventsOf(ch)).toEqual([]);
+      await Promise.all(sent);
+      // Sent before the last publication, so once it is in the others would be too.
+      await inbox.waitFor(() => inbox.eventsOf(ch).length === 5, 'three publications, a join and a leave');
+      expect(inbox.eventsOf(ch)).toEqual(['pub 1', `join ${alice}`, 'pub 2', `leave ${alice}`, 'pub 3']);
+      expect(inbox.joinLeavesOf(ch)).toEqual([
+        { channel: ch, kind: 'join', info: alice },
+        { channel: ch, kind: 'leave', info: alice },
+      ]);
+      expect(inbox.channels()).toEqual([ch]);
+      expect((await broker.history(ch, { limit: -1 })).publications.map((p) => p.offset)).toEqual([1, 2, 3]);
+    });
+
+    it('adds, refreshes and removes presence entries', async () => {
+      const ch = fresh('presence');
+      expect(await broker.presence(ch)).toEqual(new Map());
+      expect(await broker.presenceStats(ch)).toEqual({ numClients: 0, numUsers: 0 });
+      const c1 = info('u1', 'c1');
+      const c2 = info('u2', 'c2', { conn_info: { name: 'Zoë' } });
+      await broker.addPresence(ch, [['c1', c1], ['c2', c2]], 60);
+      expect(await broker.presence(ch)).toEqual(new Map([['c1', c1], ['c2', c2]]));
+
+      const changed = info('u1', 'c1', { chan_info: { role: 'admin' } });
+      await broker.addPresence(ch, [['c1', changed]], 60);
+      expect(await broker.presence(ch)).toEqual(new Map([['c1', changed], ['c2', c2]]));
+
+      await broker.removePresence(ch, ['c1', 'not-there']);
+      expect(await broker.presence(ch)).toEqual(new Map([['c2', c2]]));
+      await broker.addPresence(ch, [], 60);
+      await broker.removePresence(ch, []);
+      expect(await broker.presenceStats(ch)).toEqual({ numClients: 1, numUsers: 1 });
+      await broker.removePresence(ch, ['c2']);
+      expect(await broker.presence(ch)).toEqual(new Map());
+      await broker.removePresence(fresh('presence-never'), ['c1']);
+      await expect(broker.addPresence(ch, [['c3', info('u3', 'c3')]], 0)).rejects.toThrow('ttlSeconds must be > 0');
+    });
+
+    it('expires presence entries not refreshed within their ttl, whatever ttl other entries have', async () => {
+      const ch = fresh('presence-ttl');
+      const long = info('u1', 'long');
+      const refreshed = info('u2', 'refreshed');
+      await broker.addPresence(ch, [['long', long]], 60);
+      await broker.addPresence(ch, [['refreshed', refreshed]], 1);
+      await broker.addPresence(ch, [['refreshed', refreshed]], 60);
+      // Last, so a short TTL added after long ones must not cut those short (in Redis: the keys' expiry).
+      await broker.addPresence(ch, [['short', info('u3', 'short')]], 1);
+      expect([...(await broker.presence(ch)).keys()].sort()).toEqual(['long', 'refreshed', 'short']);
+      await eventually(async () => !(await broker.presence(ch)).has('short'), 'the short entry to expire', 3000);
+      expect(await broker.presence(ch)).toEqual(new Map([['long', long], ['refreshed', refreshed]]));
+      expect(await broker.presenceStats(ch)).toEqual({ numClients: 2, numUsers: 2 });
+    });
+
+    it('keeps the presence of every channel apart', async () => {
+      const names = [fresh('room'), `${fresh('room')}}:p`, `{${fresh('')}}`, `${fresh('日本語')} 😀`];
+      for (const [i, ch] of names.entries()) await broker.addPresence(ch, [[`c${i}`, info(`u${i}`, `c${i}`)]], 60);
+      await broker.removePresence(names[0], ['c1', 'c2', 'c3']);
+      for (const [i, ch] of names.entries()) {
+        expect(await broker.presence(ch)).toEqual(new Map([[`c${i}`, info(`u${i}`, `c${i}`)]]));
+        expect(await broker.presenceStats(ch)).toEqual({ numClients: 1, numUsers: 1 });
+      }
+    });
+
+    it('counts distinct users, the anonymous user "" as one', async () => {
+      const ch = fresh('presence-stats');
+      await broker.addPresence(
+        ch,
+        [
+          ['c1', info('u1', 'c1')],
+          ['c2', info('u1', 'c2', { conn_info: { user: 'not this one' } })],
+          ['c3', info('u "2" \\ ü', 'c3')],
+          ['c4', info('', 'c4')],
+          ['c5', info('', 'c5')],
+        ],
+        60,
+      );
+      expect(await broker.presenceStats(ch)).toEqual({ numClients: 5, numUsers: 3 });
+      await broker.removePresence(ch, ['c3', 'c4']);
+      expect(await broker.presenceStats(ch)).toEqual({ numClients: 3, numUsers: 2 });
+    });
+
+    it('adds and removes thousands of presence entries in one call', async () => {
+      const ch = fresh('presence-many');
+      const entries = Array.from({ length: 3000 }, (_, i): [string, string] => [`c${i}`, info(`u${i % 1000}`, `c${i}`)]);
+      await broker.addPresence(ch, entries, 60);
+      expect(await broker.presence(ch)).toEqual(new Map(entries));
+      expect(await broker.presenceStats(ch)).toEqual({ numClients: 3000, numUsers: 1000 });
+      await broker.removePresence(ch, entries.slice(0, 2500).map(([client]) => client));
+      expect(await broker.presence(ch)).toEqual(new Map(entries.slice(2500)));
+    });
+
+    it('delivers control messages to every node, the sender included, and to this node by its id only', async () => {
+      const inbox = new ControlInbox(broker);
+      await broker.publishControl('to all');
+      await broker.publishControl('to me', subject.node);
+      await broker.publishControl('to another node', `${subject.node}-other`);
+      await broker.publishControl('{"last":"ü 😀"}');
+      // Each was sent after the one before had gone out, so once the last is in the others would be too.
+      await inbox.waitFor(() => inbox.messages.includes('{"last":"ü 😀"}'), 'the last control message');
+      expect(inbox.messages).toEqual(['to all', 'to me', '{"last":"ü 😀"}']);
+    });
+
+    if (options.multiNode) {
+      it('delivers a control message for another node to that node only, and a broadcast to every node', async () => {
+        const peerNode = `${subject.node}-peer`;
+        const peer = await subject.peer!(peerNode);
+        const nodeless = await subject.peer!();
+        const [own, theirs, none] = [new ControlInbox(broker), new ControlInbox(peer), new ControlInbox(nodeless)];
+        await broker.publishControl('to peer', peerNode);
+        await peer.publishControl('to first', subject.node);
+        await nodeless.publishControl('from a broker without a node');
+        await broker.publishControl('last');
+        await own.waitFor(() => own.messages.includes('last'), 'the broadcast on the first node');
+        await theirs.waitFor(() => theirs.messages.includes('last'), 'the broadcast on the peer');
+        expect(own.messages).toEqual(['to first', 'from a broker without a node', 'last']);
+        expect(theirs.messages).toEqual(['to peer', 'from a broker without a node', 'last']);
+        expect(none.messages).toEqual([]);
+      });
+    }
   });
 }

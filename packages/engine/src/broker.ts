@@ -47,6 +47,17 @@ export interface HistoryResult extends StreamPosition {
 /** Called for each publication on a channel this process subscribed to. */
 export type PublicationHandler = (channel: string, pub: Publication, epoch: string) => void;
 
+/** Called for each join or leave on a channel this process subscribed to; `info` is an encoded ClientInfo. */
+export type JoinLeaveHandler = (channel: string, kind: 'join' | 'leave', info: string) => void;
+
+/** Called for each control message sent to every node or to this node. */
+export type ControlHandler = (message: string) => void;
+
+export interface PresenceStats {
+  numClients: number;
+  numUsers: number;
+}
+
 export interface Broker {
   readonly kind: 'memory' | 'redis';
   /** Connects; rejects with a clear message when the backend is unreachable. */
@@ -66,4 +77,22 @@ export interface Broker {
   unsubscribe(channels: string[]): Promise<void>;
   history(channel: string, opts: HistoryOptions): Promise<HistoryResult>;
   removeHistory(channel: string): Promise<void>;
+
+  /** Sets the single receiver of join/leave messages for subscribed channels. */
+  onJoinLeave(handler: JoinLeaveHandler): void;
+  /** Delivers a join or leave to the channel's subscribers on every node, like a publication but not stored. */
+  publishJoinLeave(channel: string, kind: 'join' | 'leave', info: string): Promise<void>;
+
+  /** Adds or refreshes presence entries (client id → encoded ClientInfo); each lives `ttlSeconds` unless refreshed. */
+  addPresence(channel: string, entries: [client: string, info: string][], ttlSeconds: number): Promise<void>;
+  removePresence(channel: string, clients: string[]): Promise<void>;
+  /** Live presence entries: client id → encoded ClientInfo. Expired entries are never returned. */
+  presence(channel: string): Promise<Map<string, string>>;
+  /** Counts of live entries and of distinct users among them. */
+  presenceStats(channel: string): Promise<PresenceStats>;
+
+  /** Sets the single receiver of control messages (those to every node, and those to this node). */
+  onControl(handler: ControlHandler): void;
+  /** Sends a control message to every node, or to the node with this id. */
+  publishControl(message: string, toNode?: string): Promise<void>;
 }

@@ -1,11 +1,18 @@
-import { brokerContract } from './broker.contract';
+import { ControlInbox, brokerContract } from './broker.contract';
 import { MemoryBroker } from './broker_memory';
+import { createBroker } from './engine';
 
-brokerContract('memory', async () => {
-  const broker = new MemoryBroker();
-  await broker.start();
-  return { broker, cleanup: () => broker.close() };
-});
+// One node with no peers: see the note at the top of broker.contract.ts.
+brokerContract(
+  'memory',
+  async () => {
+    const node = 'memory node';
+    const broker = new MemoryBroker({ node });
+    await broker.start();
+    return { broker, node, cleanup: () => broker.close() };
+  },
+  { multiNode: false },
+);
 
 describe('MemoryBroker', () => {
   it('sweeps expired channels and idempotency keys without a read', async () => {
@@ -34,16 +41,53 @@ describe('MemoryBroker', () => {
     await broker.close();
   });
 
+  it('sweeps expired presence entries without a read', async () => {
+    const broker = new MemoryBroker({ sweepIntervalMs: 20 });
+    await broker.start();
+    await broker.addPresence('a', [['c1', '{"user":"u","client":"c1"}']], 0.05);
+    await broker.addPresence('b', [['c2', '{"user":"u","client":"c2"}']], 60);
+    const internals = broker as unknown as { presenceByChannel: { size: number } };
+    expect(internals.presenceByChannel.size).toBe(2);
+    const deadline = Date.now() + 3000;
+    while (internals.presenceByChannel.size > 1 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(internals.presenceByChannel.size).toBe(1);
+    expect([...(await broker.presence('b')).keys()]).toEqual(['c2']);
+    await broker.close();
+  });
+
   it('reports handler errors to onError', async () => {
     const errors: Error[] = [];
-    const broker = new MemoryBroker({ onError: (err) => errors.push(err) });
+    const broker = new MemoryBroker({ node: 'n', onError: (err) => errors.push(err) });
     broker.onPublication(() => {
-      throw new Error('handler bug');
+      throw new Error('publication handler bug');
+    });
+    broker.onJoinLeave(() => {
+      throw new Error('join/leave handler bug');
+    });
+    broker.onControl(() => {
+      throw new Error('control handler bug');
     });
     await broker.subscribe(['a']);
     await broker.publish('a', '"data":1', { historySize: 0, historyTtlSeconds: 0 });
+    await broker.publishJoinLeave('a', 'join', '{"user":"u","client":"c"}');
+    await broker.publishControl('x');
     await new Promise((resolve) => setImmediate(resolve));
-    expect(errors.map((e) => e.message)).toEqual(['handler bug']);
+    expect(errors.map((e) => e.message)).toEqual(['publication handler bug', 'join/leave handler bug', 'control handler bug']);
     await broker.close();
+  });
+
+  it('receives no control messages without a node id, and gets its node id from createBroker', async () => {
+    const nodeless = createBroker({});
+    const named = createBroker({ node: 'n1' });
+    const [none, inbox] = [new ControlInbox(nodeless), new ControlInbox(named)];
+    await nodeless.publishControl('to all');
+    await nodeless.publishControl('to n1', 'n1');
+    await named.publishControl('to n1', 'n1');
+    await inbox.waitFor(() => inbox.messages.length === 1, 'the message to n1');
+    expect(inbox.messages).toEqual(['to n1']);
+    expect(none.messages).toEqual([]);
+    await Promise.all([nodeless.close(), named.close()]);
   });
 });

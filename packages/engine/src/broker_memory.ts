@@ -1,9 +1,12 @@
-// MemoryBroker: the single-process engine — per-channel epoch, offsets and a bounded history held in memory.
+// MemoryBroker: the single-process engine — per-channel epoch, offsets, bounded history and presence held in memory.
 import { encodePublication } from '@switchboard/protocol';
 import type {
   Broker,
+  ControlHandler,
   HistoryOptions,
   HistoryResult,
+  JoinLeaveHandler,
+  PresenceStats,
   Publication,
   PublicationHandler,
   PublishOptions,
@@ -12,12 +15,20 @@ import type {
 import { historyMetaTtlSeconds, resolvePublishOptions } from './defaults';
 import { newEpoch } from './epoch';
 import { selectOffsets } from './history_range';
+import { presenceTtlMs } from './presence';
+import { MemoryPresence } from './presence_memory';
 import { PublicationRing } from './publication_ring';
 
 export interface MemoryBrokerOptions {
-  /** How often expired channels and idempotency keys are dropped; default 10 s. Reads expire lazily as well. */
+  /**
+   * This node's id. A MemoryBroker is a whole cluster of one node (one process): with an id it receives control
+   * messages sent to every node or to this id, and a message to any other id reaches nobody. Without one it
+   * receives no control messages, as a Redis broker without a node id.
+   */
+  node?: string;
+  /** How often expired channels, idempotency keys and presence entries are dropped; default 10 s. Reads expire lazily as well. */
   sweepIntervalMs?: number;
-  /** Receives errors thrown by the publication handler; without it they are rethrown (and crash loudly). */
+  /** Receives errors thrown by the handlers; without it they are rethrown (and crash loudly). */
   onError?: (err: Error) => void;
 }
 
@@ -42,7 +53,10 @@ export class MemoryBroker implements Broker {
   private readonly channels = new Map<string, ChannelState>();
   private readonly idempotency = new Map<string, IdempotentResult>();
   private readonly subscribed = new Set<string>();
+  private readonly presenceByChannel = new MemoryPresence();
   private handler: PublicationHandler | undefined;
+  private joinLeaveHandler: JoinLeaveHandler | undefined;
+  private controlHandler: ControlHandler | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private readonly sweepIntervalMs: number;
 
@@ -61,6 +75,8 @@ export class MemoryBroker implements Broker {
     this.sweeper = undefined;
     this.subscribed.clear();
     this.handler = undefined;
+    this.joinLeaveHandler = undefined;
+    this.controlHandler = undefined;
   }
 
   isReady(): boolean {
@@ -99,7 +115,7 @@ export class MemoryBroker implements Broker {
     if (idemKey !== '') {
       this.idempotency.set(idemKey, { offset, epoch: state.epoch, expiresAt: now + o.idempotencyTtlSeconds * 1000 });
     }
-    if (this.subscribed.has(channel)) this.deliverLater(channel, pub, state.epoch);
+    if (this.subscribed.has(channel)) this.deliverPublication(channel, pub, state.epoch);
     return { offset, epoch: state.epoch, duplicate: false };
   }
 
@@ -129,6 +145,45 @@ export class MemoryBroker implements Broker {
     if (state) state.history = undefined;
   }
 
+  onJoinLeave(handler: JoinLeaveHandler): void {
+    this.joinLeaveHandler = handler;
+  }
+
+  async publishJoinLeave(channel: string, kind: 'join' | 'leave', info: string): Promise<void> {
+    if (!this.subscribed.has(channel)) return;
+    // Queued like publications, so both keep the order they were sent in.
+    this.later(() => {
+      if (this.subscribed.has(channel)) this.joinLeaveHandler?.(channel, kind, info);
+    });
+  }
+
+  async addPresence(channel: string, entries: [client: string, info: string][], ttlSeconds: number): Promise<void> {
+    this.presenceByChannel.add(channel, entries, presenceTtlMs(ttlSeconds), Date.now());
+  }
+
+  async removePresence(channel: string, clients: string[]): Promise<void> {
+    this.presenceByChannel.remove(channel, clients);
+  }
+
+  async presence(channel: string): Promise<Map<string, string>> {
+    return this.presenceByChannel.entries(channel, Date.now());
+  }
+
+  async presenceStats(channel: string): Promise<PresenceStats> {
+    return this.presenceByChannel.stats(channel, Date.now());
+  }
+
+  onControl(handler: ControlHandler): void {
+    this.controlHandler = handler;
+  }
+
+  /** This process is the only node: a message reaches it when broadcast or addressed to its id, else nobody. */
+  async publishControl(message: string, toNode?: string): Promise<void> {
+    const node = this.options.node;
+    if (node === undefined || (toNode !== undefined && toNode !== node)) return;
+    this.later(() => this.controlHandler?.(message));
+  }
+
   /** The live state of a channel, created (new epoch) when absent or expired; drops expired history. */
   private channelState(channel: string, now: number, metaTtlSeconds: number): ChannelState {
     let state = this.channels.get(channel);
@@ -142,12 +197,17 @@ export class MemoryBroker implements Broker {
     return state;
   }
 
+  private deliverPublication(channel: string, pub: Publication, epoch: string): void {
+    this.later(() => {
+      if (this.subscribed.has(channel)) this.handler?.(channel, pub, epoch);
+    });
+  }
+
   // Never synchronously inside publish: the Redis engine cannot either, and callers must not depend on it.
-  private deliverLater(channel: string, pub: Publication, epoch: string): void {
+  private later(deliver: () => void): void {
     queueMicrotask(() => {
-      if (!this.handler || !this.subscribed.has(channel)) return;
       try {
-        this.handler(channel, pub, epoch);
+        deliver();
       } catch (err) {
         if (!this.options.onError) throw err;
         this.options.onError(err instanceof Error ? err : new Error(String(err)));
@@ -164,5 +224,6 @@ export class MemoryBroker implements Broker {
     for (const [key, seen] of this.idempotency) {
       if (seen.expiresAt <= now) this.idempotency.delete(key);
     }
+    this.presenceByChannel.sweep(now);
   }
 }

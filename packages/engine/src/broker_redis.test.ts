@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type Redis from 'ioredis';
 import { startRedis, type RedisServer } from '../../testkit/src/redis';
-import { Inbox, brokerContract, eventually } from './broker.contract';
+import { ControlInbox, Inbox, brokerContract, eventually } from './broker.contract';
 import { RedisBroker, redisPubSubChannel, type RedisBrokerOptions } from './broker_redis';
 import { BrokerUnavailableError } from './errors';
 import { shardOf } from './redis_keys';
@@ -42,11 +42,31 @@ afterEach(async () => {
 });
 
 let prefixes = 0;
-brokerContract('redis', async () => {
-  const broker = new RedisBroker({ urls: [server.url], prefix: `contract${++prefixes}` });
-  await broker.start();
-  return { broker, cleanup: () => broker.close() };
-});
+brokerContract(
+  'redis',
+  async () => {
+    // Every broker on one prefix is a node of one cluster; a fresh prefix per test keeps tests apart.
+    const prefix = `contract${++prefixes}`;
+    const opened: RedisBroker[] = [];
+    const open = async (node?: string): Promise<RedisBroker> => {
+      const broker = new RedisBroker({ urls: [server.url], prefix, node });
+      opened.push(broker);
+      await broker.start();
+      return broker;
+    };
+    const node = 'node 1';
+    const broker = await open(node);
+    return {
+      broker,
+      node,
+      peer: open,
+      cleanup: async () => {
+        await Promise.all(opened.map((b) => b.close()));
+      },
+    };
+  },
+  { multiNode: true },
+);
 
 async function commandCalls(admin: Redis, command: string): Promise<number> {
   const info = await admin.info('commandstats');
@@ -205,5 +225,117 @@ describe('RedisBroker', () => {
     await broker.publish('e', '"data":1', withHistory);
     await eventually(async () => errors.length === 2, 'two errors');
     expect(errors.map((e) => e.message)).toEqual([expect.stringContaining('malformed message'), 'handler bug']);
+  });
+
+  it('keeps presence in a hash and a sorted set under the channel\'s hash tag, gone after the TTL when its node dies', async () => {
+    const prefix = 'died';
+    const dying = newBroker({ urls: [server.url], prefix, node: 'dying' });
+    const reader = newBroker({ urls: [server.url], prefix, node: 'reader' });
+    await Promise.all([dying.start(), reader.start()]);
+    const admin = newClient(server);
+    const infos = { c1: '{"user":"u1","client":"c1"}', c2: '{"user":"u2","client":"c2"}' };
+    await dying.addPresence('room', Object.entries(infos), 1);
+    // Never read through a broker: only the key expiry removes it.
+    await dying.addPresence('unread', Object.entries(infos), 1);
+
+    const [hash, zset] = ['died:{room}:p', 'died:{room}:pz'];
+    expect(await admin.hgetall(hash)).toEqual(infos);
+    const [seconds, micros] = await admin.time();
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const scores = await admin.zrange(zset, 0, -1, 'WITHSCORES');
+    expect(scores.filter((_, i) => i % 2 === 0).sort()).toEqual(['c1', 'c2']);
+    for (const score of scores.filter((_, i) => i % 2 === 1)) {
+      expect(Number(score) - now).toBeGreaterThan(0);
+      expect(Number(score) - now).toBeLessThanOrEqual(1000);
+    }
+    for (const key of [hash, zset, 'died:{unread}:p', 'died:{unread}:pz']) {
+      const ttl = await admin.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(1000);
+    }
+
+    await dying.close(); // killed: nobody refreshes or removes its entries
+    expect(await reader.presenceStats('room')).toEqual({ numClients: 2, numUsers: 2 });
+    await eventually(async () => (await reader.presence('room')).size === 0, 'the entries to expire', 3000);
+    expect(await reader.presenceStats('room')).toEqual({ numClients: 0, numUsers: 0 });
+    await eventually(async () => (await admin.exists(hash, zset, 'died:{unread}:p', 'died:{unread}:pz')) === 0, 'the keys to expire', 3000);
+  });
+
+  it('restores the control channels after a Redis restart and fails fast while it is down', async () => {
+    const own = await newRedis();
+    const broker = newBroker({ urls: [own.url], prefix: 'ctl', node: 'n1', onError: () => undefined });
+    await broker.start();
+    const restored = new Promise<void>((resolve) => broker.onResubscribed(resolve));
+    const inbox = new ControlInbox(broker);
+    const controlSubscribers = async (): Promise<unknown[]> => {
+      const admin = newClient(own);
+      return (await admin.pubsub('NUMSUB', 'ctl:control', 'ctl:node:n1')) as unknown[];
+    };
+    expect(await controlSubscribers()).toEqual(['ctl:control', 1, 'ctl:node:n1', 1]);
+
+    await own.stop();
+    await eventually(async () => !broker.isReady(), 'isReady() to turn false');
+    const started = Date.now();
+    const down = [
+      broker.publishControl('down'),
+      broker.publishControl('down', 'n1'),
+      broker.publishJoinLeave('room', 'join', '{"user":"u","client":"c"}'),
+      broker.addPresence('room', [['c', '{"user":"u","client":"c"}']], 60),
+      broker.removePresence('room', ['c']),
+      broker.presence('room'),
+      broker.presenceStats('room'),
+    ];
+    for (const call of down) await expect(call).rejects.toBeInstanceOf(BrokerUnavailableError);
+    expect(Date.now() - started).toBeLessThan(1000);
+
+    await own.restart();
+    await restored;
+    expect(broker.isReady()).toBe(true);
+    expect(await controlSubscribers()).toEqual(['ctl:control', 1, 'ctl:node:n1', 1]);
+    await broker.publishControl('after, to n1', 'n1');
+    await broker.publishControl('after, to all');
+    await inbox.waitFor(() => inbox.messages.length === 2, 'both control messages after the restart');
+    expect(inbox.messages).toEqual(['after, to n1', 'after, to all']);
+  });
+
+  it('subscribes the control channels on shard 0 only, and none without a node id', async () => {
+    const [a, b] = await Promise.all([newRedis(), newRedis()]);
+    const named = newBroker({ urls: [a.url, b.url], prefix: 'ctl2', node: 'n' });
+    const nodeless = newBroker({ urls: [a.url, b.url], prefix: 'ctl2' });
+    await Promise.all([named.start(), nodeless.start()]);
+    const names = ['ctl2:control', 'ctl2:node:n'];
+    expect(await newClient(a).pubsub('NUMSUB', ...names)).toEqual([names[0], 1, names[1], 1]);
+    expect(await newClient(b).pubsub('NUMSUB', ...names)).toEqual([names[0], 0, names[1], 0]);
+    const inbox = new ControlInbox(named);
+    await nodeless.publishControl('to n', 'n');
+    await inbox.waitFor(() => inbox.messages.length === 1, 'the message from the broker without a node id');
+    expect(inbox.messages).toEqual(['to n']);
+  });
+
+  it('reports malformed messages and join/leave and control handler errors to onError', async () => {
+    const errors: Error[] = [];
+    const broker = newBroker({ urls: [server.url], prefix: 'errors2', node: 'n', onError: (err) => errors.push(err) });
+    await broker.start();
+    const joins: string[] = [];
+    broker.onJoinLeave((_, kind, info) => {
+      joins.push(`${kind} ${info}`);
+      if (kind === 'leave') throw new Error('join/leave handler bug');
+    });
+    broker.onControl(() => {
+      throw new Error('control handler bug');
+    });
+    await broker.subscribe(['e']);
+    const admin = newClient(server);
+    for (const garbage of ['x 1 2', 'j', 'jx {}', 'l', '']) await admin.publish(redisPubSubChannel('e', 'errors2'), garbage);
+    await broker.publishJoinLeave('e', 'join', '{"user":"u","client":"c"}');
+    await broker.publishJoinLeave('e', 'leave', '');
+    await broker.publishControl('x');
+    await eventually(async () => errors.length === 7, 'seven errors');
+    expect(errors.map((e) => e.message)).toEqual([
+      ...Array<unknown>(5).fill(expect.stringContaining('malformed message')),
+      'join/leave handler bug',
+      'control handler bug',
+    ]);
+    expect(joins).toEqual(['join {"user":"u","client":"c"}', 'leave ']);
   });
 });

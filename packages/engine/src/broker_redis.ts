@@ -1,8 +1,11 @@
-// RedisBroker: the cluster engine — channels spread over client-side shards, history and publish in Lua scripts.
+// RedisBroker: the cluster engine — channels spread over client-side shards, history, publish and presence in Lua scripts.
 import type {
   Broker,
+  ControlHandler,
   HistoryOptions,
   HistoryResult,
+  JoinLeaveHandler,
+  PresenceStats,
   Publication,
   PublicationHandler,
   PublishOptions,
@@ -10,8 +13,27 @@ import type {
 } from './broker';
 import { historyMetaTtlSeconds, resolvePublishOptions } from './defaults';
 import { newEpoch } from './epoch';
-import { DEFAULT_PREFIX, channelKeys, idempotencyKey, shardOf } from './redis_keys';
+import { presenceTtlMs } from './presence';
+import {
+  DEFAULT_PREFIX,
+  channelKeys,
+  controlChannel,
+  idempotencyKey,
+  nodeChannel,
+  presenceKeys,
+  redisPubSubChannel,
+  shardOf,
+} from './redis_keys';
 import { RedisShard } from './redis_shard';
+
+/** Join and leave share the channel's pub/sub with publications (`<offset> <epoch> <json>`, a digit first). */
+const JOIN_PREFIX = 'j ';
+const LEAVE_PREFIX = 'l ';
+const CHAR_J = 106;
+const CHAR_L = 108;
+const CHAR_SPACE = 32;
+const CHAR_0 = 48;
+const CHAR_9 = 57;
 
 export { redisPubSubChannel } from './redis_keys';
 
@@ -21,8 +43,13 @@ export interface RedisBrokerOptions {
   /** Prefix of every key and pub/sub channel; default 'sb'. */
   prefix?: string;
   /**
-   * Connection losses (once per outage), malformed pub/sub messages and errors thrown by the publication
-   * handler. Without it nothing is logged, and handler errors are rethrown asynchronously.
+   * This node's id: control messages to every node and to this id are delivered to it. Without one, no control
+   * channel is subscribed (the broker can still send control messages).
+   */
+  node?: string;
+  /**
+   * Connection losses (once per outage), malformed pub/sub messages and errors thrown by the publication,
+   * join/leave and control handlers. Without it nothing is logged, and handler errors are rethrown asynchronously.
    */
   onError?: (err: Error) => void;
   /** How long `start()` waits for every shard; default 5000 ms. */
@@ -35,6 +62,8 @@ export class RedisBroker implements Broker {
   private readonly prefix: string;
   private readonly connectTimeoutMs: number;
   private handler: PublicationHandler | undefined;
+  private joinLeaveHandler: JoinLeaveHandler | undefined;
+  private controlHandler: ControlHandler | undefined;
   private resubscribedHandler: (() => void) | undefined;
   /** A shard restored its subscriptions; tell the caller once every shard is ready. */
   private restoredPending = false;
@@ -48,6 +77,7 @@ export class RedisBroker implements Broker {
       (url) =>
         new RedisShard(url, this.prefix, this.connectTimeoutMs, {
           message: (channel, payload) => this.receive(channel, payload),
+          control: (payload) => this.receiveControl(payload),
           restored: () => {
             this.restoredPending = true;
             this.notifyIfRestored();
@@ -61,9 +91,16 @@ export class RedisBroker implements Broker {
   async start(): Promise<void> {
     const results = await Promise.allSettled(this.shards.map((shard) => shard.connect(this.connectTimeoutMs)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
+    try {
+      if (failed) throw failed.reason;
+      // Control messages are not about any channel, so no hash picks their shard: shard 0 is the one every
+      // node agrees on, as they must list the shards in one order anyway.
+      if (this.options.node !== undefined) {
+        await this.shards[0].subscriber.subscribeFixed([controlChannel(this.prefix), nodeChannel(this.prefix, this.options.node)]);
+      }
+    } catch (err) {
       await Promise.all(this.shards.map((shard) => shard.close()));
-      throw failed.reason;
+      throw err;
     }
     this.started = true;
   }
@@ -71,6 +108,8 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     this.started = false;
     this.handler = undefined;
+    this.joinLeaveHandler = undefined;
+    this.controlHandler = undefined;
     this.resubscribedHandler = undefined;
     await Promise.all(this.shards.map((shard) => shard.close()));
   }
@@ -156,6 +195,90 @@ export class RedisBroker implements Broker {
     }
   }
 
+  onJoinLeave(handler: JoinLeaveHandler): void {
+    this.joinLeaveHandler = handler;
+  }
+
+  /**
+   * PUBLISHes `j <info>` or `l <info>` on the channel's pub/sub, nothing stored. The same command connection
+   * carries the channel's publish scripts, so both reach subscribers in the order they were sent.
+   */
+  async publishJoinLeave(channel: string, kind: 'join' | 'leave', info: string): Promise<void> {
+    const shard = this.shardFor(channel);
+    try {
+      await shard.commands().publish(redisPubSubChannel(channel, this.prefix), (kind === 'join' ? JOIN_PREFIX : LEAVE_PREFIX) + info);
+    } catch (err) {
+      throw shard.commandError(err);
+    }
+  }
+
+  async addPresence(channel: string, entries: [client: string, info: string][], ttlSeconds: number): Promise<void> {
+    const ttlMs = presenceTtlMs(ttlSeconds);
+    if (entries.length === 0) return;
+    const pairs: string[] = new Array(entries.length * 2);
+    for (let i = 0; i < entries.length; i++) {
+      pairs[2 * i] = entries[i][0];
+      pairs[2 * i + 1] = entries[i][1];
+    }
+    const shard = this.shardFor(channel);
+    const keys = presenceKeys(channel, this.prefix);
+    try {
+      await shard.commands().sbPresenceAdd(keys.entries, keys.expiry, ttlMs, ...pairs);
+    } catch (err) {
+      throw shard.commandError(err);
+    }
+  }
+
+  async removePresence(channel: string, clients: string[]): Promise<void> {
+    if (clients.length === 0) return;
+    const shard = this.shardFor(channel);
+    const keys = presenceKeys(channel, this.prefix);
+    try {
+      await shard.commands().sbPresenceRemove(keys.entries, keys.expiry, ...clients);
+    } catch (err) {
+      throw shard.commandError(err);
+    }
+  }
+
+  async presence(channel: string): Promise<Map<string, string>> {
+    const shard = this.shardFor(channel);
+    const keys = presenceKeys(channel, this.prefix);
+    try {
+      const flat = await shard.commands().sbPresenceGet(keys.entries, keys.expiry, 'entries');
+      const result = new Map<string, string>();
+      for (let i = 0; i < flat.length; i += 2) result.set(flat[i], flat[i + 1]);
+      return result;
+    } catch (err) {
+      throw shard.commandError(err);
+    }
+  }
+
+  async presenceStats(channel: string): Promise<PresenceStats> {
+    const shard = this.shardFor(channel);
+    const keys = presenceKeys(channel, this.prefix);
+    try {
+      const [numClients, numUsers] = await shard.commands().sbPresenceGet(keys.entries, keys.expiry, 'stats');
+      return { numClients, numUsers };
+    } catch (err) {
+      throw shard.commandError(err);
+    }
+  }
+
+  onControl(handler: ControlHandler): void {
+    this.controlHandler = handler;
+  }
+
+  /** PUBLISHes on shard 0: `<prefix>:control` for every node, `<prefix>:node:<id>` for one. */
+  async publishControl(message: string, toNode?: string): Promise<void> {
+    const shard = this.shards[0];
+    const target = toNode === undefined ? controlChannel(this.prefix) : nodeChannel(this.prefix, toNode);
+    try {
+      await shard.commands().publish(target, message);
+    } catch (err) {
+      throw shard.commandError(err);
+    }
+  }
+
   private shardFor(channel: string): RedisShard {
     return this.shards[shardOf(channel, this.shards.length)];
   }
@@ -172,29 +295,58 @@ export class RedisBroker implements Broker {
     await Promise.all([...parts].map(([shard, part]) => run(shard, part)));
   }
 
-  // Hot path: `<offset> <epoch> <json>` split on the first two spaces; the publication JSON is passed on untouched.
+  /**
+   * Hot path: the first character tells a publication (a digit) from a join or leave (`j `, `l `).
+   * `<offset> <epoch> <json>` is split on the first two spaces; the publication JSON is passed on untouched.
+   */
   private receive(channel: string, payload: string): void {
-    const first = payload.indexOf(' ');
-    const second = first === -1 ? -1 : payload.indexOf(' ', first + 1);
-    if (second === -1) {
-      this.reportError(new Error(`redis: malformed message on channel ${JSON.stringify(channel)} (another publisher on prefix ${this.prefix}?)`));
+    const c = payload.charCodeAt(0);
+    if (c >= CHAR_0 && c <= CHAR_9) {
+      const first = payload.indexOf(' ');
+      const second = first === -1 ? -1 : payload.indexOf(' ', first + 1);
+      if (second !== -1) {
+        if (!this.handler) return;
+        const offset = Number(payload.slice(0, first));
+        const epoch = payload.slice(first + 1, second);
+        try {
+          this.handler(channel, { offset, json: payload.slice(second + 1) }, epoch);
+        } catch (err) {
+          this.handlerFailed(err);
+        }
+        return;
+      }
+    } else if ((c === CHAR_J || c === CHAR_L) && payload.charCodeAt(1) === CHAR_SPACE) {
+      if (!this.joinLeaveHandler) return;
+      try {
+        this.joinLeaveHandler(channel, c === CHAR_J ? 'join' : 'leave', payload.slice(2));
+      } catch (err) {
+        this.handlerFailed(err);
+      }
       return;
     }
-    const offset = Number(payload.slice(0, first));
-    const epoch = payload.slice(first + 1, second);
-    if (!this.handler) return;
+    this.reportError(new Error(`redis: malformed message on channel ${JSON.stringify(channel)} (another publisher on prefix ${this.prefix}?)`));
+  }
+
+  private receiveControl(payload: string): void {
+    if (!this.controlHandler) return;
     try {
-      this.handler(channel, { offset, json: payload.slice(second + 1) }, epoch);
+      this.controlHandler(payload);
     } catch (err) {
-      // Thrown back into ioredis it would break the reply parser of the connection: report it, or rethrow
-      // outside ioredis's call stack so a bug stays loud without a logger.
-      const error = err instanceof Error ? err : new Error(String(err));
-      if (this.options.onError) this.options.onError(error);
-      else
-        queueMicrotask(() => {
-          throw error;
-        });
+      this.handlerFailed(err);
     }
+  }
+
+  /**
+   * Thrown back into ioredis a handler's error would break the reply parser of the connection: report it, or
+   * rethrow outside ioredis's call stack so a bug stays loud without a logger.
+   */
+  private handlerFailed(err: unknown): void {
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (this.options.onError) this.options.onError(error);
+    else
+      queueMicrotask(() => {
+        throw error;
+      });
   }
 
   private notifyIfRestored(): void {

@@ -8,12 +8,14 @@ export interface EngineOptions {
   redis?: string[];
   /** Prefix of every Redis key and pub/sub channel. */
   prefix?: string;
+  /** This node's id: control messages addressed to it are delivered to it. */
+  node?: string;
   /** The caller's logger for engine errors (lost connections, failing handlers); nothing is logged without it. */
   onError?: (err: Error) => void;
 }
 
 export function createBroker(options: EngineOptions): Broker {
   const urls = options.redis ?? [];
-  if (urls.length === 0) return new MemoryBroker({ onError: options.onError });
-  return new RedisBroker({ urls, prefix: options.prefix, onError: options.onError });
+  if (urls.length === 0) return new MemoryBroker({ node: options.node, onError: options.onError });
+  return new RedisBroker({ urls, prefix: options.prefix, node: options.node, onError: options.onError });
 }

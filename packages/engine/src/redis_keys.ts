@@ -24,6 +24,29 @@ export function channelKeys(channel: string, prefix: string): ChannelKeys {
   return { meta: `${base}:m`, history: `${base}:h`, pubsub: base };
 }
 
+/** Presence of a channel: a hash (client id → info JSON) and a sorted set (client id → expiry, ms since 1970). */
+export interface PresenceKeys {
+  entries: string;
+  expiry: string;
+}
+
+export function presenceKeys(channel: string, prefix: string): PresenceKeys {
+  const base = redisPubSubChannel(channel, prefix);
+  return { entries: `${base}:p`, expiry: `${base}:pz` };
+}
+
+/**
+ * Pub/sub channels of control messages: `<prefix>:control` reaches every node, `<prefix>:node:<id>` one node.
+ * Neither has a `{` after the prefix, so no channel's pub/sub name can be one of them.
+ */
+export function controlChannel(prefix: string): string {
+  return `${prefix}:control`;
+}
+
+export function nodeChannel(prefix: string, node: string): string {
+  return `${prefix}:node:${node}`;
+}
+
 export function idempotencyKey(channel: string, prefix: string, key: string): string {
   return `${redisPubSubChannel(channel, prefix)}:i:${key}`;
 }

@@ -30,26 +30,43 @@ export interface ScriptCommands {
     sinceOffset: number | '',
     reverse: '1' | '0',
   ): Promise<HistoryReply>;
+  /** `pairs`: client id, info JSON, client id, info JSON, … */
+  sbPresenceAdd(entriesKey: string, expiryKey: string, ttlMs: number, ...pairs: string[]): Promise<number>;
+  sbPresenceRemove(entriesKey: string, expiryKey: string, ...clients: string[]): Promise<number>;
+  sbPresenceGet(entriesKey: string, expiryKey: string, mode: 'entries'): Promise<string[]>;
+  sbPresenceGet(entriesKey: string, expiryKey: string, mode: 'stats'): Promise<[number, number]>;
 }
 
 export type ScriptedRedis = Redis & ScriptCommands;
 
 // From src/ (jest) and from dist/ alike, the scripts are one level up.
 const LUA_DIR = path.join(__dirname, '..', 'lua');
-let sources: { publish: string; history: string } | undefined;
+const SCRIPTS = {
+  sbPublish: { file: 'publish.lua', numberOfKeys: 3 },
+  sbHistory: { file: 'history.lua', numberOfKeys: 2 },
+  sbPresenceAdd: { file: 'presence_add.lua', numberOfKeys: 2 },
+  sbPresenceRemove: { file: 'presence_remove.lua', numberOfKeys: 2 },
+  sbPresenceGet: { file: 'presence_get.lua', numberOfKeys: 2 },
+} satisfies Record<keyof ScriptCommands, { file: string; numberOfKeys: number }>;
 
-function loadSources(): { publish: string; history: string } {
-  sources ??= {
-    publish: fs.readFileSync(path.join(LUA_DIR, 'publish.lua'), 'utf8'),
-    history: fs.readFileSync(path.join(LUA_DIR, 'history.lua'), 'utf8'),
-  };
+type ScriptName = keyof typeof SCRIPTS;
+let sources: Array<{ name: ScriptName; numberOfKeys: number; lua: string }> | undefined;
+
+function loadSources(): Array<{ name: ScriptName; numberOfKeys: number; lua: string }> {
+  sources ??= (Object.keys(SCRIPTS) as ScriptName[]).map((name) => ({
+    name,
+    numberOfKeys: SCRIPTS[name].numberOfKeys,
+    lua: fs.readFileSync(path.join(LUA_DIR, SCRIPTS[name].file), 'utf8'),
+  }));
   return sources;
 }
 
-/** Registers the scripts; ioredis sends EVALSHA and falls back to EVAL after a restart emptied the script cache. */
+/**
+ * Registers the scripts. ioredis sends a script's first call on each connection as EVAL and later ones as
+ * EVALSHA, so a restarted server (empty script cache) costs no NOSCRIPT round trip; only a SCRIPT FLUSH under a
+ * live connection does, and its retry is the one case where a script call can overtake a later command.
+ */
 export function withScripts(redis: Redis): ScriptedRedis {
-  const lua = loadSources();
-  redis.defineCommand('sbPublish', { numberOfKeys: 3, lua: lua.publish });
-  redis.defineCommand('sbHistory', { numberOfKeys: 2, lua: lua.history });
+  for (const { name, numberOfKeys, lua } of loadSources()) redis.defineCommand(name, { numberOfKeys, lua });
   return redis as ScriptedRedis;
 }

@@ -6,6 +6,8 @@ import { ShardSubscriber } from './redis_subscriber';
 
 export interface ShardEvents {
   message(channel: string, payload: string): void;
+  /** A message on a control channel (subscribed on shard 0 only). */
+  control(payload: string): void;
   /** The pub/sub connection restored its subscriptions after a loss. */
   restored(): void;
   /** The command connection is ready (again). */

@@ -23,6 +23,8 @@ interface Batch {
 export interface SubscriberEvents {
   /** A message on a channel that is subscribed (wanted) right now. */
   message(channel: string, payload: string): void;
+  /** A message on one of the fixed pub/sub channels (the control channels). */
+  control(payload: string): void;
   /** Every wanted channel is subscribed again after the connection was lost. */
   restored(): void;
 }
@@ -30,6 +32,8 @@ export interface SubscriberEvents {
 export class ShardSubscriber {
   /** Channels the caller wants, each with the token of the subscribe request that last asked for it. */
   private readonly desired = new Map<string, object>();
+  /** Raw pub/sub names (not channels) kept for the subscriber's whole life: the control channels. */
+  private readonly fixed = new Set<string>();
   /** Channels SUBSCRIBEd on the current connection as of the last command sent: the base of the next diff. */
   private active = new Set<string>();
   /** Channels touched since the last flush; the flush sends only the difference between desired and active. */
@@ -51,7 +55,13 @@ export class ShardSubscriber {
     private readonly label: string,
     private readonly events: SubscriberEvents,
   ) {
+    // Hot path: a channel's pub/sub name has `{` right after `<prefix>:`, a fixed one never does.
+    const brace = prefix.length + 1;
     conn.on('message', (pubsub: string, payload: string) => {
+      if (pubsub.charCodeAt(brace) !== 123 /* { */) {
+        if (this.fixed.has(pubsub)) events.control(payload);
+        return;
+      }
       const channel = channelOfPubSub(pubsub, prefix);
       // Messages still arrive between sending UNSUBSCRIBE and its confirmation; the caller asked for none.
       if (this.desired.has(channel)) events.message(channel, payload);
@@ -79,6 +89,24 @@ export class ShardSubscriber {
     return this.enqueue({ token, channels });
   }
 
+  /**
+   * Subscribes raw pub/sub names that stay subscribed until close and are restored after a reconnect together
+   * with the channels, so `isReady()` and `restored` cover them. Rejects at once while disconnected.
+   */
+  subscribeFixed(pubsubNames: string[]): Promise<void> {
+    if (this.conn.status !== 'ready') return Promise.reject(this.unavailable('is not connected'));
+    if (pubsubNames.length === 0) return Promise.resolve();
+    for (const name of pubsubNames) this.fixed.add(name);
+    const done = Promise.all([this.tail, this.conn.subscribe(...pubsubNames)]);
+    this.tail = done.catch(() => undefined);
+    return done.then(
+      () => undefined,
+      (err: Error) => {
+        throw this.unavailable(`failed: ${err.message}`);
+      },
+    );
+  }
+
   /** Never rejects: a lost connection has dropped its subscriptions anyway. */
   unsubscribe(channels: string[]): Promise<void> {
     for (const channel of channels) {
@@ -93,6 +121,7 @@ export class ShardSubscriber {
     clearImmediate(this.flushTimer);
     this.flushTimer = undefined;
     this.desired.clear();
+    this.fixed.clear();
     this.dirty.clear();
     const err = this.unavailable('was closed');
     for (const batch of this.inFlight) this.settle(batch, err);
@@ -186,17 +215,18 @@ export class ShardSubscriber {
     for (const batch of this.inFlight) this.settle(batch, err);
   }
 
-  /** After a reconnect: SUBSCRIBE every wanted channel again, in batches, then report. */
+  /** After a reconnect: SUBSCRIBE every wanted channel and every fixed name again, in batches, then report. */
   private restoreIfNeeded(): void {
     if (!this.needsRestore || this.conn.status !== 'ready' || this.restoreStartedFor === this.generation) return;
     const generation = this.generation;
     this.restoreStartedFor = generation;
     const channels = [...this.desired.keys()];
     this.active = new Set(channels);
+    const names = [...this.fixed];
+    for (const channel of channels) names.push(redisPubSubChannel(channel, this.prefix));
     const sent: Promise<unknown>[] = [];
-    for (let i = 0; i < channels.length; i += SUBSCRIBE_BATCH) {
-      const chunk = channels.slice(i, i + SUBSCRIBE_BATCH).map((channel) => redisPubSubChannel(channel, this.prefix));
-      sent.push(this.conn.subscribe(...chunk));
+    for (let i = 0; i < names.length; i += SUBSCRIBE_BATCH) {
+      sent.push(this.conn.subscribe(...names.slice(i, i + SUBSCRIBE_BATCH)));
     }
     const done = Promise.all(sent);
     this.tail = done.catch(() => undefined);
