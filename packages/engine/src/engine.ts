@@ -1,5 +1,8 @@
 // Picks the engine: memory when no Redis address is given, Redis (one or more shards) otherwise.
 import type { Broker } from './broker';
+import type { DocStore } from './docs';
+import { MemoryDocStore } from './docs_memory';
+import { RedisDocStore } from './docs_redis';
 import { MemoryBroker } from './broker_memory';
 import { RedisBroker } from './broker_redis';
 
@@ -18,4 +21,12 @@ export function createBroker(options: EngineOptions): Broker {
   const urls = options.redis ?? [];
   if (urls.length === 0) return new MemoryBroker({ node: options.node, onError: options.onError });
   return new RedisBroker({ urls, prefix: options.prefix, node: options.node, onError: options.onError });
+}
+
+/** The document store of the same engine: in-process over the memory broker, the versioning workers' client over Redis. */
+export async function startDocStore(broker: Broker, options: EngineOptions & { node: string }): Promise<DocStore> {
+  if (broker instanceof MemoryBroker) return new MemoryDocStore(broker);
+  const store = new RedisDocStore({ urls: options.redis ?? [], node: options.node, prefix: options.prefix });
+  await store.start();
+  return store;
 }

@@ -1,9 +1,19 @@
 // Public surface of the engine package: the Broker interface and its memory and Redis engines.
 export * from './broker';
-export { createBroker, type EngineOptions } from './engine';
+export { createBroker, startDocStore, type EngineOptions } from './engine';
 export { MemoryBroker, type MemoryBrokerOptions } from './broker_memory';
 export { RedisBroker, redisPubSubChannel, type RedisBrokerOptions } from './broker_redis';
 // The key layout and shard choice, for other Redis writers of the same channels (the versioning worker's commit).
 export { channelKeys, idempotencyKey, shardOf, type ChannelKeys } from './redis_keys';
 export { BrokerUnavailableError } from './errors';
 export { DEFAULT_META_TTL_SECONDS, DEFAULT_IDEMPOTENCY_TTL_SECONDS } from './defaults';
+// Versioned documents: the DocStore interface, the merge rules, the memory and Redis stores, and the Redis
+// names, payloads and scripts the versioning worker shares with the gateway side.
+export * from './docs';
+export * from './doc_ops';
+export * from './doc_merge';
+export { MemoryDocStore, type MemoryDocStoreOptions } from './docs_memory';
+export { RedisDocStore, type RedisDocStoreOptions } from './docs_redis';
+export * from './docs_wire';
+export { withDocScripts, type DocScriptedRedis, type DocCommitReply, type DocGetReply, type DocLoadReply } from './docs_scripts';
+export { newEpoch } from './epoch';

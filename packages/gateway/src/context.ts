@@ -5,10 +5,16 @@ import type { TokenVerifier } from './auth';
 import type { ChannelConfig } from './channels';
 import type { Hub } from './hub';
 import type { GatewayLimits } from './options';
+import type { Documents } from './documents';
+import type { PresenceTracker } from './presence';
+import type { SessionRegistry } from './registry';
 
 export interface GatewayContext {
   broker: Broker;
   hub: Hub;
+  registry: SessionRegistry;
+  documents: Documents;
+  presence: PresenceTracker;
   verifier: TokenVerifier;
   channels: ChannelConfig;
   limits: GatewayLimits;

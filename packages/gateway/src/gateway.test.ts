@@ -4,7 +4,7 @@ import { SignJWT, importPKCS8 } from 'jose';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { Centrifuge } from 'centrifuge';
-import { MemoryBroker } from '@switchboard/engine';
+import { MemoryBroker, MemoryDocStore } from '@switchboard/engine';
 import { RawClient, hmacToken } from '@switchboard/testkit';
 import { defaultNamespaceOptions, type ChannelConfig, type NamespaceOptions } from './channels';
 import { startGateway, type Gateway } from './server';
@@ -23,6 +23,10 @@ const channels: ChannelConfig = {
     sub: ns({ allow_subscribe_for_client: true, allow_publish_for_subscriber: true }),
     ro: ns({ allow_subscribe_for_client: true }),
     private: ns({}),
+    anonok: ns({ allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true }),
+    dm: ns({ allow_user_limited_channels: true }),
+    pres: ns({ allow_subscribe_for_client: true, presence: true, allow_presence_for_subscriber: true }),
+    prescl: ns({ allow_subscribe_for_client: true, presence: true, allow_presence_for_client: true, allow_history_for_client: true, history_size: 5, history_ttl: 60 }),
   },
 };
 
@@ -36,15 +40,17 @@ let url: string;
 let api: string;
 
 beforeAll(async () => {
-  broker = new MemoryBroker();
+  broker = new MemoryBroker({ node: 'test-node' });
   await broker.start();
   gateway = await startGateway({
     host: '127.0.0.1',
     port: 0,
     broker,
+    docs: new MemoryDocStore(broker),
     channels,
     auth: { hmacSecret: SECRET, publicKeys: [pem(rsa.publicKey, 'spki'), pem(ec.publicKey, 'spki')], insecure: false },
     apiKey: API_KEY,
+    nodeId: 'test-node',
     logger: pino({ level: 'silent' }),
     limits: { maxMessageSize: 4096, commandsPerSecond: 50, commandBurst: 50, maxChannelsPerConnection: 5 },
   });
@@ -143,6 +149,51 @@ describe('permissions', () => {
   it('refuses an unknown namespace with 102', async () => {
     const c = await connected();
     expect((await c.command('subscribe', { channel: 'nope:x' })).error?.code).toBe(102);
+    c.close();
+  });
+});
+
+describe('permission table', () => {
+  type Outcome = 'ok' | { error: number } | { close: number };
+  const code = async (c: RawClient, method: string, params: unknown): Promise<Outcome> => {
+    const reply = await Promise.race([c.command(method, params), c.closed]);
+    if (!('id' in reply)) return { close: reply.code };
+    return reply.error ? { error: reply.error.code } : 'ok';
+  };
+  const table: [string, string, (c: RawClient) => Promise<Outcome>, Outcome][] = [
+    ['anonymous subscribing where only users may', '', (c) => code(c, 'subscribe', { channel: 'anything' }), { error: 103 }],
+    ['anonymous subscribing where anonymous may', '', (c) => code(c, 'subscribe', { channel: 'anonok:x' }), 'ok'],
+    ['a user subscribing to its own user-limited channel', 'alice', (c) => code(c, 'subscribe', { channel: 'dm:chat#alice,bob' }), 'ok'],
+    ['a wrong user subscribing to a user-limited channel', 'carol', (c) => code(c, 'subscribe', { channel: 'dm:chat#alice,bob' }), { error: 103 }],
+    ['a subscription token that expired', 'alice', async (c) => code(c, 'subscribe', { channel: 'private:p', token: await hmacToken(SECRET, { sub: 'alice', channel: 'private:p' }, -5) }), { error: 109 }],
+    ['a subscription token for another channel', 'alice', async (c) => code(c, 'subscribe', { channel: 'private:p', token: await hmacToken(SECRET, { sub: 'alice', channel: 'private:q' }) }), { close: 3500 }],
+    ['a subscription token for another user', 'alice', async (c) => code(c, 'subscribe', { channel: 'private:p', token: await hmacToken(SECRET, { sub: 'bob', channel: 'private:p' }) }), { close: 3500 }],
+    ['a valid subscription token', 'alice', async (c) => code(c, 'subscribe', { channel: 'private:p', token: await hmacToken(SECRET, { sub: 'alice', channel: 'private:p' }, 60) }), 'ok'],
+    ['publishing where the namespace allows none', 'alice', async (c) => (await c.command('subscribe', { channel: 'ro:n' }), code(c, 'publish', { channel: 'ro:n', data: 1 })), { error: 103 }],
+    ['publishing as a subscriber where subscribers may', 'alice', async (c) => (await c.command('subscribe', { channel: 'sub:n' }), code(c, 'publish', { channel: 'sub:n', data: 1 })), 'ok'],
+    ['history without being subscribed where only subscribers may', 'alice', (c) => code(c, 'history', { channel: 'hist:h' }), { error: 103 }],
+    ['history as a subscriber', 'alice', async (c) => (await c.command('subscribe', { channel: 'hist:h' }), code(c, 'history', { channel: 'hist:h', limit: 5 })), 'ok'],
+    ['history for any client where clients may', 'alice', (c) => code(c, 'history', { channel: 'prescl:h', limit: 5 }), 'ok'],
+    ['presence without being subscribed where only subscribers may', 'alice', (c) => code(c, 'presence', { channel: 'pres:p' }), { error: 103 }],
+    ['presence as a subscriber', 'alice', async (c) => (await c.command('subscribe', { channel: 'pres:p' }), code(c, 'presence', { channel: 'pres:p' })), 'ok'],
+    ['presence stats for any client where clients may', 'alice', (c) => code(c, 'presence_stats', { channel: 'prescl:p' }), 'ok'],
+    ['presence where the namespace keeps none', 'alice', (c) => code(c, 'presence', { channel: 'anything' }), { error: 108 }],
+  ];
+  it.each(table)('%s', async (_name, user, act, expected) => {
+    const c = await connected(user);
+    expect(await act(c)).toEqual(expected);
+    c.close();
+  });
+
+  it('subscribes the channels of the connection token, with their results in the connect reply', async () => {
+    const c = await RawClient.open(url);
+    const reply = await c.command('connect', { token: await hmacToken(SECRET, { sub: 'srv', channels: ['hist:server-side', 'nope:skipped'] }) });
+    const subs = (reply.connect as { subs: Record<string, { epoch: string; offset: number; recoverable: boolean }> }).subs;
+    expect(Object.keys(subs)).toEqual(['hist:server-side']);
+    expect(subs['hist:server-side']).toMatchObject({ offset: 0, recoverable: true });
+    expect((await callApi('publish', { channel: 'hist:server-side', data: 'pushed' })).status).toBe(200);
+    await c.waitPush((p) => p.channel === 'hist:server-side' && p.pub !== undefined);
+    expect(c.publications('hist:server-side')).toEqual([{ offset: 1, data: 'pushed' }]);
     c.close();
   });
 });

@@ -1,10 +1,14 @@
-// The server HTTP API (`POST /api/<method>`): backends publish, broadcast and read history with an API key.
+// The server HTTP API (`POST /api/<method>`): what a backend does with an API key, cluster-wide.
 import { timingSafeEqual } from 'node:crypto';
-import { encodePublicationBody, ErrorCode, protocolError, type ProtocolError } from '@switchboard/protocol';
+import { DisconnectCode, encodePublicationBody, ErrorCode, protocolError, type ProtocolError } from '@switchboard/protocol';
 import type { Broker } from '@switchboard/engine';
 import type { Logger } from 'pino';
-import { resolveChannel, type ChannelConfig, type NamespaceOptions } from './channels';
+import type { ChannelConfig, NamespaceOptions } from './channels';
+import type { ControlPlane, NodeInfo } from './control';
+import type { Documents } from './documents';
+import { channelOptions, Refusal, refuse } from './refusal';
 import type { GatewayLimits } from './options';
+import { presenceResult, presenceStatsResult } from './presence';
 
 export interface ApiResponse {
   status: number;
@@ -13,20 +17,12 @@ export interface ApiResponse {
 
 export interface ApiContext {
   broker: Broker;
+  control: ControlPlane;
+  documents: Documents;
   channels: ChannelConfig;
   limits: GatewayLimits;
   logger: Logger;
   apiKey?: string;
-}
-
-class ApiError extends Error {
-  constructor(readonly error: ProtocolError) {
-    super(error.message);
-  }
-}
-
-function fail(code: number, detail?: string): never {
-  throw new ApiError(protocolError(code, detail));
 }
 
 type Body = Record<string, unknown>;
@@ -41,6 +37,18 @@ export class HttpApi {
     publish: (b) => this.publish(b),
     broadcast: (b) => this.broadcast(b),
     history: (b) => this.history(b),
+    history_remove: (b) => this.historyRemove(b),
+    presence: (b) => this.presence(b, presenceResult),
+    presence_stats: (b) => this.presence(b, presenceStatsResult),
+    channels: (b) => this.activeChannels(b),
+    info: () => this.info(),
+    unsubscribe: (b) => this.unsubscribe(b),
+    disconnect: (b) => this.disconnect(b),
+    doc_get: (b) => this.ctx.documents.get(this.ctx.documents.channelOf(b).channel),
+    doc_update: (b) => {
+      const { channel, ns } = this.ctx.documents.channelOf(b);
+      return this.ctx.documents.update(channel, ns, b);
+    },
   };
 
   constructor(private readonly ctx: ApiContext) {
@@ -75,33 +83,39 @@ export class HttpApi {
     try {
       return { status: 200, body: `{"result":${await handler(body as Body)}}` };
     } catch (e) {
-      if (e instanceof ApiError) return { status: 200, body: errorBody(e.error) };
+      if (e instanceof Refusal) return { status: 200, body: errorBody(e.error) };
       this.ctx.logger.error({ err: e, method }, 'API call failed');
       return { status: 200, body: errorBody(protocolError(ErrorCode.Internal)) };
     }
   }
 
-  private channel(body: Body, key = 'channel'): { channel: string; ns: NamespaceOptions } {
-    const channel = body[key];
-    if (typeof channel !== 'string' || channel === '') fail(ErrorCode.BadRequest, `"${key}" must be a non-empty string`);
-    return { channel, ns: this.namespace(channel) };
+  private channel(body: Body, writing = true): { channel: string; ns: NamespaceOptions } {
+    const channel = body.channel;
+    if (typeof channel !== 'string' || channel === '') refuse(ErrorCode.BadRequest, '"channel" must be a non-empty string');
+    return { channel, ns: this.namespace(channel, writing) };
   }
 
-  private namespace(channel: string): NamespaceOptions {
-    if (channel.length > this.ctx.limits.maxChannelLength) {
-      fail(ErrorCode.BadRequest, `channel name longer than ${this.ctx.limits.maxChannelLength} characters`);
-    }
-    const ns = resolveChannel(this.ctx.channels, channel);
-    if (!ns) fail(ErrorCode.UnknownChannel, `no namespace for channel "${channel}"`);
-    if (ns.documents) fail(ErrorCode.PermissionDenied, `"${channel}" is a document: write it with doc_update`);
+  private namespace(channel: string, writing = true): NamespaceOptions {
+    const ns = channelOptions(this.ctx.channels, this.ctx.limits.maxChannelLength, channel);
+    if (writing && ns.documents) refuse(ErrorCode.PermissionDenied, `"${channel}" is a document: write it with doc_update`);
     return ns;
   }
 
+  private string(body: Body, key: string, required: boolean): string | undefined {
+    const v = body[key];
+    if (v === undefined || v === null) {
+      if (required) refuse(ErrorCode.BadRequest, `"${key}" is required`);
+      return undefined;
+    }
+    if (typeof v !== 'string') refuse(ErrorCode.BadRequest, `"${key}" must be a string`);
+    return v;
+  }
+
   private data(body: Body): string {
-    if (body.data === undefined) fail(ErrorCode.BadRequest, '"data" is required');
+    if (body.data === undefined) refuse(ErrorCode.BadRequest, '"data" is required');
     const encoded = JSON.stringify(body.data);
     if (encoded.length > this.ctx.limits.maxMessageSize) {
-      fail(ErrorCode.LimitExceeded, `data larger than ${this.ctx.limits.maxMessageSize} bytes`);
+      refuse(ErrorCode.LimitExceeded, `data larger than ${this.ctx.limits.maxMessageSize} bytes`);
     }
     return encoded;
   }
@@ -109,7 +123,7 @@ export class HttpApi {
   private idempotencyKey(body: Body): string | undefined {
     const key = body.idempotency_key;
     if (key === undefined || key === null || key === '') return undefined;
-    if (typeof key !== 'string' || key.length > 256) fail(ErrorCode.BadRequest, '"idempotency_key" must be a string of at most 256 characters');
+    if (typeof key !== 'string' || key.length > 256) refuse(ErrorCode.BadRequest, '"idempotency_key" must be a string of at most 256 characters');
     return key;
   }
 
@@ -123,7 +137,7 @@ export class HttpApi {
       });
     } catch (err) {
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine publish failed');
-      fail(ErrorCode.Internal, 'engine unavailable, retry');
+      refuse(ErrorCode.Internal, 'engine unavailable, retry');
     }
     return JSON.stringify({ offset: result.offset, epoch: result.epoch });
   }
@@ -136,9 +150,9 @@ export class HttpApi {
   private async broadcast(body: Body): Promise<string> {
     const channels = body.channels;
     if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => typeof c === 'string' && c !== '')) {
-      fail(ErrorCode.BadRequest, '"channels" must be a non-empty array of channel names');
+      refuse(ErrorCode.BadRequest, '"channels" must be a non-empty array of channel names');
     }
-    if (channels.length > 10000) fail(ErrorCode.LimitExceeded, 'at most 10000 channels per broadcast');
+    if (channels.length > 10000) refuse(ErrorCode.LimitExceeded, 'at most 10000 channels per broadcast');
     const data = this.data(body);
     const key = this.idempotencyKey(body);
     const responses = await Promise.all(
@@ -146,7 +160,7 @@ export class HttpApi {
         try {
           return `{"result":${await this.publishOne(channel, this.namespace(channel), data, key)}}`;
         } catch (e) {
-          if (e instanceof ApiError) return errorBody(e.error);
+          if (e instanceof Refusal) return errorBody(e.error);
           throw e;
         }
       }),
@@ -155,17 +169,17 @@ export class HttpApi {
   }
 
   private async history(body: Body): Promise<string> {
-    const { channel, ns } = this.channel(body);
-    if (ns.history_size === 0) fail(ErrorCode.NotAvailable, 'history is not enabled for this channel');
+    const { channel, ns } = this.channel(body, false);
+    if (ns.history_size === 0) refuse(ErrorCode.NotAvailable, 'history is not enabled for this channel');
     const limit = body.limit ?? 0;
-    if (typeof limit !== 'number' || !Number.isSafeInteger(limit)) fail(ErrorCode.BadRequest, '"limit" must be an integer');
+    if (typeof limit !== 'number' || !Number.isSafeInteger(limit)) refuse(ErrorCode.BadRequest, '"limit" must be an integer');
     const reverse = body.reverse ?? false;
-    if (typeof reverse !== 'boolean') fail(ErrorCode.BadRequest, '"reverse" must be a boolean');
+    if (typeof reverse !== 'boolean') refuse(ErrorCode.BadRequest, '"reverse" must be a boolean');
     let since: { offset: number; epoch: string } | undefined;
     if (body.since !== undefined && body.since !== null) {
       const s = body.since as Body;
       if (typeof s !== 'object' || typeof (s.offset ?? 0) !== 'number' || typeof (s.epoch ?? '') !== 'string') {
-        fail(ErrorCode.BadRequest, '"since" must be {"offset": number, "epoch": string}');
+        refuse(ErrorCode.BadRequest, '"since" must be {"offset": number, "epoch": string}');
       }
       since = { offset: (s.offset as number | undefined) ?? 0, epoch: (s.epoch as string | undefined) ?? '' };
     }
@@ -179,10 +193,84 @@ export class HttpApi {
       });
     } catch (err) {
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history failed');
-      fail(ErrorCode.Internal, 'engine unavailable, retry');
+      refuse(ErrorCode.Internal, 'engine unavailable, retry');
     }
-    if (since && since.epoch !== '' && since.epoch !== result.epoch) fail(ErrorCode.UnrecoverablePosition);
+    if (since && since.epoch !== '' && since.epoch !== result.epoch) refuse(ErrorCode.UnrecoverablePosition);
     const pubs = result.publications.map((p) => p.json).join(',');
     return `{"publications":[${pubs}],"epoch":${JSON.stringify(result.epoch)},"offset":${result.offset}}`;
   }
+
+  private async historyRemove(body: Body): Promise<string> {
+    const { channel } = this.channel(body, false);
+    await this.engine(() => this.ctx.broker.removeHistory(channel), channel);
+    return '{}';
+  }
+
+  private async presence(body: Body, read: (broker: Broker, channel: string) => Promise<string>): Promise<string> {
+    const { channel, ns } = this.channel(body, false);
+    if (!ns.presence) refuse(ErrorCode.NotAvailable, 'presence is not enabled for this channel');
+    return this.engine(() => read(this.ctx.broker, channel), channel);
+  }
+
+  /** Channels with at least one subscriber on some node, with their subscriber counts; `pattern` may use `*`. */
+  private async activeChannels(body: Body): Promise<string> {
+    const pattern = this.string(body, 'pattern', false);
+    const match = pattern ? globMatcher(pattern) : () => true;
+    const replies = await this.ctx.control.survey('channels');
+    const counts = new Map<string, number>();
+    for (const reply of replies.values()) {
+      for (const [channel, n] of Object.entries(reply as Record<string, number>)) {
+        if (match(channel)) counts.set(channel, (counts.get(channel) ?? 0) + n);
+      }
+    }
+    const channels: Record<string, { num_clients: number }> = {};
+    for (const [channel, n] of counts) channels[channel] = { num_clients: n };
+    return JSON.stringify({ channels });
+  }
+
+  private async info(): Promise<string> {
+    const replies = await this.ctx.control.survey('info');
+    return JSON.stringify({ nodes: [...replies.values()] as NodeInfo[] });
+  }
+
+  private async unsubscribe(body: Body): Promise<string> {
+    const user = this.string(body, 'user', true) as string;
+    const { channel } = this.channel(body, false);
+    const client = this.string(body, 'client', false);
+    await this.engine(() => this.ctx.control.unsubscribe(user, channel, client), channel);
+    return '{}';
+  }
+
+  private async disconnect(body: Body): Promise<string> {
+    const user = this.string(body, 'user', true) as string;
+    const client = this.string(body, 'client', false);
+    let code: number = DisconnectCode.ForceNoReconnect;
+    let reason = 'force disconnect';
+    if (body.disconnect !== undefined && body.disconnect !== null) {
+      const d = body.disconnect as Body;
+      if (typeof d !== 'object' || !Number.isInteger(d.code) || (d.code as number) < 3000 || (d.code as number) > 4999) {
+        refuse(ErrorCode.BadRequest, '"disconnect" must be {"code": 3000..4999, "reason": string}');
+      }
+      code = d.code as number;
+      reason = typeof d.reason === 'string' ? d.reason.slice(0, 100) : '';
+    }
+    await this.engine(() => this.ctx.control.disconnect(user, client, code, reason));
+    return '{}';
+  }
+
+  /** Runs an engine call; its failure is a temporary internal error for the caller to retry. */
+  private async engine<T>(call: () => Promise<T>, channel?: string): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine call failed');
+      refuse(ErrorCode.Internal, 'engine unavailable, retry');
+    }
+  }
+}
+
+/** `*` matches any run of characters; everything else matches itself. */
+function globMatcher(pattern: string): (s: string) => boolean {
+  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  return (s) => re.test(s);
 }

@@ -10,8 +10,9 @@
 // - a periodic check compares the stream's top with what pub/sub delivered, for losses with no
 //   later publication to reveal them.
 import type { Broker, Publication } from '@switchboard/engine';
-import { encodePublicationPush, type StreamPosition } from '@switchboard/protocol';
+import { encodeJoinLeavePush, encodePublicationPush, type StreamPosition } from '@switchboard/protocol';
 import type { Logger } from 'pino';
+import { channelTopic, joinLeaveTopic, type Topics } from './topics';
 
 export interface HubSubscriber {
   /** Sends one frame to this subscriber alone (while it is not in the shared fan-out). */
@@ -47,19 +48,20 @@ interface ChannelEntry {
   suspect: StreamPosition | undefined;
 }
 
-/** Sends one encoded frame to every subscriber in a channel's shared fan-out. */
-export type Fanout = (channel: string, frame: string) => void;
-
 export class Hub {
   private readonly channels = new Map<string, ChannelEntry>();
   private checkTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly broker: Broker,
-    private readonly fanout: Fanout,
+    private readonly topics: Topics,
     private readonly logger: Logger,
   ) {
     broker.onPublication((channel, pub, epoch) => this.deliver(channel, pub, epoch));
+    // Join/leave is best effort, like in Centrifugo: only subscribers already in the fan-out get it.
+    broker.onJoinLeave((channel, kind, info) => {
+      if (this.channels.has(channel)) topics.publish(joinLeaveTopic(channel), encodeJoinLeavePush(channel, kind, info));
+    });
     // Publications may have been lost while the engine was away: check every channel now.
     broker.onResubscribed(() => void this.checkPositions());
   }
@@ -176,7 +178,7 @@ export class Hub {
       if (pub.offset > entry.told) entry.told = pub.offset;
     }
     const frame = encodePublicationPush(channel, pub.json);
-    this.fanout(channel, frame);
+    this.topics.publish(channelTopic(channel), frame);
     if (entry.pending.size === 0) return;
     for (const [sub, pending] of entry.pending) {
       if (pending.buffer) pending.buffer.push({ offset: pub.offset, epoch, frame });

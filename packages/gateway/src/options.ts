@@ -1,5 +1,5 @@
 // What a gateway is started with: listen address, engine, channels, auth, API key and limits.
-import type { Broker } from '@switchboard/engine';
+import type { Broker, DocStore } from '@switchboard/engine';
 import type { Logger } from 'pino';
 import type { ChannelConfig } from './channels';
 
@@ -51,6 +51,8 @@ export interface GatewayOptions {
   host: string;
   port: number;
   broker: Broker;
+  /** Versioned documents: the memory store in standalone, the worker's Redis client in a cluster. */
+  docs: DocStore;
   channels: ChannelConfig;
   auth: AuthOptions;
   /** Server API key; without one the HTTP API answers 404. */
@@ -63,6 +65,8 @@ export interface GatewayOptions {
   demo?: boolean;
   /** Name of this node, reported in the connect result and logs. */
   node?: string;
+  /** Unique id of this process in the cluster; the broker must have been created with the same id. */
+  nodeId: string;
   /** How often each channel's stream top is compared with what pub/sub delivered (default 10 s). */
   positionCheckIntervalMs?: number;
   /** Presence entries live this long unless refreshed (every third of it); default 60 s. */

@@ -18,7 +18,20 @@ export function canSubscribe(ns: NamespaceOptions, actor: Actor, channel: string
 
 /** Publishing from a client; documents are written only through doc.update. */
 export function canPublish(ns: NamespaceOptions, actor: Actor, subscribed: boolean): boolean {
-  if (ns.documents) return false;
+  return !ns.documents && canWrite(ns, actor, subscribed);
+}
+
+/** Updating a document: the namespace's publish rules apply. */
+export function canUpdateDocument(ns: NamespaceOptions, actor: Actor, subscribed: boolean): boolean {
+  return ns.documents && canWrite(ns, actor, subscribed);
+}
+
+/** Reading a document: whoever may subscribe to its channel, or already did. */
+export function canReadDocument(ns: NamespaceOptions, actor: Actor, channel: string, subscribed: boolean): boolean {
+  return ns.documents && (subscribed || canSubscribe(ns, actor, channel));
+}
+
+function canWrite(ns: NamespaceOptions, actor: Actor, subscribed: boolean): boolean {
   if (actor.insecure) return true;
   if (actor.user === '' && !ns.allow_publish_for_anonymous) return false;
   if (ns.allow_publish_for_client) return true;

@@ -7,10 +7,14 @@ import { TokenVerifier } from './auth';
 import type { GatewayContext } from './context';
 import { demoRoutes } from './demo';
 import { HttpApi } from './http_api';
+import { ControlPlane } from './control';
+import { Documents } from './documents';
 import { Hub } from './hub';
 import { defaultLimits, type GatewayOptions } from './options';
+import { PresenceTracker } from './presence';
+import { SessionRegistry } from './registry';
 import { ClientSession, type Transport } from './session';
-import { NativeTopics, SetTopics, type Topics } from './topics';
+import { NativeTopics, PING_TOPIC, SetTopics, type Topics } from './topics';
 import { loadUws, UwsFallbackError } from './uws';
 
 export interface Gateway {
@@ -21,9 +25,6 @@ export interface Gateway {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-// uWS topics: channels are prefixed so that no channel name can collide with the ping topic.
-const CHANNEL_TOPIC = '#';
-const PING_TOPIC = 'ping';
 const MAX_API_BODY = 1024 * 1024;
 /** WebSocket close code 1009: message too big. */
 const MESSAGE_TOO_BIG = 1009;
@@ -55,12 +56,12 @@ class Connection implements Transport {
     this.ws.end(code, reason);
   }
 
-  join(channel: string): void {
-    if (!this.closed) this.topics.join(this.ws, CHANNEL_TOPIC + channel);
+  join(topic: string): void {
+    if (!this.closed) this.topics.join(this.ws, topic);
   }
 
-  leave(channel: string): void {
-    if (!this.closed) this.topics.leave(this.ws, CHANNEL_TOPIC + channel);
+  leave(topic: string): void {
+    if (!this.closed) this.topics.leave(this.ws, topic);
   }
 
   bufferedAmount(): number {
@@ -79,10 +80,36 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { broker, logger } = options;
   const app: TemplatedApp = uws.App();
   const topics: Topics = native ? new NativeTopics(app) : new SetTopics();
-  const hub = new Hub(broker, (channel, frame) => topics.publish(CHANNEL_TOPIC + channel, frame), logger);
+  const hub = new Hub(broker, topics, logger);
+  const registry = new SessionRegistry();
+  const presence = new PresenceTracker(broker, logger, options.presenceTtlMs ?? 60000);
+  const startedAt = Date.now();
+  const control = new ControlPlane(
+    broker,
+    options.nodeId,
+    registry,
+    {
+      info: () => ({
+        uid: options.nodeId,
+        name: options.node ?? '',
+        version: VERSION,
+        num_clients: registry.clientCount,
+        num_users: registry.userCount,
+        num_subs: registry.subscriptionCount(),
+        num_channels: hub.channelCount,
+        uptime: Math.floor((Date.now() - startedAt) / 1000),
+      }),
+      channels: () => Object.fromEntries(hub.channelCounts()),
+    },
+    logger,
+  );
+  const documents = new Documents(options.docs, options.channels, limits.maxChannelLength, logger);
   const ctx: GatewayContext = {
     broker,
     hub,
+    registry,
+    documents,
+    presence,
     verifier: new TokenVerifier(options.auth),
     channels: options.channels,
     limits,
@@ -91,7 +118,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     node: options.node ?? '',
     version: VERSION,
   };
-  const api = new HttpApi({ broker, channels: options.channels, limits, logger, apiKey: options.apiKey });
+  const api = new HttpApi({ broker, control, documents, channels: options.channels, limits, logger, apiKey: options.apiKey });
   // Keyed by the socket object, which uWS keeps the same for every callback of one connection.
   const connections = new Map<WebSocket<unknown>, Connection>();
   let draining = false;
@@ -239,6 +266,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       clearInterval(pingTimer);
       clearInterval(tick);
       hub.stopPositionChecks();
+      presence.stop();
+      control.stop();
       await closeInBatches([...connections.values()].map((c) => c.session), graceMs / 2);
       uws.us_listen_socket_close(listenSocket);
       // Also ends idle HTTP keep-alive connections, which would otherwise keep the process alive.

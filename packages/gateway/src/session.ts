@@ -10,29 +10,25 @@ import {
   protocolError,
   UnsubscribeCode,
 } from '@switchboard/protocol';
-import type { ClientInfo, Command, CommandOf, Json, ProtocolError, StreamPosition } from '@switchboard/protocol';
+import type { ClientInfo, Command, CommandOf, Json, StreamPosition, SubscribeHint } from '@switchboard/protocol';
 import type { HistoryResult } from '@switchboard/engine';
 import { nanoid } from 'nanoid';
 import { TokenError } from './auth';
 import { resolveChannel, type NamespaceOptions } from './channels';
 import type { GatewayContext } from './context';
 import type { HubSubscriber } from './hub';
-import { canPublish, canReadHistory, canReadPresence, canSubscribe, type Actor } from './permissions';
+import { channelOptions, Refusal, refuse } from './refusal';
+import { presenceResult, presenceStatsResult } from './presence';
+import { channelTopic, joinLeaveTopic } from './topics';
+import { canPublish, canReadDocument, canReadHistory, canReadPresence, canSubscribe, canUpdateDocument, type Actor } from './permissions';
 
 /** The socket side of a session, so the session does not depend on uWS. */
 export interface Transport {
   send(frame: string): void;
   close(code: number, reason: string): void;
-  /** Start and stop receiving the channel's fan-out frames. */
-  join(channel: string): void;
-  leave(channel: string): void;
-}
-
-/** Refuses the command with a reply error; the connection stays. */
-class CommandError extends Error {
-  constructor(readonly error: ProtocolError) {
-    super(error.message);
-  }
+  /** Start and stop receiving a topic's fan-out frames. */
+  join(topic: string): void;
+  leave(topic: string): void;
 }
 
 /** Ends the connection with a close code. */
@@ -43,10 +39,6 @@ class DisconnectError extends Error {
   ) {
     super(reason);
   }
-}
-
-function fail(code: number, detail?: string): never {
-  throw new CommandError(protocolError(code, detail));
 }
 
 /** One channel of one session, as the hub sees it. */
@@ -62,6 +54,10 @@ class Subscription implements HubSubscriber {
     readonly serverSide: boolean,
     /** Unix ms after which the subscription token expires; 0 = never. */
     public expiresAt: number,
+    /** Gets join/leave pushes of the channel. */
+    readonly pushJoinLeave: boolean,
+    /** This client's ClientInfo on the channel, encoded (for presence and join/leave). */
+    readonly info: string,
   ) {}
 
   send(frame: string): void {
@@ -70,12 +66,19 @@ class Subscription implements HubSubscriber {
 
   join(): void {
     this.joined = true;
-    this.session.joinChannel(this.channel);
+    this.session.joinTopics(this);
   }
 
   resync(): void {
     this.session.resync(this);
   }
+}
+
+interface OpenedSubscription {
+  sub: Subscription;
+  /** The encoded subscribe result. */
+  result: string;
+  position?: StreamPosition;
 }
 
 /** What a subscribe asks for: the client's request, or the hints of a server-side subscription. */
@@ -85,6 +88,7 @@ interface SubscribeOptions {
   offset?: number;
   positioned?: boolean;
   recoverable?: boolean;
+  join_leave?: boolean;
   flag?: number;
 }
 
@@ -148,8 +152,8 @@ export class ClientSession {
     if (this.closed) return;
     this.closed = true;
     this.queue.length = 0;
-    for (const sub of this.subs.values()) this.ctx.hub.remove(sub.channel, sub);
-    this.subs.clear();
+    for (const sub of [...this.subs.values()]) this.dropSubscription(sub);
+    if (this.connected) this.ctx.registry.remove(this);
   }
 
   disconnect(code: number, reason: string): void {
@@ -196,7 +200,7 @@ export class ClientSession {
       const result = await this.dispatch(cmd);
       if (result !== undefined && !this.closed) this.transport.send(encodeReply(cmd.id, cmd.method, result));
     } catch (e) {
-      if (e instanceof CommandError) {
+      if (e instanceof Refusal) {
         if (cmd.method !== 'send') this.transport.send(encodeError(cmd.id, e.error));
       } else if (e instanceof DisconnectError) {
         this.disconnect(e.code, e.reason);
@@ -224,7 +228,7 @@ export class ClientSession {
       case 'presence_stats':
         return this.presence(cmd);
       case 'rpc':
-        return fail(ErrorCode.NotAvailable, `no handler for rpc method "${cmd.params.method}"`);
+        return this.rpc(cmd);
       case 'refresh':
         return this.refresh(cmd);
       case 'sub_refresh':
@@ -238,19 +242,23 @@ export class ClientSession {
     return { user: this.user, insecure: this.ctx.insecure };
   }
 
-  private async connect(cmd: CommandOf<'connect'>): Promise<string> {
+  private async connect(cmd: CommandOf<'connect'>): Promise<string | undefined> {
     if (this.connected) throw new DisconnectError(DisconnectCode.BadRequest, 'bad request: already connected');
     const { token } = cmd.params;
+    let channels: string[] = [];
     if (token) {
-      if (!this.ctx.verifier.enabled) fail(ErrorCode.Unauthorized, 'this server has no token key configured');
+      if (!this.ctx.verifier.enabled) refuse(ErrorCode.Unauthorized, 'this server has no token key configured');
       const claims = await this.verify(() => this.ctx.verifier.verifyConnect(token));
       this.user = claims.user;
       this.connInfo = claims.info;
       this.expiresAt = claims.exp * 1000;
+      channels = claims.channels;
     } else if (!this.ctx.insecure) {
-      fail(ErrorCode.Unauthorized, 'a connection token is required');
+      refuse(ErrorCode.Unauthorized, 'a connection token is required');
     }
     this.connected = true;
+    this.ctx.registry.add(this);
+    const serverSubs = await this.serverSideSubscriptions(channels, cmd.params.subs ?? {});
     const result: Record<string, unknown> = {
       client: this.id,
       version: this.ctx.version,
@@ -259,7 +267,34 @@ export class ClientSession {
       node: this.ctx.node,
     };
     if (this.expiresAt > 0) Object.assign(result, { expires: true, ttl: this.ttlSeconds(this.expiresAt) });
-    return JSON.stringify(result);
+    let json = JSON.stringify(result);
+    if (serverSubs.length > 0) {
+      const subs = serverSubs.map((o) => `${JSON.stringify(o.sub.channel)}:${o.result}`).join(',');
+      json = `${json.slice(0, -1)},"subs":{${subs}}}`;
+    }
+    if (this.closed) return json;
+    this.transport.send(encodeReply(cmd.id, 'connect', json));
+    for (const o of serverSubs) this.startSubscription(o.sub, o.position);
+    return undefined;
+  }
+
+  /**
+   * Subscribes the channels of the token's `channels` claim; the client cannot refuse or resubscribe these.
+   * A channel the configuration does not know is skipped and logged: the token issuer has to fix it.
+   */
+  private async serverSideSubscriptions(channels: string[], hints: Record<string, SubscribeHint>): Promise<OpenedSubscription[]> {
+    const opened: OpenedSubscription[] = [];
+    for (const channel of channels) {
+      const ns = resolveChannel(this.ctx.channels, channel);
+      if (!ns || channel.length > this.ctx.limits.maxChannelLength || this.subs.has(channel)) {
+        this.ctx.logger.warn({ channel, user: this.user }, 'skipping a server-side channel the configuration does not allow');
+        continue;
+      }
+      const hint = hints[channel] ?? {};
+      const o = await this.openSubscription(channel, ns, { ...hint, positioned: true, recoverable: true }, 0, true, undefined);
+      if (o) opened.push(o);
+    }
+    return opened;
   }
 
   /** Runs a token check: an expired token is error 109, any other bad token ends the connection with 3500. */
@@ -268,7 +303,7 @@ export class ClientSession {
       return await check();
     } catch (e) {
       if (!(e instanceof TokenError)) throw e;
-      if (e.expired) fail(ErrorCode.TokenExpired);
+      if (e.expired) refuse(ErrorCode.TokenExpired);
       throw new DisconnectError(DisconnectCode.InvalidToken, 'invalid token');
     }
   }
@@ -285,41 +320,48 @@ export class ClientSession {
   }
 
   private namespace(channel: string): NamespaceOptions {
-    if (channel.length > this.ctx.limits.maxChannelLength) {
-      fail(ErrorCode.BadRequest, `channel name longer than ${this.ctx.limits.maxChannelLength} characters`);
-    }
-    const ns = resolveChannel(this.ctx.channels, channel);
-    if (!ns) fail(ErrorCode.UnknownChannel, `no namespace for channel "${channel}"`);
-    return ns;
+    return channelOptions(this.ctx.channels, this.ctx.limits.maxChannelLength, channel);
   }
 
   private async subscribe(cmd: CommandOf<'subscribe'>): Promise<undefined> {
     const req = cmd.params;
     const { channel } = req;
     const ns = this.namespace(channel);
-    if (this.subs.has(channel)) fail(ErrorCode.AlreadySubscribed);
+    if (this.subs.has(channel)) refuse(ErrorCode.AlreadySubscribed);
     this.checkChannelLimit();
     let expiresAt = 0;
+    let chanInfo: Json | undefined;
     if (req.token) {
       const claims = await this.verify(() => this.ctx.verifier.verifySubscribe(req.token as string));
       if (claims.channel !== channel || claims.user !== this.user) {
         throw new DisconnectError(DisconnectCode.InvalidToken, 'invalid token: issued for another channel or user');
       }
       expiresAt = claims.exp * 1000;
+      chanInfo = claims.info;
     } else if (!canSubscribe(ns, this.actor, channel)) {
-      fail(ErrorCode.PermissionDenied);
+      refuse(ErrorCode.PermissionDenied);
     }
-    if (this.closed || this.subs.has(channel)) fail(ErrorCode.AlreadySubscribed);
-    const opened = await this.openSubscription(channel, ns, req, expiresAt, false);
+    if (this.closed || this.subs.has(channel)) refuse(ErrorCode.AlreadySubscribed);
+    const opened = await this.openSubscription(channel, ns, req, expiresAt, false, chanInfo);
     if (!opened) return undefined;
     this.transport.send(encodeReply(cmd.id, 'subscribe', opened.result));
-    this.ctx.hub.start(channel, opened.sub, opened.position);
+    this.startSubscription(opened.sub, opened.position);
     return undefined;
+  }
+
+  /** After the reply holding the subscribe result: publications flow, and others hear of the join. */
+  private startSubscription(sub: Subscription, position?: StreamPosition): void {
+    this.ctx.hub.start(sub.channel, sub, position);
+    if (sub.ns.join_leave && this.subs.get(sub.channel) === sub) {
+      this.ctx.broker.publishJoinLeave(sub.channel, 'join', sub.info).catch((err: Error) => {
+        this.ctx.logger.debug({ channel: sub.channel, err: err.message }, 'join message failed');
+      });
+    }
   }
 
   private checkChannelLimit(): void {
     if (this.subs.size >= this.ctx.limits.maxChannelsPerConnection) {
-      fail(ErrorCode.LimitExceeded, `at most ${this.ctx.limits.maxChannelsPerConnection} channels per connection`);
+      refuse(ErrorCode.LimitExceeded, `at most ${this.ctx.limits.maxChannelsPerConnection} channels per connection`);
     }
   }
 
@@ -334,15 +376,18 @@ export class ClientSession {
     req: SubscribeOptions,
     expiresAt: number,
     serverSide: boolean,
-  ): Promise<{ sub: Subscription; result: string; position?: StreamPosition } | undefined> {
-    const sub = new Subscription(this, channel, ns, serverSide, expiresAt);
+    chanInfo: Json | undefined,
+  ): Promise<OpenedSubscription | undefined> {
+    const pushJoinLeave = ns.join_leave && (ns.force_push_join_leave || req.join_leave === true);
+    const info = JSON.stringify(this.clientInfo(chanInfo));
+    const sub = new Subscription(this, channel, ns, serverSide, expiresAt, pushJoinLeave, info);
     this.subs.set(channel, sub);
     try {
       await this.ctx.hub.add(channel, sub);
     } catch (err) {
       this.dropSubscription(sub);
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine subscribe failed');
-      fail(ErrorCode.Internal, 'engine unavailable, retry');
+      refuse(ErrorCode.Internal, 'engine unavailable, retry');
     }
 
     const historyOn = ns.history_size > 0;
@@ -362,15 +407,16 @@ export class ClientSession {
       } else if (positioned) {
         position = await this.ctx.broker.history(channel, { limit: 0, metaTtlSeconds: ns.history_ttl });
       }
+      if (ns.presence) await this.ctx.presence.add(channel, this.id, info);
     } catch (err) {
       this.dropSubscription(sub);
-      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history failed');
-      fail(ErrorCode.Internal, 'engine unavailable, retry');
+      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history or presence failed');
+      refuse(ErrorCode.Internal, 'engine unavailable, retry');
     }
     if (this.closed || this.subs.get(channel) !== sub) return undefined;
     if (recovering && !recovered && ((req.flag ?? 0) & SUBSCRIBE_FLAG_REJECT_UNRECOVERED) !== 0) {
       this.dropSubscription(sub);
-      fail(ErrorCode.UnrecoverablePosition);
+      refuse(ErrorCode.UnrecoverablePosition);
     }
 
     const fields: string[] = [];
@@ -389,8 +435,25 @@ export class ClientSession {
   private dropSubscription(sub: Subscription): void {
     if (this.subs.get(sub.channel) !== sub) return;
     this.subs.delete(sub.channel);
-    if (sub.joined) this.transport.leave(sub.channel);
+    if (sub.joined && !this.closed) {
+      this.transport.leave(channelTopic(sub.channel));
+      if (sub.pushJoinLeave) this.transport.leave(joinLeaveTopic(sub.channel));
+    }
     this.ctx.hub.remove(sub.channel, sub);
+    if (sub.ns.presence) this.ctx.presence.remove(sub.channel, this.id);
+    if (sub.ns.join_leave) {
+      this.ctx.broker.publishJoinLeave(sub.channel, 'leave', sub.info).catch((err: Error) => {
+        this.ctx.logger.debug({ channel: sub.channel, err: err.message }, 'leave message failed');
+      });
+    }
+  }
+
+  /** The server ends one subscription (HTTP API `unsubscribe`); the client does not resubscribe by itself. */
+  serverUnsubscribe(channel: string): void {
+    const sub = this.subs.get(channel);
+    if (!sub || this.closed) return;
+    this.dropSubscription(sub);
+    this.transport.send(encodePush(channel, 'unsubscribe', { code: UnsubscribeCode.Server, reason: 'server unsubscribe' }));
   }
 
   /** Sends a frame to this client (used by its subscriptions while they catch up). */
@@ -398,8 +461,10 @@ export class ClientSession {
     if (!this.closed) this.transport.send(frame);
   }
 
-  joinChannel(channel: string): void {
-    if (!this.closed) this.transport.join(channel);
+  joinTopics(sub: Subscription): void {
+    if (this.closed) return;
+    this.transport.join(channelTopic(sub.channel));
+    if (sub.pushJoinLeave) this.transport.join(joinLeaveTopic(sub.channel));
   }
 
   /**
@@ -425,10 +490,10 @@ export class ClientSession {
   private async publish(cmd: CommandOf<'publish'>): Promise<string> {
     const { channel, data } = cmd.params;
     const ns = this.namespace(channel);
-    if (!canPublish(ns, this.actor, this.subs.has(channel))) fail(ErrorCode.PermissionDenied);
+    if (!canPublish(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
     const encoded = JSON.stringify(data);
     if (encoded.length > this.ctx.limits.maxMessageSize) {
-      fail(ErrorCode.LimitExceeded, `data larger than ${this.ctx.limits.maxMessageSize} bytes`);
+      refuse(ErrorCode.LimitExceeded, `data larger than ${this.ctx.limits.maxMessageSize} bytes`);
     }
     try {
       await this.ctx.broker.publish(channel, encodePublicationBody(encoded, this.clientInfo()), {
@@ -437,7 +502,7 @@ export class ClientSession {
       });
     } catch (err) {
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine publish failed');
-      fail(ErrorCode.Internal, 'engine unavailable, retry');
+      refuse(ErrorCode.Internal, 'engine unavailable, retry');
     }
     return '{}';
   }
@@ -445,8 +510,8 @@ export class ClientSession {
   private async history(cmd: CommandOf<'history'>): Promise<string> {
     const { channel, limit, since, reverse } = cmd.params;
     const ns = this.namespace(channel);
-    if (ns.history_size === 0) fail(ErrorCode.NotAvailable, 'history is not enabled for this channel');
-    if (!canReadHistory(ns, this.actor, this.subs.has(channel))) fail(ErrorCode.PermissionDenied);
+    if (ns.history_size === 0) refuse(ErrorCode.NotAvailable, 'history is not enabled for this channel');
+    if (!canReadHistory(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
     let result: HistoryResult;
     try {
       result = await this.ctx.broker.history(channel, {
@@ -457,17 +522,41 @@ export class ClientSession {
       });
     } catch (err) {
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history failed');
-      fail(ErrorCode.Internal, 'engine unavailable, retry');
+      refuse(ErrorCode.Internal, 'engine unavailable, retry');
     }
-    if (since && since.epoch !== '' && since.epoch !== result.epoch) fail(ErrorCode.UnrecoverablePosition);
+    if (since && since.epoch !== '' && since.epoch !== result.epoch) refuse(ErrorCode.UnrecoverablePosition);
     const pubs = result.publications.map((p) => p.json).join(',');
     return `{"publications":[${pubs}],"epoch":${JSON.stringify(result.epoch)},"offset":${result.offset}}`;
   }
 
-  private presence(cmd: CommandOf<'presence' | 'presence_stats'>): never {
-    const ns = this.namespace(cmd.params.channel);
-    if (!canReadPresence(ns, this.actor, this.subs.has(cmd.params.channel))) fail(ErrorCode.PermissionDenied);
-    return fail(ErrorCode.NotAvailable, 'presence is not enabled for this channel');
+  private async presence(cmd: CommandOf<'presence' | 'presence_stats'>): Promise<string> {
+    const { channel } = cmd.params;
+    const ns = this.namespace(channel);
+    if (!ns.presence) refuse(ErrorCode.NotAvailable, 'presence is not enabled for this channel');
+    if (!canReadPresence(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
+    try {
+      return cmd.method === 'presence' ? await presenceResult(this.ctx.broker, channel) : await presenceStatsResult(this.ctx.broker, channel);
+    } catch (err) {
+      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine presence failed');
+      refuse(ErrorCode.Internal, 'engine unavailable, retry');
+    }
+  }
+
+  /** RPC methods the gateway serves itself: the documents; anything else has no handler (108). */
+  private async rpc(cmd: CommandOf<'rpc'>): Promise<string> {
+    const { method, data } = cmd.params;
+    if (method !== 'doc.get' && method !== 'doc.update') refuse(ErrorCode.NotAvailable, `no handler for rpc method "${method}"`);
+    const { channel, ns } = this.ctx.documents.channelOf(data);
+    const subscribed = this.subs.has(channel);
+    let result: string;
+    if (method === 'doc.get') {
+      if (!canReadDocument(ns, this.actor, channel, subscribed)) refuse(ErrorCode.PermissionDenied);
+      result = await this.ctx.documents.get(channel);
+    } else {
+      if (!canUpdateDocument(ns, this.actor, subscribed)) refuse(ErrorCode.PermissionDenied);
+      result = await this.ctx.documents.update(channel, ns, data);
+    }
+    return `{"data":${result}}`;
   }
 
   private async refresh(cmd: CommandOf<'refresh'>): Promise<string> {
@@ -482,7 +571,7 @@ export class ClientSession {
   private async subRefresh(cmd: CommandOf<'sub_refresh'>): Promise<string> {
     const { channel, token } = cmd.params;
     const sub = this.subs.get(channel);
-    if (!sub) fail(ErrorCode.PermissionDenied, 'not subscribed to this channel');
+    if (!sub) refuse(ErrorCode.PermissionDenied, 'not subscribed to this channel');
     const claims = await this.verify(() => this.ctx.verifier.verifySubscribe(token));
     if (claims.channel !== channel || claims.user !== this.user) {
       throw new DisconnectError(DisconnectCode.InvalidToken, 'invalid token: issued for another channel or user');

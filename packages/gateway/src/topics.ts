@@ -1,6 +1,11 @@
 // Local fan-out topics: uWS's native topic tree, or plain sets on the pure-JS fallback (which has none).
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 
+// Topic names are prefixed by kind, so no channel name can collide with another kind or the ping topic.
+export const PING_TOPIC = 'ping';
+export const channelTopic = (channel: string): string => '#' + channel;
+export const joinLeaveTopic = (channel: string): string => '!' + channel;
+
 export interface Topics {
   join(ws: WebSocket<unknown>, topic: string): void;
   leave(ws: WebSocket<unknown>, topic: string): void;

@@ -115,6 +115,11 @@ export function encodePush(channel: string, type: 'join' | 'leave' | 'unsubscrib
   return `{"push":{"channel":${JSON.stringify(channel)},"${type}":${JSON.stringify(body)}}}`;
 }
 
+/** A join or leave push from an already encoded ClientInfo. */
+export function encodeJoinLeavePush(channel: string, kind: 'join' | 'leave', infoJson: string): string {
+  return `{"push":{"channel":${JSON.stringify(channel)},"${kind}":{"info":${infoJson}}}}`;
+}
+
 export function encodeMessagePush(data: string): string {
   return `{"push":{"message":{"data":${data}}}}`;
 }

@@ -1,7 +1,8 @@
 // The switchboard CLI: loads the config, starts the engine and the gateway of the chosen role, and stops them on signals.
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
-import { createBroker, type Broker } from '@switchboard/engine';
+import { createBroker, startDocStore, type Broker, type DocStore } from '@switchboard/engine';
 import { startGateway, UwsFallbackError, type Gateway } from '@switchboard/gateway';
 import { ConfigError, loadConfig, type Config } from './config';
 
@@ -37,11 +38,16 @@ async function serve(config: Config, warnings: string[]): Promise<void> {
   process.on('uncaughtException', (err) => crash(logger, err, 'uncaught exception'));
   process.on('unhandledRejection', (reason) => crash(logger, reason, 'unhandled rejection'));
 
+  // Unique per process (names may repeat): control messages for this node are addressed by it.
+  const nodeId = randomUUID();
   let broker: Broker;
+  let docs: DocStore;
   try {
-    broker = createBroker({ redis: config.redis, onError: (err) => logger.error({ err }, 'engine error') });
+    const engine = { redis: config.redis, node: nodeId, onError: (err: Error) => logger.error({ err }, 'engine error') };
+    broker = createBroker(engine);
     // The engine's message already names the unreachable address (without its password).
     await broker.start();
+    docs = await startDocStore(broker, engine);
   } catch (err) {
     exitWith(EXIT_USAGE, errorMessage(err));
   }
@@ -52,6 +58,7 @@ async function serve(config: Config, warnings: string[]): Promise<void> {
       host: config.host,
       port: config.port,
       broker,
+      docs,
       channels: config.channels,
       auth: config.auth,
       apiKey: config.apiKey,
@@ -59,11 +66,12 @@ async function serve(config: Config, warnings: string[]): Promise<void> {
       allowUwsFallback: config.allowUwsFallback,
       demo: config.role === 'standalone',
       node: config.nodeName,
+      nodeId,
       positionCheckIntervalMs: config.positionCheckIntervalMs,
       presenceTtlMs: config.presenceTtlMs,
     });
   } catch (err) {
-    await broker.close().catch(() => undefined);
+    await Promise.all([docs.close(), broker.close()]).catch(() => undefined);
     if (err instanceof UwsFallbackError) exitWith(EXIT_USAGE, err.message);
     exitWith(EXIT_USAGE, `cannot start the gateway: ${errorMessage(err)}`);
   }
@@ -71,11 +79,11 @@ async function serve(config: Config, warnings: string[]): Promise<void> {
   logger.info({ port: gateway.port, role: config.role, engine: broker.kind, config: config.configFile }, 'listening');
   // Only now: a start that fails prints exactly one line on stderr, the reason.
   for (const warning of warnings) process.stderr.write(`switchboard: warning: ${oneLine(warning)}\n`);
-  stopOnSignals(gateway, broker, config.shutdownGraceMs, logger);
+  stopOnSignals(gateway, broker, docs, config.shutdownGraceMs, logger);
 }
 
 /** SIGTERM/SIGINT drain the gateway, then close the engine; exit 1 if that outlasts the grace period. */
-function stopOnSignals(gateway: Gateway, broker: Broker, graceMs: number, logger: Logger): void {
+function stopOnSignals(gateway: Gateway, broker: Broker, docs: DocStore, graceMs: number, logger: Logger): void {
   let stopping = false;
   const stop = async (signal: NodeJS.Signals): Promise<void> => {
     // Ctrl-C under `npm start` delivers SIGINT twice (terminal and npm): later signals change nothing.
@@ -90,6 +98,7 @@ function stopOnSignals(gateway: Gateway, broker: Broker, graceMs: number, logger
     const drainMs = Math.max(0, graceMs - Math.min(2000, graceMs / 5));
     try {
       await gateway.shutdown(drainMs);
+      await docs.close();
       await broker.close();
     } catch (err) {
       logger.error({ err }, 'shutdown failed');

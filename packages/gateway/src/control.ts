@@ -1,0 +1,152 @@
+// Node-to-node control over the engine: heartbeats, cluster-wide disconnect/unsubscribe, and surveys of every node.
+import type { Broker } from '@switchboard/engine';
+import { DisconnectCode } from '@switchboard/protocol';
+import type { Logger } from 'pino';
+import { nanoid } from 'nanoid';
+import type { SessionRegistry } from './registry';
+
+export interface NodeInfo {
+  uid: string;
+  name: string;
+  version: string;
+  num_clients: number;
+  num_users: number;
+  num_subs: number;
+  num_channels: number;
+  uptime: number;
+}
+
+export type SurveyOp = 'channels' | 'info';
+
+type ControlMessage =
+  | { t: 'node'; info: NodeInfo }
+  | { t: 'disconnect'; user: string; client?: string; code: number; reason: string }
+  | { t: 'unsubscribe'; user: string; channel: string; client?: string }
+  | { t: 'survey'; id: string; from: string; op: SurveyOp }
+  | { t: 'reply'; id: string; node: string; data: unknown };
+
+export interface LocalState {
+  info(): NodeInfo;
+  /** Local subscriber counts per channel. */
+  channels(): Record<string, number>;
+}
+
+const HEARTBEAT_MS = 3000;
+/** A node not heard from for this long is gone. */
+const NODE_EXPIRY_MS = 10000;
+const SURVEY_TIMEOUT_MS = 2000;
+
+export class ControlPlane {
+  private readonly nodes = new Map<string, { info: NodeInfo; seenAt: number }>();
+  private readonly surveys = new Map<string, { replies: Map<string, unknown>; done: () => void; expected: Set<string> }>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly broker: Broker,
+    readonly nodeId: string,
+    private readonly registry: SessionRegistry,
+    private readonly local: LocalState,
+    private readonly logger: Logger,
+  ) {
+    broker.onControl((raw) => this.receive(raw));
+    this.timer = setInterval(() => void this.heartbeat(), HEARTBEAT_MS);
+    this.timer.unref();
+    void this.heartbeat();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Disconnects the user's connections (or one client's) on every node. */
+  disconnect(user: string, client: string | undefined, code: number, reason: string): Promise<void> {
+    return this.send({ t: 'disconnect', user, client, code, reason });
+  }
+
+  /** Unsubscribes the user (or one client of it) from a channel on every node. */
+  unsubscribe(user: string, channel: string, client?: string): Promise<void> {
+    return this.send({ t: 'unsubscribe', user, channel, client });
+  }
+
+  /** Asks every known node (this one included) and returns the answers that came within the timeout. */
+  async survey(op: SurveyOp): Promise<Map<string, unknown>> {
+    const id = nanoid();
+    const expected = new Set([...this.liveNodes().keys(), this.nodeId]);
+    const replies = new Map<string, unknown>();
+    const finished = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, SURVEY_TIMEOUT_MS);
+      this.surveys.set(id, {
+        replies,
+        expected,
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+    try {
+      await this.send({ t: 'survey', id, from: this.nodeId, op });
+      await finished;
+    } finally {
+      this.surveys.delete(id);
+    }
+    return replies;
+  }
+
+  private liveNodes(): Map<string, NodeInfo> {
+    const now = Date.now();
+    const live = new Map<string, NodeInfo>();
+    for (const [id, n] of this.nodes) {
+      if (now - n.seenAt > NODE_EXPIRY_MS) this.nodes.delete(id);
+      else live.set(id, n.info);
+    }
+    return live;
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.send({ t: 'node', info: this.local.info() });
+    } catch {
+      // The engine is down; readiness already says so.
+    }
+  }
+
+  private send(msg: ControlMessage, toNode?: string): Promise<void> {
+    return this.broker.publishControl(JSON.stringify(msg), toNode);
+  }
+
+  private receive(raw: string): void {
+    let msg: ControlMessage;
+    try {
+      msg = JSON.parse(raw) as ControlMessage;
+    } catch {
+      this.logger.warn({ raw: raw.slice(0, 200) }, 'malformed control message');
+      return;
+    }
+    switch (msg.t) {
+      case 'node':
+        this.nodes.set(msg.info.uid, { info: msg.info, seenAt: Date.now() });
+        break;
+      case 'disconnect':
+        for (const s of this.registry.find(msg.user, msg.client)) s.disconnect(msg.code || DisconnectCode.ForceNoReconnect, msg.reason);
+        break;
+      case 'unsubscribe':
+        for (const s of this.registry.find(msg.user, msg.client)) s.serverUnsubscribe(msg.channel);
+        break;
+      case 'survey': {
+        const data = msg.op === 'channels' ? this.local.channels() : this.local.info();
+        this.send({ t: 'reply', id: msg.id, node: this.nodeId, data }, msg.from).catch((err: Error) => {
+          this.logger.warn({ err: err.message }, 'survey reply failed');
+        });
+        break;
+      }
+      case 'reply': {
+        const survey = this.surveys.get(msg.id);
+        if (!survey) break;
+        survey.replies.set(msg.node, msg.data);
+        if ([...survey.expected].every((n) => survey.replies.has(n))) survey.done();
+        break;
+      }
+    }
+  }
+}
