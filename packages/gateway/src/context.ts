@@ -6,6 +6,7 @@ import type { ChannelConfig } from './channels';
 import type { Hub } from './hub';
 import type { GatewayLimits } from './options';
 import type { Documents } from './documents';
+import type { GatewayMetrics } from './metrics';
 import type { PresenceTracker } from './presence';
 import type { SessionRegistry } from './registry';
 
@@ -14,6 +15,7 @@ export interface GatewayContext {
   hub: Hub;
   registry: SessionRegistry;
   documents: Documents;
+  metrics: GatewayMetrics;
   presence: PresenceTracker;
   verifier: TokenVerifier;
   channels: ChannelConfig;

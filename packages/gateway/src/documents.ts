@@ -3,6 +3,7 @@ import { DocError, DocUnavailableError, parseUpdate, type DocResult, type DocSto
 import { ErrorCode } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import type { ChannelConfig, NamespaceOptions } from './channels';
+import type { GatewayMetrics } from './metrics';
 import { channelOptions, refuse } from './refusal';
 
 export class Documents {
@@ -11,6 +12,7 @@ export class Documents {
     private readonly channels: ChannelConfig,
     private readonly maxChannelLength: number,
     private readonly logger: Logger,
+    private readonly metrics: GatewayMetrics,
   ) {}
 
   /** The document channel a request names; refused unless its namespace holds documents. */
@@ -36,9 +38,17 @@ export class Documents {
       if (err instanceof DocError) refuse(ErrorCode.BadRequest, err.message);
       throw err;
     }
-    const result = await this.call(channel, () =>
-      this.store.update(channel, update, { historySize: ns.history_size, historyTtlSeconds: ns.history_ttl }),
-    );
+    const endTimer = this.metrics.docSeconds.startTimer();
+    let result: DocResult;
+    try {
+      result = await this.call(channel, () => this.store.update(channel, update, { historySize: ns.history_size, historyTtlSeconds: ns.history_ttl }));
+    } catch (err) {
+      this.metrics.docUpdates.labels('error').inc();
+      throw err;
+    } finally {
+      endTimer();
+    }
+    this.metrics.docUpdates.labels(result.duplicate ? 'duplicate' : result.status).inc();
     return encodeResult(result);
   }
 

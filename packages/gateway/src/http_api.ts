@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ChannelConfig, NamespaceOptions } from './channels';
 import type { ControlPlane, NodeInfo } from './control';
 import type { Documents } from './documents';
+import type { GatewayMetrics } from './metrics';
 import { channelOptions, Refusal, refuse } from './refusal';
 import type { GatewayLimits } from './options';
 import { presenceResult, presenceStatsResult } from './presence';
@@ -19,6 +20,7 @@ export interface ApiContext {
   broker: Broker;
   control: ControlPlane;
   documents: Documents;
+  metrics: GatewayMetrics;
   channels: ChannelConfig;
   limits: GatewayLimits;
   logger: Logger;
@@ -130,11 +132,9 @@ export class HttpApi {
   private async publishOne(channel: string, ns: NamespaceOptions, data: string, idempotencyKey?: string): Promise<string> {
     let result;
     try {
-      result = await this.ctx.broker.publish(channel, encodePublicationBody(data), {
-        historySize: ns.history_size,
-        historyTtlSeconds: ns.history_ttl,
-        idempotencyKey,
-      });
+      const opts = { historySize: ns.history_size, historyTtlSeconds: ns.history_ttl, idempotencyKey };
+      result = await this.ctx.metrics.timeEngine('publish', () => this.ctx.broker.publish(channel, encodePublicationBody(data), opts));
+      if (!result.duplicate) this.ctx.metrics.publications.labels('api').inc();
     } catch (err) {
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine publish failed');
       refuse(ErrorCode.Internal, 'engine unavailable, retry');

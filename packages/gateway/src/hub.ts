@@ -12,6 +12,7 @@
 import type { Broker, Publication } from '@switchboard/engine';
 import { encodeJoinLeavePush, encodePublicationPush, type StreamPosition } from '@switchboard/protocol';
 import type { Logger } from 'pino';
+import type { GatewayMetrics } from './metrics';
 import { channelTopic, joinLeaveTopic, type Topics } from './topics';
 
 export interface HubSubscriber {
@@ -56,6 +57,7 @@ export class Hub {
     private readonly broker: Broker,
     private readonly topics: Topics,
     private readonly logger: Logger,
+    private readonly metrics: GatewayMetrics,
   ) {
     broker.onPublication((channel, pub, epoch) => this.deliver(channel, pub, epoch));
     // Join/leave is best effort, like in Centrifugo: only subscribers already in the fan-out get it.
@@ -63,7 +65,10 @@ export class Hub {
       if (this.channels.has(channel)) topics.publish(joinLeaveTopic(channel), encodeJoinLeavePush(channel, kind, info));
     });
     // Publications may have been lost while the engine was away: check every channel now.
-    broker.onResubscribed(() => void this.checkPositions());
+    broker.onResubscribed(() => {
+      metrics.resubscribes.inc();
+      void this.checkPositions();
+    });
   }
 
   get channelCount(): number {
@@ -112,6 +117,7 @@ export class Hub {
     pending.buffer = undefined;
     if (pending.stale) {
       entry.pending.delete(sub);
+      this.metrics.resyncs.inc();
       sub.resync();
       return;
     }
@@ -178,7 +184,11 @@ export class Hub {
       if (pub.offset > entry.told) entry.told = pub.offset;
     }
     const frame = encodePublicationPush(channel, pub.json);
-    this.topics.publish(channelTopic(channel), frame);
+    const endTimer = this.metrics.fanoutSeconds.startTimer();
+    const n = this.topics.publish(channelTopic(channel), frame);
+    endTimer();
+    this.metrics.deliveries.inc(n);
+    this.metrics.bytesOut.inc(n * frame.length);
     if (entry.pending.size === 0) return;
     for (const [sub, pending] of entry.pending) {
       if (pending.buffer) pending.buffer.push({ offset: pub.offset, epoch, frame });
@@ -194,6 +204,7 @@ export class Hub {
     }
     if (epoch !== pending.epoch || offset > pending.next) {
       entry.pending.delete(sub);
+      this.metrics.resyncs.inc();
       sub.resync();
       return false;
     }
@@ -235,6 +246,7 @@ export class Hub {
         continue;
       }
       entry.pending.delete(sub);
+      this.metrics.resyncs.inc();
       sub.resync();
     }
   }

@@ -10,6 +10,7 @@ import { HttpApi } from './http_api';
 import { ControlPlane } from './control';
 import { Documents } from './documents';
 import { Hub } from './hub';
+import { GatewayMetrics } from './metrics';
 import { defaultLimits, type GatewayOptions } from './options';
 import { PresenceTracker } from './presence';
 import { SessionRegistry } from './registry';
@@ -80,8 +81,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { broker, logger } = options;
   const app: TemplatedApp = uws.App();
   const topics: Topics = native ? new NativeTopics(app) : new SetTopics();
-  const hub = new Hub(broker, topics, logger);
+  // Keyed by the socket object, which uWS keeps the same for every callback of one connection.
+  const connections = new Map<WebSocket<unknown>, Connection>();
   const registry = new SessionRegistry();
+  const metrics: GatewayMetrics = new GatewayMetrics({
+    connections: () => connections.size,
+    subscriptions: () => registry.subscriptionCount(),
+    channels: (): number => hub.channelCount,
+  });
+  const hub: Hub = new Hub(broker, topics, logger, metrics);
   const presence = new PresenceTracker(broker, logger, options.presenceTtlMs ?? 60000);
   const startedAt = Date.now();
   const control = new ControlPlane(
@@ -103,12 +111,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
     logger,
   );
-  const documents = new Documents(options.docs, options.channels, limits.maxChannelLength, logger);
+  const documents = new Documents(options.docs, options.channels, limits.maxChannelLength, logger, metrics);
   const ctx: GatewayContext = {
     broker,
     hub,
     registry,
     documents,
+    metrics,
     presence,
     verifier: new TokenVerifier(options.auth),
     channels: options.channels,
@@ -118,9 +127,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     node: options.node ?? '',
     version: VERSION,
   };
-  const api = new HttpApi({ broker, control, documents, channels: options.channels, limits, logger, apiKey: options.apiKey });
-  // Keyed by the socket object, which uWS keeps the same for every callback of one connection.
-  const connections = new Map<WebSocket<unknown>, Connection>();
+  const api = new HttpApi({ broker, control, documents, metrics, channels: options.channels, limits, logger, apiKey: options.apiKey });
   let draining = false;
   let lastPingAt = 0;
 
@@ -161,6 +168,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       const conn = new Connection(ws, topics, ctx);
       connections.set(ws, conn);
+      metrics.connectionsAccepted.inc();
       conn.joinPings();
     },
     message: (ws, message, isBinary) => {
@@ -170,6 +178,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         session.disconnect(DisconnectCode.BadRequest, 'bad request: binary frames are not accepted');
         return;
       }
+      metrics.bytesIn.inc(message.byteLength);
       if (message.byteLength > limits.maxMessageSize) {
         session.disconnect(MESSAGE_TOO_BIG, `message too big: frames are limited to ${limits.maxMessageSize} bytes`);
         return;
@@ -177,7 +186,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // The ArrayBuffer is valid only during this call: decode it now.
       session.onFrame(Buffer.from(message).toString('utf8'));
     },
-    close: (ws) => {
+    close: (ws, code) => {
+      metrics.connectionsClosed.labels(String(code)).inc();
       const conn = connections.get(ws);
       if (!conn) return;
       conn.closed = true;
@@ -187,6 +197,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
 
+  app.get('/metrics', (res) => {
+    res.onAborted(() => {
+      (res as HttpResponse & { aborted?: boolean }).aborted = true;
+    });
+    void metrics.registry.metrics().then((text) => sendText(res, 200, metrics.registry.contentType, text));
+  });
   app.get('/healthz', (res) => {
     res.writeHeader('Content-Type', 'text/plain').end('ok');
   });
@@ -250,6 +266,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         continue;
       }
       if (conn.bufferedAmount() > limits.maxBackpressure) {
+        metrics.slowDisconnects.inc();
         session.disconnect(DisconnectCode.Slow, 'slow');
         continue;
       }
@@ -289,9 +306,13 @@ async function closeInBatches(sessions: ClientSession[], spreadMs: number): Prom
 }
 
 function sendJson(res: HttpResponse & { aborted?: boolean }, status: number, body: string): void {
+  sendText(res, status, 'application/json', body);
+}
+
+function sendText(res: HttpResponse & { aborted?: boolean }, status: number, contentType: string, body: string): void {
   if (res.aborted) return;
   res.cork(() => {
-    res.writeStatus(statusLine(status)).writeHeader('Content-Type', 'application/json').end(body);
+    res.writeStatus(statusLine(status)).writeHeader('Content-Type', contentType).end(body);
   });
 }
 

@@ -193,6 +193,7 @@ export class ClientSession {
   }
 
   private async run(cmd: Command): Promise<void> {
+    this.ctx.metrics.commands.labels(cmd.method).inc();
     try {
       if (!this.connected && cmd.method !== 'connect') {
         throw new DisconnectError(DisconnectCode.BadRequest, 'bad request: connect first');
@@ -201,10 +202,12 @@ export class ClientSession {
       if (result !== undefined && !this.closed) this.transport.send(encodeReply(cmd.id, cmd.method, result));
     } catch (e) {
       if (e instanceof Refusal) {
+        this.ctx.metrics.commandErrors.labels(cmd.method, String(e.error.code)).inc();
         if (cmd.method !== 'send') this.transport.send(encodeError(cmd.id, e.error));
       } else if (e instanceof DisconnectError) {
         this.disconnect(e.code, e.reason);
       } else {
+        this.ctx.metrics.commandErrors.labels(cmd.method, String(ErrorCode.Internal)).inc();
         this.ctx.logger.error({ err: e, client: this.id, method: cmd.method }, 'command failed');
         if (cmd.method !== 'send') this.transport.send(encodeError(cmd.id, protocolError(ErrorCode.Internal)));
       }
@@ -383,7 +386,7 @@ export class ClientSession {
     const sub = new Subscription(this, channel, ns, serverSide, expiresAt, pushJoinLeave, info);
     this.subs.set(channel, sub);
     try {
-      await this.ctx.hub.add(channel, sub);
+      await this.ctx.metrics.timeEngine('subscribe', () => this.ctx.hub.add(channel, sub));
     } catch (err) {
       this.dropSubscription(sub);
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine subscribe failed');
@@ -398,14 +401,14 @@ export class ClientSession {
     let recovered = false;
     try {
       if (recovering) {
-        position = await this.ctx.broker.history(channel, {
-          limit: this.ctx.limits.maxRecoveredPublications,
-          since: { offset: req.offset ?? 0, epoch: req.epoch ?? '' },
-          metaTtlSeconds: ns.history_ttl,
-        });
-        recovered = isRecovered(position, req.offset ?? 0, req.epoch ?? '');
+        const since = { offset: req.offset ?? 0, epoch: req.epoch ?? '' };
+        position = await this.ctx.metrics.timeEngine('recover', () =>
+          this.ctx.broker.history(channel, { limit: this.ctx.limits.maxRecoveredPublications, since, metaTtlSeconds: ns.history_ttl }),
+        );
+        recovered = isRecovered(position, since.offset, since.epoch);
+        this.ctx.metrics.recoveries.labels(recovered ? 'recovered' : 'unrecovered').inc();
       } else if (positioned) {
-        position = await this.ctx.broker.history(channel, { limit: 0, metaTtlSeconds: ns.history_ttl });
+        position = await this.ctx.metrics.timeEngine('position', () => this.ctx.broker.history(channel, { limit: 0, metaTtlSeconds: ns.history_ttl }));
       }
       if (ns.presence) await this.ctx.presence.add(channel, this.id, info);
     } catch (err) {
@@ -496,10 +499,10 @@ export class ClientSession {
       refuse(ErrorCode.LimitExceeded, `data larger than ${this.ctx.limits.maxMessageSize} bytes`);
     }
     try {
-      await this.ctx.broker.publish(channel, encodePublicationBody(encoded, this.clientInfo()), {
-        historySize: ns.history_size,
-        historyTtlSeconds: ns.history_ttl,
-      });
+      const body = encodePublicationBody(encoded, this.clientInfo());
+      const opts = { historySize: ns.history_size, historyTtlSeconds: ns.history_ttl };
+      await this.ctx.metrics.timeEngine('publish', () => this.ctx.broker.publish(channel, body, opts));
+      this.ctx.metrics.publications.labels('client').inc();
     } catch (err) {
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine publish failed');
       refuse(ErrorCode.Internal, 'engine unavailable, retry');
@@ -514,12 +517,8 @@ export class ClientSession {
     if (!canReadHistory(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
     let result: HistoryResult;
     try {
-      result = await this.ctx.broker.history(channel, {
-        limit: Math.min(limit ?? 0, ns.history_size),
-        since,
-        reverse,
-        metaTtlSeconds: ns.history_ttl,
-      });
+      const opts = { limit: Math.min(limit ?? 0, ns.history_size), since, reverse, metaTtlSeconds: ns.history_ttl };
+      result = await this.ctx.metrics.timeEngine('history', () => this.ctx.broker.history(channel, opts));
     } catch (err) {
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history failed');
       refuse(ErrorCode.Internal, 'engine unavailable, retry');

@@ -9,8 +9,8 @@ export const joinLeaveTopic = (channel: string): string => '!' + channel;
 export interface Topics {
   join(ws: WebSocket<unknown>, topic: string): void;
   leave(ws: WebSocket<unknown>, topic: string): void;
-  /** Sends the same bytes to every socket that joined the topic. */
-  publish(topic: string, frame: string): void;
+  /** Sends the same bytes to every socket that joined the topic; returns how many that was. */
+  publish(topic: string, frame: string): number;
   /** Forgets a closed socket. */
   drop(ws: WebSocket<unknown>): void;
 }
@@ -27,8 +27,10 @@ export class NativeTopics implements Topics {
     ws.unsubscribe(topic);
   }
 
-  publish(topic: string, frame: string): void {
-    this.app.publish(topic, frame, false);
+  publish(topic: string, frame: string): number {
+    const n = this.app.numSubscribers(topic);
+    if (n > 0) this.app.publish(topic, frame, false);
+    return n;
   }
 
   drop(): void {
@@ -59,9 +61,11 @@ export class SetTopics implements Topics {
     this.joined.get(ws)?.delete(topic);
   }
 
-  publish(topic: string, frame: string): void {
+  publish(topic: string, frame: string): number {
     const set = this.members.get(topic);
-    if (set) for (const ws of set) ws.send(frame, false);
+    if (!set) return 0;
+    for (const ws of set) ws.send(frame, false);
+    return set.size;
   }
 
   drop(ws: WebSocket<unknown>): void {
