@@ -17,3 +17,4 @@ export { RedisDocStore, type RedisDocStoreOptions } from './docs_redis';
 export * from './docs_wire';
 export { withDocScripts, type DocScriptedRedis, type DocCommitReply, type DocGetReply, type DocLoadReply } from './docs_scripts';
 export { newEpoch } from './epoch';
+export { DEFAULT_PREFIX } from './redis_keys';

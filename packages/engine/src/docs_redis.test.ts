@@ -1,0 +1,215 @@
+// RedisDocStore and the document scripts without a worker: the request and reply wire, timeouts, the CAS commit.
+import type Redis from 'ioredis';
+import { startRedis, type RedisServer } from '../../testkit/src/redis';
+import { RedisBroker } from './broker_redis';
+import { DocError, parseUpdate } from './doc_ops';
+import { DocUnavailableError } from './docs';
+import { RedisDocStore, type RedisDocStoreOptions } from './docs_redis';
+import { withDocScripts } from './docs_scripts';
+import {
+  decodeDocRequest,
+  docKeys,
+  docPartitionOf,
+  docRequestStream,
+  encodeDocErrorReply,
+  encodeDocOutcome,
+  encodeDocResultReply,
+  docReplyChannel,
+} from './docs_wire';
+import { shardOf } from './redis_keys';
+
+let server: RedisServer;
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+function client(of: RedisServer = server): Redis {
+  const c = of.client();
+  cleanups.push(() => c.quit().catch(() => c.disconnect()));
+  return c;
+}
+async function newStore(options: Partial<RedisDocStoreOptions> & { prefix: string }): Promise<RedisDocStore> {
+  const store = new RedisDocStore({ urls: [server.url], node: 'gw1', timeoutMs: 2000, ...options });
+  cleanups.push(() => store.close());
+  await store.start();
+  return store;
+}
+async function newBroker(prefix: string): Promise<RedisBroker> {
+  const broker = new RedisBroker({ urls: [server.url], prefix });
+  cleanups.push(() => broker.close());
+  await broker.start();
+  return broker;
+}
+
+let prefixes = 0;
+const nextPrefix = (): string => `dr${process.pid}x${++prefixes}`;
+const opts = { historySize: 10, historyTtlSeconds: 60 };
+const update = parseUpdate({ base: 0, key: 'k', ops: [{ op: 'set', path: '/a', value: 1 }] });
+
+/** Plays the worker: waits for the next request on a partition stream and answers it with `answer(requestId)`. */
+async function answerNext(redis: Redis, prefix: string, channel: string, answer: (id: string) => string): Promise<Record<string, string>> {
+  const stream = docRequestStream(prefix, docPartitionOf(channel, 16));
+  const read = (await redis.xread('BLOCK', 2000, 'STREAMS', stream, '0')) as Array<[string, Array<[string, string[]]>]> | null;
+  if (!read) throw new Error('no request arrived');
+  const [, fields] = read[0][1][0];
+  const req = decodeDocRequest(fields);
+  await redis.publish(docReplyChannel(prefix, req.node), answer(req.id));
+  return Object.fromEntries(fields.map((v, i) => (i % 2 === 0 ? [v, fields[i + 1]] : undefined)).filter((e): e is [string, string] => e !== undefined));
+}
+
+describe('RedisDocStore', () => {
+  it('reads a new document as version 0 in the epoch the channel keeps', async () => {
+    const prefix = nextPrefix();
+    const store = await newStore({ prefix });
+    const broker = await newBroker(prefix);
+    const doc = await store.get('doc:a');
+    expect(doc).toEqual({ version: 0, epoch: expect.any(String), state: '{}' });
+    expect(await broker.history('doc:a', { limit: 0 })).toMatchObject({ offset: 0, epoch: doc.epoch });
+  });
+
+  it('queues an update on its partition stream and resolves with the reply', async () => {
+    const prefix = nextPrefix();
+    const store = await newStore({ prefix });
+    const pending = store.update('doc:b', update, opts);
+    const fields = await answerNext(client(), prefix, 'doc:b', (id) => encodeDocResultReply(id, encodeDocOutcome({ status: 'applied', version: 1 }), false));
+    expect(await pending).toEqual({ status: 'applied', version: 1 });
+    expect(fields).toEqual({ r: expect.any(String), c: 'doc:b', u: JSON.stringify(update), n: 'gw1', t: '2000', hs: '10', ht: '60' });
+  });
+
+  it('turns replies into results and errors by kind', async () => {
+    const prefix = nextPrefix();
+    const store = await newStore({ prefix });
+    const redis = client();
+    const conflict = { status: 'conflict' as const, version: 3, paths: ['/a'], state: '{"a":{"b":[1,"x"]}}' };
+    let pending = store.update('doc:c', update, opts);
+    await answerNext(redis, prefix, 'doc:c', (id) => encodeDocResultReply(id, encodeDocOutcome(conflict), true));
+    expect(await pending).toEqual({ ...conflict, duplicate: true });
+
+    const kinds = [
+      ['doc', DocError],
+      ['timeout', DocUnavailableError],
+      ['internal', Error],
+    ] as const;
+    for (const [kind, type] of kinds) {
+      await redis.del(docRequestStream(prefix, docPartitionOf('doc:c', 16)));
+      pending = store.update('doc:c', update, opts);
+      await answerNext(redis, prefix, 'doc:c', (id) => encodeDocErrorReply(id, { kind, message: `failed as ${kind}` }));
+      await expect(pending).rejects.toThrow(type);
+      await expect(pending).rejects.toThrow(`failed as ${kind}`);
+    }
+  });
+
+  it('gives up with DocUnavailableError when no worker answers in time', async () => {
+    const prefix = nextPrefix();
+    const store = await newStore({ prefix, timeoutMs: 100 });
+    await expect(store.update('doc:d', update, opts)).rejects.toThrow(DocUnavailableError);
+    await expect(store.get('doc:d')).resolves.toMatchObject({ version: 0 });
+  });
+
+  it('puts request streams on shard p % shards and reads documents from their channel shard', async () => {
+    const second = await startRedis();
+    cleanups.push(() => second.stop());
+    const prefix = nextPrefix();
+    const store = await newStore({ prefix, urls: [server.url, second.url], timeoutMs: 100 });
+    const shards = [client(server), client(second)];
+    for (const channel of ['doc:s1', 'doc:s2', 'doc:s3', 'doc:s4']) {
+      await store.update(channel, update, opts).catch(() => undefined);
+      const p = docPartitionOf(channel, 16);
+      expect(await shards[p % 2].xlen(docRequestStream(prefix, p))).toBe(1);
+      expect(await shards[1 - (p % 2)].exists(docRequestStream(prefix, p))).toBe(0);
+      await store.get(channel);
+      expect(await shards[shardOf(channel, 2)].exists(docKeys(channel, prefix).meta)).toBe(1);
+      expect(await shards[1 - shardOf(channel, 2)].exists(docKeys(channel, prefix).meta)).toBe(0);
+    }
+  });
+
+  it('rejects with DocUnavailableError while Redis is down', async () => {
+    const own = await startRedis();
+    cleanups.push(() => own.stop());
+    const store = await newStore({ prefix: nextPrefix(), urls: [own.url], timeoutMs: 100 });
+    await own.stop();
+    await expect(store.get('doc:e')).rejects.toThrow(DocUnavailableError);
+    await expect(store.update('doc:e', update, opts)).rejects.toThrow(DocUnavailableError);
+    // Back again: it reconnects by itself (and then closes cleanly, leaving no socket to time out).
+    await own.restart();
+    const deadline = Date.now() + 5000;
+    while (!store.isReady() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    await expect(store.get('doc:e')).resolves.toMatchObject({ version: 0 });
+  });
+});
+
+describe('doc_commit.lua', () => {
+  async function setup() {
+    const prefix = nextPrefix();
+    const redis = withDocScripts(client());
+    const broker = await newBroker(prefix);
+    const keys = docKeys('doc:cas', prefix);
+    const idem = (k: string): string => `${keys.pubsub}:di:k:${k}`;
+    const commit = (expected: number, key: string, kind: 'commit' | 'conflict' = 'commit') => {
+      const v = expected + 1;
+      return redis.sbDocCommit(keys.doc, keys.meta, keys.history, idem(key), expected, kind, `{"v":${v}}`, '[["/v",' + v + ']]', 0,
+        `{"offset":${v},"data":{"version":${v}}}`, 10, 60, 'EPOCH' + expected, keys.pubsub, `{"status":"applied","version":${v}}`, 300); // prettier-ignore
+    };
+    return { prefix, redis, broker, keys, idem, commit };
+  }
+
+  it('writes, bumps the offset, appends and publishes like publish.lua, and never lets the document expire', async () => {
+    const { redis, broker, keys, commit } = await setup();
+    const got: Array<[number, string, string]> = [];
+    let gotTwo: () => void = () => undefined;
+    const two = new Promise<void>((resolve) => (gotTwo = resolve));
+    broker.onPublication((_ch, pub, epoch) => {
+      if (got.push([pub.offset, epoch, pub.json]) === 2) gotTwo();
+    });
+    await broker.subscribe(['doc:cas']);
+    await broker.history('doc:cas', { limit: 0 }); // creates the meta with a TTL, as a subscriber's read does
+    const { epoch } = await broker.history('doc:cas', { limit: 0 });
+    expect(await redis.ttl(keys.meta)).toBeGreaterThan(0);
+
+    expect(await commit(0, 'a')).toEqual(['ok', epoch]);
+    expect(await commit(1, 'b')).toEqual(['ok', epoch]);
+    expect(await redis.hgetall(keys.doc)).toEqual({ s: '{"v":2}', w: '[["/v",2]]', f: '0', v: '2' });
+    expect(await redis.ttl(keys.meta)).toBe(-1);
+    expect(await redis.ttl(keys.doc)).toBe(-1);
+    expect(await redis.ttl(keys.history)).toBeGreaterThan(0);
+    const history = await broker.history('doc:cas', { limit: -1 });
+    expect(history.offset).toBe(2);
+    expect(history.publications).toEqual([
+      { offset: 1, json: '{"offset":1,"data":{"version":1}}' },
+      { offset: 2, json: '{"offset":2,"data":{"version":2}}' },
+    ]);
+    await two;
+    expect(got).toEqual([
+      [1, epoch, '{"offset":1,"data":{"version":1}}'],
+      [2, epoch, '{"offset":2,"data":{"version":2}}'],
+    ]);
+  });
+
+  it('answers a seen key from its record, a moved version with stale, and records conflicts without writing', async () => {
+    const { redis, keys, idem, commit } = await setup();
+    expect(await commit(0, 'a')).toEqual(['ok', expect.any(String)]);
+    expect(await commit(0, 'a')).toEqual(['dup', '{"status":"applied","version":1}']);
+    expect(await commit(0, 'b')).toEqual(['stale', 1]);
+    expect(await commit(5, 'b')).toEqual(['stale', 1]);
+    expect(await commit(1, 'c', 'conflict')).toEqual(['ok', expect.any(String)]);
+    expect(await redis.hget(keys.meta, 'o')).toBe('1');
+    expect(await redis.get(idem('c'))).toBe('{"status":"applied","version":2}');
+    expect(await redis.ttl(idem('c'))).toBeGreaterThan(200);
+    expect(await redis.xlen(keys.history)).toBe(1);
+  });
+
+  it('creates the epoch of a new channel and drops history an old epoch left', async () => {
+    const { redis, keys, commit } = await setup();
+    await redis.xadd(keys.history, '7', 'd', '{"offset":7}');
+    expect(await commit(0, 'a')).toEqual(['ok', 'EPOCH0']);
+    expect(await redis.hgetall(keys.meta)).toEqual({ e: 'EPOCH0', o: '1', s: '10' });
+    expect(await redis.xrange(keys.history, '-', '+')).toEqual([['1-0', ['d', '{"offset":1,"data":{"version":1}}']]]);
+  });
+});

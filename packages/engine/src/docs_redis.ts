@@ -1,0 +1,224 @@
+// RedisDocStore: the gateway side of documents — reads them from Redis, queues updates for the versioning workers.
+//
+// An update is XADDed to its partition's request stream and answered by whichever worker owns the partition,
+// over this node's reply channel. No answer within the timeout is a DocUnavailableError: the outcome is then
+// unknown, and a retry with the same idempotency key gets the first outcome if there was one.
+import { randomBytes } from 'node:crypto';
+import Redis, { type RedisOptions } from 'ioredis';
+import { DEFAULT_META_TTL_SECONDS } from './defaults';
+import { DocError, type DocUpdate } from './doc_ops';
+import { DocUnavailableError, type DocChannelOptions, type DocResult, type DocState, type DocStore } from './docs';
+import { withDocScripts, type DocScriptedRedis } from './docs_scripts';
+import {
+  DEFAULT_DOC_PARTITIONS,
+  decodeDocReply,
+  docHistorySize,
+  docHistoryTtlSeconds,
+  docKeys,
+  docPartitionOf,
+  docReplyChannel,
+  docRequestStream,
+  encodeDocRequest,
+  encodeDocUpdate,
+  partitionShard,
+} from './docs_wire';
+import { newEpoch } from './epoch';
+import { DEFAULT_PREFIX, shardOf } from './redis_keys';
+
+export interface RedisDocStoreOptions {
+  /** The same shard URLs, in the same order, as the broker and the workers. */
+  urls: string[];
+  /** This node's id; replies come on `<prefix>:docs:reply:<node>`, so it must be unique among live gateways. */
+  node: string;
+  prefix?: string;
+  /** Request partitions; must equal the workers'. Default 16. */
+  partitions?: number;
+  /** How long an update waits for its worker's answer; default 5000 ms. */
+  timeoutMs?: number;
+  /** How long `start()` waits for every shard; default 5000 ms. */
+  connectTimeoutMs?: number;
+  /**
+   * Request streams are trimmed to about this many entries. Entries are kept after they are answered (the
+   * workers never delete), so this bounds their memory; it must exceed any backlog worth keeping. Default 10000.
+   */
+  maxStreamLength?: number;
+  /** Connection losses and replies that cannot be parsed. */
+  onError?: (err: Error) => void;
+}
+
+interface Waiting {
+  resolve(result: DocResult): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class RedisDocStore implements DocStore {
+  private readonly commands: DocScriptedRedis[];
+  private readonly subscriber: Redis;
+  private readonly prefix: string;
+  private readonly partitions: number;
+  private readonly timeoutMs: number;
+  private readonly replyChannel: string;
+  private readonly waiting = new Map<string, Waiting>();
+  /** Request ids are `<boot id>.<counter>`: unique across restarts of a node that keeps its id. */
+  private readonly bootId = randomBytes(6).toString('base64url');
+  private counter = 0;
+  private started = false;
+
+  constructor(private readonly options: RedisDocStoreOptions) {
+    if (options.urls.length === 0) throw new Error('RedisDocStore needs at least one Redis URL');
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.partitions = options.partitions ?? DEFAULT_DOC_PARTITIONS;
+    if (!Number.isSafeInteger(this.partitions) || this.partitions < 1) throw new Error(`partitions must be a positive integer, got ${this.partitions}`);
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.replyChannel = docReplyChannel(this.prefix, options.node);
+    const connection: RedisOptions = {
+      lazyConnect: true,
+      // Fail fast while Redis is down: the caller gets DocUnavailableError and retries with its key.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      connectTimeout: options.connectTimeoutMs ?? 5000,
+      retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+    };
+    this.commands = options.urls.map((url) => withDocScripts(new Redis(url, { ...connection, connectionName: 'switchboard-docs' })));
+    // Replies always come on shard 0, like control messages.
+    this.subscriber = new Redis(options.urls[0], { ...connection, connectionName: 'switchboard-docs-replies' });
+    this.subscriber.on('message', (_channel: string, payload: string) => this.receive(payload));
+    for (const conn of [...this.commands, this.subscriber]) this.watchErrors(conn);
+  }
+
+  /** Connects every shard and subscribes to this node's reply channel; rejects naming the failure. */
+  async start(): Promise<void> {
+    const timeoutMs = this.options.connectTimeoutMs ?? 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from Redis within ${timeoutMs} ms`)), timeoutMs);
+    });
+    const connected = (async () => {
+      await Promise.all([...this.commands, this.subscriber].map((conn) => conn.connect()));
+      await this.subscriber.subscribe(this.replyChannel);
+    })();
+    connected.catch(() => undefined); // the timeout may win the race
+    try {
+      await Promise.race([connected, timeout]);
+      this.started = true;
+    } catch (err) {
+      this.disconnect();
+      throw new Error(`document store cannot connect to Redis: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Every connection up and the reply channel subscribed. */
+  isReady(): boolean {
+    return this.started && this.subscriber.status === 'ready' && this.commands.every((c) => c.status === 'ready');
+  }
+
+  async get(channel: string): Promise<DocState> {
+    const conn = this.ready(this.commands[shardOf(channel, this.commands.length)]);
+    const keys = docKeys(channel, this.prefix);
+    try {
+      // The third key is unused here but must share the channel's hash tag.
+      const [version, epoch, state] = await conn.sbDocGet(keys.doc, keys.meta, keys.doc, newEpoch(), DEFAULT_META_TTL_SECONDS, '0');
+      return { version, epoch, state: state ?? '{}' };
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async update(channel: string, update: DocUpdate, opts: DocChannelOptions): Promise<DocResult> {
+    const partition = docPartitionOf(channel, this.partitions);
+    const conn = this.ready(this.commands[partitionShard(partition, this.commands.length)]);
+    const id = `${this.bootId}.${(++this.counter).toString(36)}`;
+    // Waiting before the XADD: a fast worker may answer before the XADD's own reply arrives.
+    const answered = new Promise<DocResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new DocUnavailableError(`no versioning worker answered within ${this.timeoutMs} ms; retry with the same idempotency key`));
+      }, this.timeoutMs);
+      this.waiting.set(id, { resolve, reject, timer });
+    });
+    const fields = encodeDocRequest({
+      id,
+      channel,
+      update: encodeDocUpdate(update),
+      node: this.options.node,
+      timeoutMs: this.timeoutMs,
+      historySize: docHistorySize(opts.historySize),
+      historyTtlSeconds: docHistoryTtlSeconds(opts.historyTtlSeconds),
+    });
+    try {
+      await conn.xadd(docRequestStream(this.prefix, partition), 'MAXLEN', '~', this.options.maxStreamLength ?? 10000, '*', ...fields);
+    } catch (err) {
+      this.settle(id)?.reject(unavailable(err));
+    }
+    return answered;
+  }
+
+  async close(): Promise<void> {
+    this.started = false;
+    for (const id of [...this.waiting.keys()]) this.settle(id)?.reject(new DocUnavailableError('the document store is closing'));
+    await Promise.all(
+      [...this.commands, this.subscriber].map((conn) => (conn.status === 'ready' ? conn.quit().then(() => undefined, () => conn.disconnect()) : conn.disconnect())),
+    );
+  }
+
+  private ready(conn: DocScriptedRedis): DocScriptedRedis {
+    if (!this.started) throw new DocUnavailableError('the document store is not started');
+    if (conn.status !== 'ready') throw new DocUnavailableError(`redis is unavailable (${conn.status})`);
+    return conn;
+  }
+
+  private receive(payload: string): void {
+    let reply;
+    try {
+      reply = decodeDocReply(payload);
+    } catch (err) {
+      this.report(new Error(`malformed document reply on ${this.replyChannel}: ${(err as Error).message}`));
+      return;
+    }
+    // Unknown ids are answers to requests that already timed out: nobody waits for them any more.
+    const waiting = this.settle(reply.id);
+    if (!waiting) return;
+    if ('result' in reply) waiting.resolve(reply.result);
+    else if (reply.error.kind === 'doc') waiting.reject(new DocError(reply.error.message));
+    else if (reply.error.kind === 'timeout') waiting.reject(new DocUnavailableError(reply.error.message));
+    else waiting.reject(new Error(`versioning worker: ${reply.error.message}`));
+  }
+
+  private settle(id: string): Waiting | undefined {
+    const waiting = this.waiting.get(id);
+    if (!waiting) return undefined;
+    this.waiting.delete(id);
+    clearTimeout(waiting.timer);
+    return waiting;
+  }
+
+  private disconnect(): void {
+    for (const conn of [...this.commands, this.subscriber]) conn.disconnect();
+  }
+
+  /** Reports each outage once, by its first error, rather than every reconnect attempt's. */
+  private watchErrors(conn: Redis): void {
+    let reported = false;
+    conn.on('ready', () => (reported = false));
+    conn.on('error', (err: Error) => {
+      if (!this.started || reported) return;
+      reported = true;
+      this.report(new Error(`document store redis connection: ${err.message}`));
+    });
+  }
+
+  private report(err: Error): void {
+    this.options.onError?.(err);
+  }
+}
+
+/** Redis's own error replies are bugs (a script error); anything else means Redis could not be reached. */
+function unavailable(err: unknown): Error {
+  if (!(err instanceof Error)) return new Error(String(err));
+  if (err.name === 'ReplyError' || err instanceof DocUnavailableError) return err;
+  return new DocUnavailableError(`redis: ${err.message}`);
+}

@@ -1,0 +1,53 @@
+// The document Lua scripts (../lua/doc_*.lua) registered on an ioredis connection as typed commands.
+import fs from 'node:fs';
+import path from 'node:path';
+import type Redis from 'ioredis';
+
+/** `[top offset, epoch, state JSON | null]` */
+export type DocGetReply = [number, string, string | null];
+/** `[top offset, epoch, state, writes JSON, floor, stored version, idempotency record]`, absent ones null. */
+export type DocLoadReply = [number, string, string | null, string | null, string | null, string | null, string | null];
+export type DocCommitReply = ['dup', string] | ['stale', number] | ['ok', string];
+
+export interface DocScriptCommands {
+  sbDocGet(docKey: string, metaKey: string, idempotencyKey: string, newEpoch: string, metaTtlSeconds: number, full: '0'): Promise<DocGetReply>;
+  sbDocGet(docKey: string, metaKey: string, idempotencyKey: string, newEpoch: string, metaTtlSeconds: number, full: '1'): Promise<DocLoadReply>;
+  sbDocCommit(
+    docKey: string,
+    metaKey: string,
+    historyKey: string,
+    idempotencyKey: string,
+    expectedVersion: number,
+    kind: 'commit' | 'conflict',
+    stateJson: string,
+    writesJson: string,
+    floor: number,
+    publicationJson: string,
+    historySize: number,
+    historyTtlSeconds: number,
+    newEpoch: string,
+    pubsubChannel: string,
+    outcomeJson: string,
+    idempotencyTtlSeconds: number,
+  ): Promise<DocCommitReply>;
+}
+
+export type DocScriptedRedis = Redis & DocScriptCommands;
+
+// From src/ (jest) and from dist/ alike, the scripts are one level up.
+const LUA_DIR = path.join(__dirname, '..', 'lua');
+const SCRIPTS = {
+  sbDocGet: { file: 'doc_get.lua', numberOfKeys: 3 },
+  sbDocCommit: { file: 'doc_commit.lua', numberOfKeys: 4 },
+} satisfies Record<keyof DocScriptCommands, { file: string; numberOfKeys: number }>;
+
+let sources: Map<string, string> | undefined;
+
+/** Registers the document scripts on `redis` (EVALSHA, EVAL when the server does not know them yet). */
+export function withDocScripts(redis: Redis): DocScriptedRedis {
+  const lua = (sources ??= new Map(Object.values(SCRIPTS).map(({ file }) => [file, fs.readFileSync(path.join(LUA_DIR, file), 'utf8')])));
+  for (const [name, { file, numberOfKeys }] of Object.entries(SCRIPTS)) {
+    redis.defineCommand(name, { numberOfKeys, lua: lua.get(file) as string });
+  }
+  return redis as DocScriptedRedis;
+}

@@ -1,0 +1,192 @@
+// Redis names and payloads shared by the gateway side (RedisDocStore) and the versioning worker.
+//
+// - Requests: stream `<prefix>:docs:req:<p>` on shard `p % shards`, p = FNV-1a(channel) % partitions. Fields:
+//   `r` request id, `c` channel, `u` the parsed update as JSON, `n` the node to reply to, `t` the caller's
+//   timeout in ms, `hs`/`ht` the channel's history size and TTL. The deadline is the entry id's time plus `t`,
+//   both on the Redis clock of that shard, so gateway and worker clocks need not agree.
+// - Replies: PUBLISH on `<prefix>:docs:reply:<node>` on shard 0, `{"id":…,"result":<outcome>}` or
+//   `{"id":…,"error":{"kind":"doc"|"timeout"|"internal","message":…}}`.
+// - Outcomes (also the idempotency record): `{"status":"applied"|"merged","version":V}` or
+//   `{"status":"conflict","version":V,"paths":[…],"state":{…}}`; a reply adds `"duplicate":true` to a repeat.
+// - Document keys share the channel's hash tag: `<prefix>:{<channel>}:doc` (hash) and the idempotency
+//   records `<prefix>:{<channel>}:di:k:<key>` (client keys) and `…:di:r:<request id>` (requests without one).
+import type { DocUpdate } from './doc_ops';
+import type { DocResult } from './docs';
+import { DEFAULT_PREFIX, channelKeys, redisPubSubChannel, shardOf } from './redis_keys';
+
+export const DEFAULT_DOC_PARTITIONS = 16;
+/** The consumer group of every request stream. */
+export const DOC_CONSUMER_GROUP = 'workers';
+
+/** The request partition of a document: the same FNV-1a as `shardOf`, so any language can reproduce it. */
+export function docPartitionOf(channel: string, partitions: number): number {
+  return shardOf(channel, partitions);
+}
+
+/** The Redis shard (index into the URL list) that holds partition `p`'s request stream. */
+export function partitionShard(partition: number, shards: number): number {
+  return partition % shards;
+}
+
+export interface DocKeyNames {
+  /** Hash: s = state JSON, w = writes JSON, f = floor, v = version last written. */
+  doc: string;
+  meta: string;
+  history: string;
+  pubsub: string;
+}
+
+export function docKeys(channel: string, prefix: string = DEFAULT_PREFIX): DocKeyNames {
+  const keys = channelKeys(channel, prefix);
+  return { doc: `${keys.pubsub}:doc`, meta: keys.meta, history: keys.history, pubsub: keys.pubsub };
+}
+
+/**
+ * Where the outcome of an update is remembered. Client keys and request ids live apart so that a client
+ * cannot pick a key that reads another request's outcome.
+ */
+export function docIdempotencyKey(channel: string, prefix: string, key: string | undefined, requestId: string): string {
+  const base = redisPubSubChannel(channel, prefix);
+  return key === undefined ? `${base}:di:r:${requestId}` : `${base}:di:k:${key}`;
+}
+
+export function docRequestStream(prefix: string, partition: number): string {
+  return `${prefix}:docs:req:${partition}`;
+}
+
+export function docReplyChannel(prefix: string, node: string): string {
+  return `${prefix}:docs:reply:${node}`;
+}
+
+export function docLeaseKey(prefix: string, partition: number): string {
+  return `${prefix}:docs:lease:${partition}`;
+}
+
+/** Sorted set of live workers: member = worker id, score = heartbeat expiry (ms, Redis clock). */
+export function docWorkersKey(prefix: string): string {
+  return `${prefix}:docs:workers`;
+}
+
+/** Requests that failed `maxDeliveries` times, on the shard of their partition. */
+export function docDeadLetterStream(prefix: string): string {
+  return `${prefix}:docs:dead`;
+}
+
+/** A document's channel keeps at least one publication of history: a version needs an offset. */
+export function docHistorySize(historySize: number): number {
+  return Math.max(1, Math.floor(historySize));
+}
+
+export function docHistoryTtlSeconds(historyTtlSeconds: number): number {
+  return Math.max(1, Math.ceil(historyTtlSeconds));
+}
+
+export interface DocRequest {
+  id: string;
+  channel: string;
+  /** The parsed update, encoded as JSON (the worker validates it again). */
+  update: string;
+  node: string;
+  timeoutMs: number;
+  historySize: number;
+  historyTtlSeconds: number;
+}
+
+/** Field/value pairs for XADD. */
+export function encodeDocRequest(req: DocRequest): string[] {
+  return [
+    'r', req.id,
+    'c', req.channel,
+    'u', req.update,
+    'n', req.node,
+    't', String(req.timeoutMs),
+    'hs', String(req.historySize),
+    'ht', String(req.historyTtlSeconds),
+  ]; // prettier-ignore
+}
+
+/** The request in a stream entry's fields; throws on an entry no gateway wrote. */
+export function decodeDocRequest(fields: string[]): DocRequest {
+  const get = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) get.set(fields[i], fields[i + 1]);
+  const text = (name: string): string => {
+    const v = get.get(name);
+    if (v === undefined) throw new Error(`document request lacks field ${name}`);
+    return v;
+  };
+  const int = (name: string): number => {
+    const v = Number(text(name));
+    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`document request field ${name} is not a non-negative integer`);
+    return v;
+  };
+  return {
+    id: text('r'),
+    channel: text('c'),
+    update: text('u'),
+    node: text('n'),
+    timeoutMs: int('t'),
+    historySize: int('hs'),
+    historyTtlSeconds: int('ht'),
+  };
+}
+
+export function encodeDocUpdate(update: DocUpdate): string {
+  return JSON.stringify(update);
+}
+
+/**
+ * The outcome as recorded and replied. `stateJson` is the conflict's state, already encoded, embedded as is
+ * rather than as a string so that a large state is not escaped twice.
+ */
+export function encodeDocOutcome(result: DocResult): string {
+  if (result.status === 'conflict') {
+    return `{"status":"conflict","version":${result.version},"paths":${JSON.stringify(result.paths)},"state":${result.state}}`;
+  }
+  return `{"status":"${result.status}","version":${result.version}}`;
+}
+
+export type DocReplyError = { kind: 'doc' | 'timeout' | 'internal'; message: string };
+
+/** A reply carrying an outcome (`outcomeJson` from encodeDocOutcome or an idempotency record). */
+export function encodeDocResultReply(id: string, outcomeJson: string, duplicate: boolean): string {
+  return `{"id":${JSON.stringify(id)},"duplicate":${duplicate},"result":${outcomeJson}}`;
+}
+
+export function encodeDocErrorReply(id: string, error: DocReplyError): string {
+  return JSON.stringify({ id, error });
+}
+
+export type DocReply = { id: string; result: DocResult } | { id: string; error: DocReplyError };
+
+/** Parses an outcome (a reply's or an idempotency record's); throws on anything else. */
+export function decodeDocOutcome(value: unknown, duplicate: boolean): DocResult {
+  if (typeof value !== 'object' || value === null) throw new Error('document outcome is not an object');
+  const o = value as Record<string, unknown>;
+  if (typeof o.version !== 'number') throw new Error('document outcome lacks a version');
+  if (o.status === 'applied' || o.status === 'merged') {
+    return duplicate ? { status: o.status, version: o.version, duplicate } : { status: o.status, version: o.version };
+  }
+  if (o.status === 'conflict' && Array.isArray(o.paths) && typeof o.state === 'object' && o.state !== null) {
+    const result: DocResult = { status: 'conflict', version: o.version, paths: o.paths.map(String), state: JSON.stringify(o.state) };
+    if (duplicate) result.duplicate = true;
+    return result;
+  }
+  throw new Error(`document outcome has an unknown status ${JSON.stringify(o.status)}`);
+}
+
+/** Parses a reply; throws on a payload no worker sent. */
+export function decodeDocReply(payload: string): DocReply {
+  const parsed = JSON.parse(payload) as Record<string, unknown>;
+  if (typeof parsed !== 'object' || parsed === null || typeof parsed.id !== 'string') throw new Error('document reply lacks an id');
+  const err = parsed.error as Record<string, unknown> | undefined;
+  if (err !== undefined) {
+    const kind = err.kind === 'doc' || err.kind === 'timeout' ? err.kind : 'internal';
+    return { id: parsed.id, error: { kind, message: String(err.message) } };
+  }
+  return { id: parsed.id, result: decodeDocOutcome(parsed.result, parsed.duplicate === true) };
+}
+
+/** The `data` of the publication an accepted update makes on its channel (PROTOCOL.md "Documents"). */
+export function encodeDocPublicationData(version: number, update: DocUpdate, status: 'applied' | 'merged'): string {
+  return `{"version":${version},"base":${update.base},"ops":${JSON.stringify(update.ops)},"status":"${status}"}`;
+}

@@ -1,0 +1,137 @@
+// The worker's Redis connections: per shard one for commands and scripts and one for blocking stream reads.
+import fs from 'node:fs';
+import path from 'node:path';
+import { withDocScripts, type DocScriptedRedis } from '@switchboard/engine';
+import Redis, { type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+
+export interface WorkerScriptCommands {
+  /** `[live workers, Redis time in ms]` */
+  sbHeartbeat(workersKey: string, workerId: string, lifetimeMs: number): Promise<[number, number]>;
+  sbLeaseRenew(leaseKey: string, workerId: string, lifetimeMs: number): Promise<number>;
+  sbLeaseRelease(leaseKey: string, workerId: string): Promise<number>;
+}
+
+export type WorkerRedis = DocScriptedRedis & WorkerScriptCommands;
+
+// From src/ (jest) and from dist/ alike, the scripts are one level up.
+const LUA_DIR = path.join(__dirname, '..', 'lua');
+const SCRIPTS = {
+  sbHeartbeat: 'heartbeat.lua',
+  sbLeaseRenew: 'lease_renew.lua',
+  sbLeaseRelease: 'lease_release.lua',
+} satisfies Record<keyof WorkerScriptCommands, string>;
+
+let sources: Map<string, string> | undefined;
+
+function withWorkerScripts(redis: Redis): WorkerRedis {
+  const lua = (sources ??= new Map(Object.values(SCRIPTS).map((file) => [file, fs.readFileSync(path.join(LUA_DIR, file), 'utf8')])));
+  for (const [name, file] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys: 1, lua: lua.get(file) as string });
+  return withDocScripts(redis) as WorkerRedis;
+}
+
+export interface Shard {
+  index: number;
+  /** The URL without its password. */
+  label: string;
+  commands: WorkerRedis;
+  /** Only for XREADGROUP BLOCK, which holds its connection while it waits. */
+  reader: Redis;
+  /** Redis clock minus the local clock (ms), measured with TIME; request deadlines are on the Redis clock. */
+  clockSkewMs: number;
+  /** The reader connection's CLIENT ID, so a blocking read can be cut short with CLIENT UNBLOCK. */
+  readerId: number | undefined;
+}
+
+export function createShard(index: number, url: string, name: string, connectTimeoutMs: number, logger: Logger): Shard {
+  const options: RedisOptions = {
+    lazyConnect: true,
+    // Fail fast while Redis is down: the loops back off and try again, nothing queues up behind an outage.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: connectTimeoutMs,
+    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+  };
+  const label = redactUrl(url);
+  const commands = withWorkerScripts(new Redis(url, { ...options, connectionName: `${name}` }));
+  const reader = new Redis(url, { ...options, connectionName: `${name}-reader` });
+  for (const [conn, role] of [
+    [commands, 'command'],
+    [reader, 'reader'],
+  ] as const) {
+    // Each outage once, not every reconnect attempt; listening also keeps ioredis from printing it.
+    let reported = false;
+    conn.on('ready', () => {
+      if (reported) logger.info({ redis: label, role }, 'redis connection restored');
+      reported = false;
+    });
+    conn.on('error', (err: Error) => {
+      if (reported) return;
+      reported = true;
+      logger.warn({ redis: label, role, err: err.message }, 'redis connection lost');
+    });
+  }
+  const shard: Shard = { index, label, commands, reader, clockSkewMs: 0, readerId: undefined };
+  // A reconnected connection has a new id.
+  reader.on('ready', () => {
+    shard.readerId = undefined;
+    reader.client('ID').then(
+      (id) => (shard.readerId = id as number),
+      () => undefined,
+    );
+  });
+  return shard;
+}
+
+export async function connectShard(shard: Shard, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  const connected = Promise.all([shard.commands.connect(), shard.reader.connect()]);
+  connected.catch(() => undefined); // the timeout may win the race
+  try {
+    await Promise.race([connected, timeout]);
+    await measureClock(shard);
+  } catch (err) {
+    closeShard(shard);
+    throw new Error(`cannot connect to Redis at ${shard.label}: ${(err as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Estimates the shard's clock against ours, halfway through the TIME round trip. */
+export async function measureClock(shard: Shard): Promise<void> {
+  const before = Date.now();
+  const [seconds, micros] = await shard.commands.time();
+  const after = Date.now();
+  shard.clockSkewMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (before + after) / 2;
+}
+
+export function isShardReady(shard: Shard): boolean {
+  return shard.commands.status === 'ready' && shard.reader.status === 'ready';
+}
+
+export async function quitShard(shard: Shard): Promise<void> {
+  await Promise.all(
+    [shard.commands, shard.reader].map((conn) => (conn.status === 'ready' ? conn.quit().then(() => undefined, () => conn.disconnect()) : conn.disconnect())),
+  );
+}
+
+export function closeShard(shard: Shard): void {
+  shard.commands.disconnect();
+  shard.reader.disconnect();
+}
+
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.password) return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,285 @@
+// Reads the request streams of the partitions this worker owns on one shard, answers and acknowledges each request.
+//
+// - One loop per shard with one blocking XREADGROUP over all its owned streams, so a worker holds two
+//   connections per shard however many partitions it owns. Each partition's requests run in stream order;
+//   different partitions run side by side.
+// - A partition's pending entries (read but never acknowledged) are swept with XPENDING + XCLAIM: all of
+//   them, whoever holds them, when the partition is taken over; afterwards those idle for the retry delay
+//   (failed ones, or ones a previous owner read after losing its lease), before new entries are read.
+// - Delivery counts are Redis's: a read or a claim counts one. A request that has already been delivered
+//   maxDeliveries times is not tried again but moved to the dead-letter stream, acknowledged, and its caller
+//   gets an internal error.
+import {
+  DOC_CONSUMER_GROUP,
+  decodeDocRequest,
+  docDeadLetterStream,
+  docReplyChannel,
+  docRequestStream,
+  encodeDocErrorReply,
+} from '@switchboard/engine';
+import type { Logger } from 'pino';
+import type { Shard, WorkerRedis } from './connections';
+import type { Processor } from './processor';
+import type { StatsRecorder } from './stats';
+
+export interface ReaderContext {
+  shard: Shard;
+  /** Shard 0's command connection: replies are published there. */
+  replies: WorkerRedis;
+  prefix: string;
+  /** This worker's consumer name. */
+  consumer: string;
+  batchSize: number;
+  blockMs: number;
+  retryDelayMs: number;
+  /** How often each owned partition is swept for stragglers when nothing failed. */
+  sweepIntervalMs: number;
+  maxDeliveries: number;
+  processor: Processor;
+  stats: StatsRecorder;
+  logger: Logger;
+}
+
+interface PartitionState {
+  stream: string;
+  /** The consumer group may not exist yet (new stream, or the stream was lost with a Redis restart). */
+  needsGroup: boolean;
+  sweepDueAt: number;
+  /** 0 right after a takeover: claim everything pending, whoever holds it. */
+  sweepMinIdleMs: number;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+/** Dead letters kept; the stream is for inspection, not a queue of its own. */
+const DEAD_LETTER_MAX_LENGTH = 10_000;
+const PENDING_PAGE = 100;
+
+export class ShardReader {
+  private readonly owned = new Map<number, PartitionState>();
+  /** `<stream> <id>` of entries being processed now, which a sweep must not claim from ourselves. */
+  private readonly inFlight = new Set<string>();
+  /** The last failure of entries still pending here, for the dead letter. */
+  private readonly lastErrors = new Map<string, string>();
+  private current: Promise<void> = Promise.resolve();
+  private loop: Promise<void> | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private failing = false;
+
+  constructor(private readonly ctx: ReaderContext) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Starts reading a partition just taken over: its pending entries first, whoever read them. */
+  add(partition: number): void {
+    this.owned.set(partition, { stream: docRequestStream(this.ctx.prefix, partition), needsGroup: true, sweepDueAt: 0, sweepMinIdleMs: 0 });
+    this.wake?.();
+  }
+
+  /** Stops reading these partitions; resolves once no request of theirs is being processed any more. */
+  async remove(partitions: number[]): Promise<void> {
+    if (!partitions.map((p) => this.forget(p)).some(Boolean)) return;
+    this.interrupt();
+    await this.current;
+  }
+
+  /** Stops reading a lost partition at once; what is being processed finishes (the CAS guard keeps it safe). */
+  drop(partition: number): void {
+    this.forget(partition);
+  }
+
+  private forget(partition: number): boolean {
+    const state = this.owned.get(partition);
+    if (!state) return false;
+    this.owned.delete(partition);
+    // The next owner claims what is pending here and keeps its own failure counts.
+    for (const key of this.lastErrors.keys()) if (key.startsWith(`${state.stream} `)) this.lastErrors.delete(key);
+    return true;
+  }
+
+  isRunning(): boolean {
+    return this.loop !== undefined && !this.stopped;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    this.interrupt();
+    await this.loop;
+  }
+
+  /** Ends a blocking read now rather than when its timeout runs out (it returns as if nothing came). */
+  private interrupt(): void {
+    const id = this.ctx.shard.readerId;
+    if (id === undefined) return;
+    this.ctx.shard.commands.client('UNBLOCK', id).catch(() => undefined);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (this.owned.size === 0) {
+        await this.sleep(this.ctx.blockMs);
+        continue;
+      }
+      this.current = this.iterate();
+      try {
+        await this.current;
+        if (this.failing) this.ctx.logger.info({ redis: this.ctx.shard.label }, 'reading requests again');
+        this.failing = false;
+      } catch (err) {
+        if (isNoGroup(err)) {
+          for (const state of this.owned.values()) state.needsGroup = true;
+          continue;
+        }
+        // Redis down, most likely: say so once per outage and try again shortly.
+        if (!this.failing) this.ctx.logger.warn({ redis: this.ctx.shard.label, err: (err as Error).message }, 'cannot read document requests');
+        this.failing = true;
+        await this.sleep(this.ctx.retryDelayMs);
+      }
+    }
+  }
+
+  private async iterate(): Promise<void> {
+    const redis = this.ctx.shard.commands;
+    for (const [partition, state] of [...this.owned]) {
+      if (state.needsGroup) {
+        await ensureGroup(redis, state.stream);
+        state.needsGroup = false;
+      }
+      if (state.sweepDueAt <= Date.now()) {
+        const minIdle = state.sweepMinIdleMs;
+        state.sweepDueAt = Date.now() + this.ctx.sweepIntervalMs;
+        state.sweepMinIdleMs = this.ctx.retryDelayMs;
+        await this.sweep(partition, state.stream, minIdle);
+      }
+    }
+    if (this.owned.size === 0 || this.stopped) return;
+
+    const streams = [...this.owned.values()].map((s) => s.stream);
+    const nextSweep = Math.min(...[...this.owned.values()].map((s) => s.sweepDueAt));
+    const block = Math.max(10, Math.min(this.ctx.blockMs, nextSweep - Date.now()));
+    const read = (await this.ctx.shard.reader.xreadgroup(
+      'GROUP', DOC_CONSUMER_GROUP, this.ctx.consumer,
+      'COUNT', this.ctx.batchSize,
+      'BLOCK', block,
+      'STREAMS', ...streams, ...streams.map(() => '>'),
+    )) as Array<[stream: string, entries: StreamEntry[]]> | null; // prettier-ignore
+    if (!read) return;
+    await Promise.all(
+      read.map(async ([stream, entries]) => {
+        const partition = partitionOfStream(stream);
+        for (const [id, fields] of entries) await this.handle(partition, stream, id, fields);
+      }),
+    );
+  }
+
+  /** Claims and handles the partition's pending entries idle for at least `minIdleMs`, oldest first. */
+  private async sweep(partition: number, stream: string, minIdleMs: number): Promise<void> {
+    const redis = this.ctx.shard.commands;
+    let start = '-';
+    for (;;) {
+      const pending = (await redis.xpending(stream, DOC_CONSUMER_GROUP, 'IDLE', minIdleMs, start, '+', PENDING_PAGE)) as Array<
+        [id: string, consumer: string, idleMs: number, deliveries: number]
+      >;
+      const ids = pending.filter(([id]) => !this.inFlight.has(`${stream} ${id}`)).map(([id]) => id);
+      if (ids.length > 0) {
+        const deliveries = new Map(pending.map(([id, , , count]) => [id, count]));
+        // Claiming counts a delivery; an entry deleted by trimming comes back absent and leaves the PEL.
+        const claimed = (await redis.xclaim(stream, DOC_CONSUMER_GROUP, this.ctx.consumer, minIdleMs, ...ids)) as StreamEntry[];
+        for (const [id, fields] of claimed) {
+          const before = deliveries.get(id) ?? 0;
+          if (before >= this.ctx.maxDeliveries) await this.deadLetter(stream, id, fields, before);
+          else await this.handle(partition, stream, id, fields);
+        }
+      }
+      if (pending.length < PENDING_PAGE || this.stopped) return;
+      start = `(${pending[pending.length - 1][0]}`;
+    }
+  }
+
+  /** Processes one request, replies and acknowledges; a failure leaves it pending for a retry. */
+  private async handle(partition: number, stream: string, id: string, fields: string[]): Promise<void> {
+    const key = `${stream} ${id}`;
+    this.inFlight.add(key);
+    try {
+      const req = decodeDocRequest(fields);
+      // Entry ids are `<ms>-<seq>` on the shard's clock; so is the estimate of "now".
+      const reply = await this.ctx.processor.process(req, parseInt(id, 10), Date.now() + this.ctx.shard.clockSkewMs);
+      await Promise.all([this.reply(req.node, reply), this.ctx.shard.commands.xack(stream, DOC_CONSUMER_GROUP, id)]);
+      this.lastErrors.delete(key);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.lastErrors.set(key, message);
+      this.ctx.stats.inc('failed');
+      this.ctx.logger.warn({ stream, id, err: message }, 'document request failed; it will be retried');
+      const state = this.owned.get(partition);
+      if (state) state.sweepDueAt = Math.min(state.sweepDueAt, Date.now() + this.ctx.retryDelayMs);
+    } finally {
+      this.inFlight.delete(key);
+    }
+  }
+
+  /** Sets a request aside for good and tells its caller, rather than leaving it to time out in silence. */
+  private async deadLetter(stream: string, id: string, fields: string[], deliveries: number): Promise<void> {
+    const key = `${stream} ${id}`;
+    const error = this.lastErrors.get(key) ?? 'failed while a previous owner held the partition';
+    const redis = this.ctx.shard.commands;
+    await redis.xadd(
+      docDeadLetterStream(this.ctx.prefix), 'MAXLEN', '~', DEAD_LETTER_MAX_LENGTH, '*',
+      'stream', stream, 'id', id, 'deliveries', String(deliveries), 'error', error, ...fields,
+    ); // prettier-ignore
+    let caller: { id: string; node: string } | undefined;
+    try {
+      caller = decodeDocRequest(fields);
+    } catch {
+      caller = undefined; // not a request any gateway wrote: nobody to tell
+    }
+    const message = `the request failed ${deliveries} times and was set aside (${error})`;
+    this.lastErrors.delete(key);
+    this.ctx.stats.inc('deadLettered');
+    this.ctx.logger.error({ stream, id, deliveries, err: error }, 'document request moved to the dead-letter stream');
+    await Promise.all([
+      caller ? this.reply(caller.node, encodeDocErrorReply(caller.id, { kind: 'internal', message })) : undefined,
+      redis.xack(stream, DOC_CONSUMER_GROUP, id),
+    ]);
+  }
+
+  private async reply(node: string, payload: string): Promise<void> {
+    await this.ctx.replies.publish(docReplyChannel(this.ctx.prefix, node), payload);
+  }
+
+  /** Waits `ms`, or less when woken by a new partition or stop(). */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = () => {
+        this.wake = undefined;
+        done();
+      };
+    });
+  }
+}
+
+async function ensureGroup(redis: WorkerRedis, stream: string): Promise<void> {
+  try {
+    // From 0: requests queued before any worker ran are served too (those past their deadline get a timeout).
+    await redis.xgroup('CREATE', stream, DOC_CONSUMER_GROUP, '0', 'MKSTREAM');
+  } catch (err) {
+    if (!(err instanceof Error && err.message.startsWith('BUSYGROUP'))) throw err;
+  }
+}
+
+function isNoGroup(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOGROUP');
+}
+
+function partitionOfStream(stream: string): number {
+  return Number(stream.slice(stream.lastIndexOf(':') + 1));
+}

@@ -1,0 +1,114 @@
+// startWorker: wires the connections, the partition ownership, the stream readers and the processor of one worker.
+import { randomBytes } from 'node:crypto';
+import { shardOf, partitionShard } from '@switchboard/engine';
+import { DocCache } from './doc_cache';
+import { closeShard, connectShard, createShard, isShardReady, measureClock, quitShard, type Shard } from './connections';
+import { resolveWorkerOptions, type WorkerOptions } from './options';
+import { Ownership } from './ownership';
+import { Processor } from './processor';
+import { ShardReader } from './reader';
+import { StatsRecorder, type WorkerStats } from './stats';
+
+export interface Worker {
+  /** `<nodeId>.<random>`: its consumer name, lease value and registry member. */
+  readonly id: string;
+  /** Redis reachable, registered with live leases, and its readers running (for /readyz). */
+  isReady(): boolean;
+  /** The partitions it owns now, ascending. */
+  ownedPartitions(): number[];
+  /** Counters and commit latency since start (for /metrics). */
+  stats(): WorkerStats;
+  /** Finishes what it is processing, hands its partitions back, leaves the registry and disconnects. */
+  stop(): Promise<void>;
+}
+
+/** How often each shard's clock is compared with ours (request deadlines are on the Redis clock). */
+const CLOCK_CHECK_MS = 10_000;
+
+export async function startWorker(options: WorkerOptions): Promise<Worker> {
+  const o = resolveWorkerOptions(options);
+  const id = `${o.nodeId}.${randomBytes(4).toString('hex')}`;
+  const logger = o.logger.child({ worker: id });
+  const shards: Shard[] = o.redis.map((url, i) => createShard(i, url, `switchboard-worker-${i}`, o.connectTimeoutMs, logger));
+  const connected = await Promise.allSettled(shards.map((shard) => connectShard(shard, o.connectTimeoutMs)));
+  const failed = connected.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    shards.forEach(closeShard);
+    throw failed.reason;
+  }
+
+  const stats = new StatsRecorder();
+  const cache = new DocCache(o.cacheBytes);
+  const processor = new Processor({
+    prefix: o.prefix,
+    limits: o.limits,
+    idempotencyTtlSeconds: o.idempotencyTtlSeconds,
+    cache,
+    stats,
+    commandsFor: (channel) => shards[shardOf(channel, shards.length)].commands,
+  });
+  const readers = shards.map(
+    (shard) =>
+      new ShardReader({
+        shard,
+        replies: shards[0].commands,
+        prefix: o.prefix,
+        consumer: id,
+        batchSize: o.batchSize,
+        blockMs: o.blockMs,
+        retryDelayMs: o.retryDelayMs,
+        sweepIntervalMs: o.leaseMs,
+        maxDeliveries: o.maxDeliveries,
+        processor,
+        stats,
+        logger,
+      }),
+  );
+  const readerOf = (partition: number): ShardReader => readers[partitionShard(partition, shards.length)];
+  // Leases, the registry and replies live on shard 0, like the broker's control messages.
+  const ownership = new Ownership(
+    shards[0].commands,
+    { prefix: o.prefix, partitions: o.partitions, leaseMs: o.leaseMs, workerId: id, logger },
+    {
+      acquired: (p) => readerOf(p).add(p),
+      lost: (p) => {
+        readerOf(p).drop(p);
+        cache.dropPartition(p, o.partitions);
+      },
+      release: async (ps) => {
+        await Promise.all(readers.map((reader) => reader.remove(ps.filter((p) => readerOf(p) === reader))));
+        for (const p of ps) cache.dropPartition(p, o.partitions);
+      },
+    },
+  );
+
+  readers.forEach((reader) => reader.start());
+  try {
+    await ownership.start();
+  } catch (err) {
+    await Promise.all(readers.map((reader) => reader.stop()));
+    shards.forEach(closeShard);
+    throw err;
+  }
+  const clock = setInterval(() => {
+    for (const shard of shards) measureClock(shard).catch(() => undefined);
+  }, CLOCK_CHECK_MS);
+  clock.unref();
+  logger.info({ partitions: ownership.partitions(), leaseMs: o.leaseMs }, 'versioning worker started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    id,
+    isReady: () => stopping === undefined && ownership.isAlive() && shards.every(isShardReady) && readers.every((r) => r.isRunning()),
+    ownedPartitions: () => ownership.partitions(),
+    stats: () => stats.snapshot(),
+    stop: () =>
+      (stopping ??= (async () => {
+        clearInterval(clock);
+        await ownership.stop();
+        await Promise.all(readers.map((reader) => reader.stop()));
+        await Promise.all(shards.map(quitShard));
+        logger.info('versioning worker stopped');
+      })()),
+  };
+}
