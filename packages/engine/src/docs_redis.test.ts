@@ -155,7 +155,7 @@ describe('doc_commit.lua', () => {
     const commit = (expected: number, key: string, kind: 'commit' | 'conflict' = 'commit') => {
       const v = expected + 1;
       return redis.sbDocCommit(keys.doc, keys.meta, keys.history, idem(key), expected, kind, `{"v":${v}}`, '[["/v",' + v + ']]', 0,
-        `{"offset":${v},"data":{"version":${v}}}`, 10, 60, 'EPOCH' + expected, keys.pubsub, `{"status":"applied","version":${v}}`, 300); // prettier-ignore
+        `{"offset":${v},"data":{"version":${v}}}`, 10, 60, 'EPOCH' + expected, keys.pubsub, `{"status":"applied","version":${v}}`, 300);
     };
     return { prefix, redis, broker, keys, idem, commit };
   }

@@ -102,7 +102,7 @@ export function encodeDocRequest(req: DocRequest): string[] {
     't', String(req.timeoutMs),
     'hs', String(req.historySize),
     'ht', String(req.historyTtlSeconds),
-  ]; // prettier-ignore
+  ];
 }
 
 /** The request in a stream entry's fields; throws on an entry no gateway wrote. */

@@ -166,7 +166,7 @@ export class ShardReader {
       'COUNT', this.ctx.batchSize,
       'BLOCK', block,
       'STREAMS', ...streams, ...streams.map(() => '>'),
-    )) as Array<[stream: string, entries: StreamEntry[]]> | null; // prettier-ignore
+    )) as Array<[stream: string, entries: StreamEntry[]]> | null;
     if (!read) return;
     await Promise.all(
       read.map(async ([stream, entries]) => {
@@ -230,7 +230,7 @@ export class ShardReader {
     await redis.xadd(
       docDeadLetterStream(this.ctx.prefix), 'MAXLEN', '~', DEAD_LETTER_MAX_LENGTH, '*',
       'stream', stream, 'id', id, 'deliveries', String(deliveries), 'error', error, ...fields,
-    ); // prettier-ignore
+    );
     let caller: { id: string; node: string } | undefined;
     try {
       caller = decodeDocRequest(fields);

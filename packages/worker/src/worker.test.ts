@@ -216,13 +216,13 @@ describe('versioning worker', () => {
     const v2 = '{"s":1}';
     expect(
       await redis.sbDocCommit(keys.doc, keys.meta, keys.history, `${keys.pubsub}:di:r:other`, 1, 'commit', v2, '[["/s",2]]', 0,
-        '{"offset":2,"data":{}}', 10, 60, 'E', keys.pubsub, '{"status":"applied","version":2}', 60), // prettier-ignore
+        '{"offset":2,"data":{}}', 10, 60, 'E', keys.pubsub, '{"status":"applied","version":2}', 60),
     ).toEqual(['ok', expect.any(String)]);
     // Against the cache this is "base ahead" and "incr of a string"; against the stored document it applies.
     expect(await s.update(channel, parseUpdate({ base: 2, ops: [{ op: 'incr', path: '/s', value: 1 }] }), opts)).toEqual({ status: 'applied', version: 3 });
     // A stale cache on a plain write is caught by the commit's version guard instead.
     await redis.sbDocCommit(keys.doc, keys.meta, keys.history, `${keys.pubsub}:di:r:other2`, 3, 'commit', '{"s":2,"t":1}', '[["/s",3],["/t",4]]', 0,
-      '{"offset":4,"data":{}}', 10, 60, 'E', keys.pubsub, '{"status":"applied","version":4}', 60); // prettier-ignore
+      '{"offset":4,"data":{}}', 10, 60, 'E', keys.pubsub, '{"status":"applied","version":4}', 60);
     expect(await s.update(channel, parseUpdate({ base: 3, ops: [{ op: 'set', path: '/u', value: 1 }] }), opts)).toEqual({ status: 'merged', version: 5 });
     expect(JSON.parse((await s.get(channel)).state)).toEqual({ s: 2, t: 1, u: 1 });
     expect(w.stats()).toMatchObject({ applied: 2, merged: 1, rejected: 0 });
