@@ -1,6 +1,6 @@
 // The behaviour every DocStore shares; docs_memory.test.ts and the worker's Redis tests run it against each.
 import type { Broker, Publication } from './broker';
-import { DocError, parseUpdate } from './doc_ops';
+import { DocError, parseUpdate } from '@switchboard/protocol';
 import type { DocChannelOptions, DocResult, DocStore } from './docs';
 
 export interface DocStoreUnderTest {

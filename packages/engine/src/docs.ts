@@ -1,5 +1,5 @@
 // The DocStore interface: read a versioned document and submit updates that are applied, merged or rejected.
-import type { DocUpdate } from './doc_ops';
+import type { DocUpdate } from '@switchboard/protocol';
 
 /** A document as read: its version equals its channel's top offset, in the channel's epoch. */
 export interface DocState {
@@ -33,8 +33,8 @@ export interface DocChannelOptions {
   historyTtlSeconds: number;
 }
 
-/** The caller's fault (malformed update, limits): protocol error 107. Re-exported from doc_ops. */
-export { DocError } from './doc_ops';
+/** The caller's fault (malformed update, limits): protocol error 107. Defined with the update format in @switchboard/protocol. */
+export { DocError } from '@switchboard/protocol';
 
 /** The request could not be carried out now (engine or worker unavailable, timed out): retry with the same key. */
 export class DocUnavailableError extends Error {

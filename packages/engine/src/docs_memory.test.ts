@@ -1,7 +1,7 @@
 import { MemoryBroker } from './broker_memory';
 import { docStoreContract } from './docs.contract';
 import { MemoryDocStore } from './docs_memory';
-import { parseUpdate } from './doc_ops';
+import { parseUpdate } from '@switchboard/protocol';
 
 docStoreContract('memory', async () => {
   const broker = new MemoryBroker();

@@ -6,8 +6,8 @@
 // returned version + 1, and fails loudly otherwise.
 import type { MemoryBroker } from './broker_memory';
 import { DEFAULT_IDEMPOTENCY_TTL_SECONDS } from './defaults';
-import { decide, emptyDoc, type DocSnapshot } from './doc_merge';
-import type { DocLimits, DocUpdate } from './doc_ops';
+import { decide, emptyDoc, type DocSnapshot } from '@switchboard/protocol';
+import type { DocLimits, DocUpdate } from '@switchboard/protocol';
 import type { DocChannelOptions, DocResult, DocState, DocStore } from './docs';
 import { docHistorySize, docHistoryTtlSeconds, encodeDocPublicationData } from './docs_wire';
 

@@ -2,7 +2,7 @@
 import type Redis from 'ioredis';
 import { startRedis, type RedisServer } from '../../testkit/src/redis';
 import { RedisBroker } from './broker_redis';
-import { DocError, parseUpdate } from './doc_ops';
+import { DocError, parseUpdate } from '@switchboard/protocol';
 import { DocUnavailableError } from './docs';
 import { RedisDocStore, type RedisDocStoreOptions } from './docs_redis';
 import { withDocScripts } from './docs_scripts';

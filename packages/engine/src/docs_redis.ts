@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import Redis, { type RedisOptions } from 'ioredis';
 import { DEFAULT_META_TTL_SECONDS } from './defaults';
-import { DocError, type DocUpdate } from './doc_ops';
+import { DocError, type DocUpdate } from '@switchboard/protocol';
 import { DocUnavailableError, type DocChannelOptions, type DocResult, type DocState, type DocStore } from './docs';
 import { withDocScripts, type DocScriptedRedis } from './docs_scripts';
 import {

@@ -10,7 +10,7 @@
 //   `{"status":"conflict","version":V,"paths":[…],"state":{…}}`; a reply adds `"duplicate":true` to a repeat.
 // - Document keys share the channel's hash tag: `<prefix>:{<channel>}:doc` (hash) and the idempotency
 //   records `<prefix>:{<channel>}:di:k:<key>` (client keys) and `…:di:r:<request id>` (requests without one).
-import type { DocUpdate } from './doc_ops';
+import type { DocUpdate } from '@switchboard/protocol';
 import type { DocResult } from './docs';
 import { DEFAULT_PREFIX, channelKeys, redisPubSubChannel, shardOf } from './redis_keys';
 

@@ -10,8 +10,6 @@ export { DEFAULT_META_TTL_SECONDS, DEFAULT_IDEMPOTENCY_TTL_SECONDS } from './def
 // Versioned documents: the DocStore interface, the merge rules, the memory and Redis stores, and the Redis
 // names, payloads and scripts the versioning worker shares with the gateway side.
 export * from './docs';
-export * from './doc_ops';
-export * from './doc_merge';
 export { MemoryDocStore, type MemoryDocStoreOptions } from './docs_memory';
 export { RedisDocStore, type RedisDocStoreOptions } from './docs_redis';
 export * from './docs_wire';

@@ -1,6 +1,6 @@
 // Versioned documents for clients (rpc doc.get / doc.update) and backends (doc_get / doc_update): one path for both.
-import { DocError, DocUnavailableError, parseUpdate, type DocResult, type DocStore } from '@switchboard/engine';
-import { ErrorCode } from '@switchboard/protocol';
+import { DocUnavailableError, type DocResult, type DocStore } from '@switchboard/engine';
+import { DocError, ErrorCode, parseUpdate } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import type { ChannelConfig, NamespaceOptions } from './channels';
 import type { GatewayMetrics } from './metrics';

@@ -3,3 +3,6 @@ export * from './types';
 export * from './codes';
 export * from './codec';
 export { validateRequest, RequestError, isMethod, methods } from './validate';
+// Versioned documents: the update format and the merge rules, shared by the engine, the worker and clients.
+export * from './doc_ops';
+export * from './doc_merge';

@@ -2,7 +2,8 @@
 //
 // A cached document is only a guess: every commit is guarded by the document's version in Redis, and a
 // stale guard (another owner wrote meanwhile) drops the entry and reloads.
-import { docPartitionOf, type DocSnapshot } from '@switchboard/engine';
+import { docPartitionOf } from '@switchboard/engine';
+import type { DocSnapshot } from '@switchboard/protocol';
 
 export interface CachedDoc {
   doc: DocSnapshot;

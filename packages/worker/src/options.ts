@@ -1,5 +1,6 @@
 // The worker's options, their defaults and their checks.
-import { DEFAULT_DOC_PARTITIONS, DEFAULT_IDEMPOTENCY_TTL_SECONDS, DEFAULT_PREFIX, resolveLimits, type DocLimits } from '@switchboard/engine';
+import { DEFAULT_DOC_PARTITIONS, DEFAULT_IDEMPOTENCY_TTL_SECONDS, DEFAULT_PREFIX } from '@switchboard/engine';
+import { resolveLimits, type DocLimits } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 
 export interface WorkerOptions {

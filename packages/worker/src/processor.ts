@@ -15,29 +15,31 @@
 // - Anything else (a corrupt document, a bug) is thrown: the request stays pending and is retried by
 //   redelivery, then dead-lettered.
 import {
-  DocError,
-  decide,
   decodeDocOutcome,
   docIdempotencyKey,
   docKeys,
-  emptyDoc,
   encodeDocErrorReply,
   encodeDocOutcome,
   encodeDocPublicationData,
   encodeDocResultReply,
   newEpoch,
-  parseUpdate,
   DEFAULT_META_TTL_SECONDS,
   type DocCommitReply,
   type DocKeyNames,
-  type DocLimits,
   type DocRequest,
   type DocScriptedRedis,
+} from '@switchboard/engine';
+import {
+  DocError,
+  decide,
+  emptyDoc,
+  parseUpdate,
+  type DocLimits,
   type DocSnapshot,
   type DocUpdate,
   type DocWrite,
   type JsonObject,
-} from '@switchboard/engine';
+} from '@switchboard/protocol';
 import type { CachedDoc, DocCache } from './doc_cache';
 import type { StatsRecorder } from './stats';
 

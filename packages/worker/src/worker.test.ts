@@ -1,24 +1,19 @@
 // The versioning worker against a real redis-server: the DocStore contract, partition ownership, takeover, poison requests.
 import {
   DOC_CONSUMER_GROUP,
-  DocError,
   RedisBroker,
   RedisDocStore,
-  decide,
   docDeadLetterStream,
   docKeys,
   docLeaseKey,
   docPartitionOf,
   docReplyChannel,
   docRequestStream,
-  emptyDoc,
   encodeDocRequest,
-  parseUpdate,
   withDocScripts,
-  type DocOp,
   type DocResult,
-  type DocSnapshot,
 } from '@switchboard/engine';
+import { DocError, decide, emptyDoc, parseUpdate, type DocOp, type DocSnapshot } from '@switchboard/protocol';
 import type Redis from 'ioredis';
 import { docStoreContract } from '../../engine/src/docs.contract';
 import { startRedis, type RedisServer } from '../../testkit/src/redis';

@@ -3,7 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { RedisDocStore, docPartitionOf, parseUpdate } from '@switchboard/engine';
+import { RedisDocStore, docPartitionOf } from '@switchboard/engine';
+import { parseUpdate } from '@switchboard/protocol';
 import { startRedis, type RedisServer } from '../../testkit/src/redis';
 import { Cleanups, eventually, testLogger } from './testing.fixture';
 import { startWorker } from './worker';

@@ -1,6 +1,6 @@
 // decide() against a deliberately simple model: full log, full states, brute-force overlap checks, no pruning.
 import fc from 'fast-check';
-import type { Json } from '@switchboard/protocol';
+import type { Json } from './types';
 import { decide, emptyDoc, type DocSnapshot, type JsonObject } from './doc_merge';
 import { DocError, type DocOp, type DocUpdate } from './doc_ops';
 

@@ -43,7 +43,7 @@
 // - Cost per update: a scan of the newest writes (stopping at base), a copy of the writes list, a shallow
 //   copy of each object on a written path (the root included, so documents with very many top-level
 //   members pay for them), and one JSON encoding of the new state for the size limit.
-import type { Json } from '@switchboard/protocol';
+import type { Json } from './types';
 import { DocError, formatPath, parsePath, resolveLimits, type DocLimits, type DocOp, type DocUpdate } from './doc_ops';
 
 export type JsonObject = { [key: string]: Json };

@@ -20,7 +20,7 @@
 //   maxValueBytes long once encoded as UTF-8 JSON.
 // - Every problem a caller can cause is a DocError whose message names it, prefixed with the op's index
 //   (`ops[2]: incr needs a finite number value`); the gateway answers it with protocol error 107.
-import type { Json } from '@switchboard/protocol';
+import type { Json } from './types';
 
 export type DocMode = 'merge' | 'strict';
 

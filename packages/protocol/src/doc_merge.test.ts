@@ -1,4 +1,4 @@
-import type { Json } from '@switchboard/protocol';
+import type { Json } from './types';
 import { decide, emptyDoc, jsonEqual, type Decision, type DocSnapshot } from './doc_merge';
 import { DocError, parseUpdate, type DocLimits, type DocUpdate } from './doc_ops';
 
