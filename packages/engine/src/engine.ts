@@ -24,9 +24,9 @@ export function createBroker(options: EngineOptions): Broker {
 }
 
 /** The document store of the same engine: in-process over the memory broker, the versioning workers' client over Redis. */
-export async function startDocStore(broker: Broker, options: EngineOptions & { node: string }): Promise<DocStore> {
+export async function startDocStore(broker: Broker, options: EngineOptions & { node: string; partitions?: number }): Promise<DocStore> {
   if (broker instanceof MemoryBroker) return new MemoryDocStore(broker);
-  const store = new RedisDocStore({ urls: options.redis ?? [], node: options.node, prefix: options.prefix });
+  const store = new RedisDocStore({ urls: options.redis ?? [], node: options.node, prefix: options.prefix, partitions: options.partitions });
   await store.start();
   return store;
 }

@@ -55,10 +55,10 @@ describe('switchboard exits 2 with one line on stderr', () => {
     ]);
   });
 
-  it('for the worker, which this version does not have', async () => {
+  it('for a worker without Redis', async () => {
     const run = await cli(['worker']);
     expect(run.code).toBe(2);
-    expect(run.stderrLines).toEqual(['switchboard worker: not available in this version']);
+    expect(run.stderrLines).toEqual(['switchboard: the worker role needs --redis or SWITCHBOARD_REDIS_URL (standalone has its documents built in)']);
   });
 
   it('for an unreachable Redis, naming its address', async () => {

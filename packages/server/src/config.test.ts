@@ -64,6 +64,8 @@ describe('defaults', () => {
       shutdownGraceMs: 25000,
       positionCheckIntervalMs: 10000,
       presenceTtlMs: 60000,
+      docPartitions: 16,
+      docLeaseMs: 10000,
       configFile: undefined,
     });
     expect(warnings).toEqual([expect.stringContaining('no client can connect')]);
@@ -72,7 +74,7 @@ describe('defaults', () => {
   it.each([
     [['standalone'], 'standalone'],
     [['gateway', '--redis', 'redis://127.0.0.1:7000'], 'gateway'],
-    [['worker'], 'worker'],
+    [['worker', '--redis', 'redis://127.0.0.1:7000'], 'worker'],
   ])('%j runs the role %s', (argv, role) => {
     expect(configOf(argv).role).toBe(role);
   });
@@ -352,7 +354,7 @@ describe('dev mode', () => {
     expect(run(['--dev']).warnings.join()).not.toContain('no client can connect');
     expect(run(['--insecure']).warnings).toEqual([]);
     expect(run(['--token-hmac-secret', 's']).warnings).toEqual([]);
-    expect(run(['worker']).warnings).toEqual([]);
+    expect(run(['worker', '--redis', 'redis://h:1']).warnings).toEqual([]);
     expect(run(['gateway', '--redis', 'redis://h:1']).warnings).toEqual([expect.stringContaining('no client can connect')]);
   });
 });
@@ -382,6 +384,10 @@ describe('bad input', () => {
     ['unknown short flag', ['-p', '80'], {}, /^unknown flag -p /],
     ['unknown role', ['server'], {}, /^unknown role "server": expected standalone, gateway, worker$/],
     ['two roles', ['gateway', 'worker'], {}, /^unexpected argument "worker"/],
+    ['a worker without Redis', ['worker'], {}, /^the worker role needs --redis/],
+    ['zero document partitions', ['--doc-partitions', '0'], {}, /^--doc-partitions: expected a whole number from 1 to 4096, got "0"$/],
+    ['fractional document partitions', ['--doc-partitions', '2.5'], {}, /^--doc-partitions: expected a whole number/],
+    ['a zero document lease', ['--doc-lease', '0'], {}, /^--doc-lease: expected more than 0 seconds/],
     ['flag without value', ['--port'], {}, /^--port needs a value/],
     ['flag followed by a flag', ['--host', '--port', '1'], {}, /^--host needs a value/],
     ['port not a number', ['--port', 'http'], {}, /^--port: expected a port number from 0 to 65535, got "http"$/],

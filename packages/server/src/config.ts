@@ -39,6 +39,8 @@ export interface Settings {
   shutdownGraceSeconds: number;
   positionCheckSeconds: number;
   presenceTtlSeconds: number;
+  docPartitions: number;
+  docLeaseSeconds: number;
 }
 
 /** The configuration a role runs with. */
@@ -58,6 +60,10 @@ export interface Config {
   shutdownGraceMs: number;
   positionCheckIntervalMs: number;
   presenceTtlMs: number;
+  /** Document request partitions; gateways and workers must agree. */
+  docPartitions: number;
+  /** How long a worker's partition lease lasts unless renewed. */
+  docLeaseMs: number;
   /** The config file read, if any. */
   configFile?: string;
 }
@@ -84,6 +90,8 @@ const defaults: Settings = {
   shutdownGraceSeconds: 25,
   positionCheckSeconds: 10,
   presenceTtlSeconds: 60,
+  docPartitions: 16,
+  docLeaseSeconds: 10,
 };
 
 interface SettingSpec<T> {
@@ -173,7 +181,29 @@ const specs: SettingSpecs = {
     help: 'presence entries of a gateway that died disappear after this long; refreshed every third of it (default 60)',
     parse: positiveSeconds,
   },
+  docPartitions: {
+    flag: '--doc-partitions',
+    env: 'SWITCHBOARD_DOC_PARTITIONS',
+    value: '<n>',
+    help: 'document request partitions; every gateway and worker must use the same number (default 16)',
+    parse: parsePartitions,
+  },
+  docLeaseSeconds: {
+    flag: '--doc-lease',
+    env: 'SWITCHBOARD_DOC_LEASE',
+    value: '<seconds>',
+    help: "worker only: a dead worker's partitions are taken over after this long (default 10)",
+    parse: positiveSeconds,
+  },
 };
+
+function parsePartitions(text: string, label: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1 || n > 4096) {
+    throw new ConfigError(`${label}: expected a whole number from 1 to 4096, got ${JSON.stringify(text)}`);
+  }
+  return n;
+}
 
 function positiveSeconds(text: string, label: string): number {
   const seconds = parseSeconds(text, label);
@@ -208,6 +238,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   if (role === 'gateway' && settings.redis.length === 0) {
     throw new ConfigError('the gateway role needs --redis or SWITCHBOARD_REDIS_URL (a gateway without Redis is standalone)');
   }
+  if (role === 'worker' && settings.redis.length === 0) {
+    throw new ConfigError('the worker role needs --redis or SWITCHBOARD_REDIS_URL (standalone has its documents built in)');
+  }
   if (role === 'standalone' && settings.redis.length > 0) {
     throw new ConfigError('--redis / SWITCHBOARD_REDIS_URL: standalone runs the in-memory engine; run "switchboard gateway --redis ..." to use Redis');
   }
@@ -233,6 +266,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     shutdownGraceMs: Math.round(settings.shutdownGraceSeconds * 1000),
     positionCheckIntervalMs: Math.round(settings.positionCheckSeconds * 1000),
     presenceTtlMs: Math.round(settings.presenceTtlSeconds * 1000),
+    docPartitions: settings.docPartitions,
+    docLeaseMs: Math.round(settings.docLeaseSeconds * 1000),
     configFile: configPath,
   };
 
@@ -332,7 +367,7 @@ export function usage(): string {
     'Roles:',
     '  standalone  gateway with the in-memory engine; no Redis needed (the default)',
     '  gateway     stateless gateway on the Redis engine (needs --redis)',
-    '  worker      versioning worker (not available in this version)',
+    '  worker      versioning worker: commits document updates from Redis (needs --redis; --port serves /metrics, /healthz, /readyz)',
     '',
     'Flags and their environment variables (flags override the environment, which overrides the config file):',
     ...lines,

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { createBroker, startDocStore, type Broker, type DocStore } from '@switchboard/engine';
 import { startGateway, UwsFallbackError, type Gateway } from '@switchboard/gateway';
+import { serveWorkerHttp, startWorker, type Worker, type WorkerHttp } from '@switchboard/worker';
 import { ConfigError, loadConfig, type Config } from './config';
 
 /** Exit code for anything the user can fix: bad flags or config, Redis unreachable, port taken. */
@@ -23,23 +24,24 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return;
   }
   const { config, warnings } = loaded;
-  if (config.role === 'worker') {
-    process.stderr.write('switchboard worker: not available in this version\n');
-    process.exit(EXIT_USAGE);
-  }
-  await serve(config, warnings);
+  const logger = processLogger(config);
+  // Unique per process (names may repeat): control messages and document replies are addressed by it.
+  const nodeId = randomUUID();
+  if (config.role === 'worker') await serveWorker(config, warnings, logger, nodeId);
+  else await serveGateway(config, warnings, logger, nodeId);
 }
 
-async function serve(config: Config, warnings: string[]): Promise<void> {
+function processLogger(config: Config): Logger {
   // Synchronous writes: the fatal line before a crash exit must not be lost in a buffer.
   const base = { pid: process.pid, hostname: hostname(), ...(config.nodeName ? { node: config.nodeName } : {}) };
   const logger = pino({ level: config.logLevel, base }, pino.destination({ dest: 1, sync: true }));
-  // A gateway in an unknown state must not keep serving: log and exit, the orchestrator restarts it.
+  // A process in an unknown state must not keep serving: log and exit, the orchestrator restarts it.
   process.on('uncaughtException', (err) => crash(logger, err, 'uncaught exception'));
   process.on('unhandledRejection', (reason) => crash(logger, reason, 'unhandled rejection'));
+  return logger;
+}
 
-  // Unique per process (names may repeat): control messages for this node are addressed by it.
-  const nodeId = randomUUID();
+async function serveGateway(config: Config, warnings: string[], logger: Logger, nodeId: string): Promise<void> {
   let broker: Broker;
   let docs: DocStore;
   try {
@@ -47,7 +49,7 @@ async function serve(config: Config, warnings: string[]): Promise<void> {
     broker = createBroker(engine);
     // The engine's message already names the unreachable address (without its password).
     await broker.start();
-    docs = await startDocStore(broker, engine);
+    docs = await startDocStore(broker, { ...engine, partitions: config.docPartitions });
   } catch (err) {
     exitWith(EXIT_USAGE, errorMessage(err));
   }
@@ -77,13 +79,46 @@ async function serve(config: Config, warnings: string[]): Promise<void> {
   }
 
   logger.info({ port: gateway.port, role: config.role, engine: broker.kind, config: config.configFile }, 'listening');
-  // Only now: a start that fails prints exactly one line on stderr, the reason.
-  for (const warning of warnings) process.stderr.write(`switchboard: warning: ${oneLine(warning)}\n`);
-  stopOnSignals(gateway, broker, docs, config.shutdownGraceMs, logger);
+  printWarnings(warnings);
+  // The engine still has to close after the drain: keep part of the grace period for it.
+  const graceMs = config.shutdownGraceMs;
+  stopOnSignals(graceMs, logger, async () => {
+    await gateway.shutdown(Math.max(0, graceMs - Math.min(2000, graceMs / 5)));
+    await docs.close();
+    await broker.close();
+  });
 }
 
-/** SIGTERM/SIGINT drain the gateway, then close the engine; exit 1 if that outlasts the grace period. */
-function stopOnSignals(gateway: Gateway, broker: Broker, docs: DocStore, graceMs: number, logger: Logger): void {
+async function serveWorker(config: Config, warnings: string[], logger: Logger, nodeId: string): Promise<void> {
+  let worker: Worker;
+  try {
+    worker = await startWorker({ redis: config.redis, partitions: config.docPartitions, leaseMs: config.docLeaseMs, logger, nodeId });
+  } catch (err) {
+    exitWith(EXIT_USAGE, errorMessage(err));
+  }
+  let endpoints: WorkerHttp;
+  try {
+    endpoints = await serveWorkerHttp(worker, config.host, config.port, logger);
+  } catch (err) {
+    await worker.stop().catch(() => undefined);
+    exitWith(EXIT_USAGE, errorMessage(err));
+  }
+  logger.info({ port: endpoints.port, role: 'worker', worker: worker.id, partitions: config.docPartitions }, 'listening');
+  printWarnings(warnings);
+  stopOnSignals(config.shutdownGraceMs, logger, async () => {
+    // Finishes the requests in hand and hands its partitions back, so another worker takes them at once.
+    await worker.stop();
+    await endpoints.close();
+  });
+}
+
+/** Only after a successful start: a start that fails prints exactly one line on stderr, the reason. */
+function printWarnings(warnings: string[]): void {
+  for (const warning of warnings) process.stderr.write(`switchboard: warning: ${oneLine(warning)}\n`);
+}
+
+/** SIGTERM/SIGINT run `shutdown` once; exit 1 if it fails or outlasts the grace period. */
+function stopOnSignals(graceMs: number, logger: Logger, shutdown: () => Promise<void>): void {
   let stopping = false;
   const stop = async (signal: NodeJS.Signals): Promise<void> => {
     // Ctrl-C under `npm start` delivers SIGINT twice (terminal and npm): later signals change nothing.
@@ -94,12 +129,8 @@ function stopOnSignals(gateway: Gateway, broker: Broker, docs: DocStore, graceMs
       logger.error({ graceMs }, 'shutdown did not finish within the grace period');
       process.exit(1);
     }, graceMs).unref();
-    // The engine still has to close after the drain: keep part of the grace period for it.
-    const drainMs = Math.max(0, graceMs - Math.min(2000, graceMs / 5));
     try {
-      await gateway.shutdown(drainMs);
-      await docs.close();
-      await broker.close();
+      await shutdown();
     } catch (err) {
       logger.error({ err }, 'shutdown failed');
       process.exit(1);

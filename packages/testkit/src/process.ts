@@ -1,4 +1,4 @@
-// Starts switchboard processes (gateway, standalone) for a test, waits for readiness, stops them.
+// Starts switchboard processes (standalone, gateway, worker) for a test, waits for readiness, stops them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
@@ -36,7 +36,7 @@ const POLL_MS = 50;
 
 /** Spawns `switchboard <role> --port <free port> ...args` and resolves once /readyz answers 200. */
 export async function startSwitchboard(
-  role: 'standalone' | 'gateway',
+  role: 'standalone' | 'gateway' | 'worker',
   args: string[] = [],
   opts: StartSwitchboardOptions = {},
 ): Promise<SwitchboardProcess> {

@@ -2,3 +2,4 @@
 export { startWorker, type Worker } from './worker';
 export type { WorkerOptions } from './options';
 export { LATENCY_BUCKETS_SECONDS, type WorkerStats, type LatencyHistogram } from './stats';
+export { serveWorkerHttp, type WorkerHttp } from './http';
