@@ -66,6 +66,7 @@ describe('defaults', () => {
       presenceTtlMs: 60000,
       docPartitions: 16,
       docLeaseMs: 10000,
+      limits: { maxConnections: 0, maxChannelsPerConnection: 128, maxMessageSize: 65536, commandsPerSecond: 100, commandBurst: 200, maxBackpressure: 4194304 },
       configFile: undefined,
     });
     expect(warnings).toEqual([expect.stringContaining('no client can connect')]);
@@ -388,6 +389,9 @@ describe('bad input', () => {
     ['zero document partitions', ['--doc-partitions', '0'], {}, /^--doc-partitions: expected a whole number from 1 to 4096, got "0"$/],
     ['fractional document partitions', ['--doc-partitions', '2.5'], {}, /^--doc-partitions: expected a whole number/],
     ['a zero document lease', ['--doc-lease', '0'], {}, /^--doc-lease: expected more than 0 seconds/],
+    ['a negative connection limit', ['--max-connections', '-1'], {}, /^--max-connections: expected a whole number of at least 0, got "-1"$/],
+    ['a tiny message size', ['--max-message-size', '10'], {}, /^--max-message-size: expected a whole number of at least 1024/],
+    ['a non-numeric command rate', [], { SWITCHBOARD_COMMANDS_PER_SECOND: 'fast' }, /^SWITCHBOARD_COMMANDS_PER_SECOND: expected a whole number of at least 1, got "fast"$/],
     ['flag without value', ['--port'], {}, /^--port needs a value/],
     ['flag followed by a flag', ['--host', '--port', '1'], {}, /^--host needs a value/],
     ['port not a number', ['--port', 'http'], {}, /^--port: expected a port number from 0 to 65535, got "http"$/],

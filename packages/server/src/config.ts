@@ -1,7 +1,7 @@
 // Turns command-line flags, SWITCHBOARD_* environment variables and the config file into one checked configuration.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultChannelConfig, type AuthOptions, type ChannelConfig } from '@switchboard/gateway';
+import { defaultChannelConfig, defaultLimits, type AuthOptions, type ChannelConfig, type GatewayLimits } from '@switchboard/gateway';
 import { readConfigFile } from './config-file';
 import {
   ConfigError,
@@ -41,6 +41,11 @@ export interface Settings {
   presenceTtlSeconds: number;
   docPartitions: number;
   docLeaseSeconds: number;
+  maxConnections: number;
+  maxChannelsPerConnection: number;
+  maxMessageSize: number;
+  commandsPerSecond: number;
+  maxBackpressure: number;
 }
 
 /** The configuration a role runs with. */
@@ -64,6 +69,7 @@ export interface Config {
   docPartitions: number;
   /** How long a worker's partition lease lasts unless renewed. */
   docLeaseMs: number;
+  limits: Partial<GatewayLimits>;
   /** The config file read, if any. */
   configFile?: string;
 }
@@ -92,6 +98,11 @@ const defaults: Settings = {
   presenceTtlSeconds: 60,
   docPartitions: 16,
   docLeaseSeconds: 10,
+  maxConnections: defaultLimits.maxConnections,
+  maxChannelsPerConnection: defaultLimits.maxChannelsPerConnection,
+  maxMessageSize: defaultLimits.maxMessageSize,
+  commandsPerSecond: defaultLimits.commandsPerSecond,
+  maxBackpressure: defaultLimits.maxBackpressure,
 };
 
 interface SettingSpec<T> {
@@ -195,7 +206,50 @@ const specs: SettingSpecs = {
     help: "worker only: a dead worker's partitions are taken over after this long (default 10)",
     parse: positiveSeconds,
   },
+  maxConnections: {
+    flag: '--max-connections',
+    env: 'SWITCHBOARD_MAX_CONNECTIONS',
+    value: '<n>',
+    help: 'connections this gateway accepts at once; more are closed with 3504 (default 0: no limit)',
+    parse: (text, label) => wholeNumber(text, label, 0),
+  },
+  maxChannelsPerConnection: {
+    flag: '--max-channels-per-connection',
+    env: 'SWITCHBOARD_MAX_CHANNELS_PER_CONNECTION',
+    value: '<n>',
+    help: `subscriptions one connection may hold; more are refused with 106 (default ${defaultLimits.maxChannelsPerConnection})`,
+    parse: (text, label) => wholeNumber(text, label, 1),
+  },
+  maxMessageSize: {
+    flag: '--max-message-size',
+    env: 'SWITCHBOARD_MAX_MESSAGE_SIZE',
+    value: '<bytes>',
+    help: `largest frame a client may send, and publication data size; larger frames close with 1009 (default ${defaultLimits.maxMessageSize})`,
+    parse: (text, label) => wholeNumber(text, label, 1024),
+  },
+  commandsPerSecond: {
+    flag: '--commands-per-second',
+    env: 'SWITCHBOARD_COMMANDS_PER_SECOND',
+    value: '<n>',
+    help: `sustained commands per connection, burst twice that; over it 111, far over it close 3013 (default ${defaultLimits.commandsPerSecond})`,
+    parse: (text, label) => wholeNumber(text, label, 1),
+  },
+  maxBackpressure: {
+    flag: '--max-backpressure',
+    env: 'SWITCHBOARD_MAX_BACKPRESSURE',
+    value: '<bytes>',
+    help: `bytes queued for a client that does not read before it is closed with 3008 (default ${defaultLimits.maxBackpressure})`,
+    parse: (text, label) => wholeNumber(text, label, 1024),
+  },
 };
+
+function wholeNumber(text: string, label: string, min: number): number {
+  const n = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) {
+    throw new ConfigError(`${label}: expected a whole number of at least ${min}, got ${JSON.stringify(text)}`);
+  }
+  return n;
+}
 
 function parsePartitions(text: string, label: string): number {
   const n = Number(text);
@@ -268,6 +322,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     presenceTtlMs: Math.round(settings.presenceTtlSeconds * 1000),
     docPartitions: settings.docPartitions,
     docLeaseMs: Math.round(settings.docLeaseSeconds * 1000),
+    limits: {
+      maxConnections: settings.maxConnections,
+      maxChannelsPerConnection: settings.maxChannelsPerConnection,
+      maxMessageSize: settings.maxMessageSize,
+      commandsPerSecond: settings.commandsPerSecond,
+      commandBurst: settings.commandsPerSecond * 2,
+      maxBackpressure: settings.maxBackpressure,
+    },
     configFile: configPath,
   };
 

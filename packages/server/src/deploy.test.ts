@@ -324,6 +324,17 @@ describe('k8s/base', () => {
     });
   });
 
+  test('gateways and workers agree on the Redis shards and the number of document partitions', () => {
+    const configs = Object.entries(roleOf).map(([name, role]) => {
+      const pod = podTemplate('Deployment', name);
+      const container = onlyContainer(pod.spec);
+      const env = resolvedEnv(container, name);
+      return runConfig(role, { ...env, SWITCHBOARD_CONFIG: configFileOnDisk(pod.spec, container, env.SWITCHBOARD_CONFIG) });
+    });
+    expect(configs[0].docPartitions).toBe(configs[1].docPartitions);
+    expect(configs[0].redis).toEqual(configs[1].redis);
+  });
+
   test.each(['Deployment/switchboard-gateway', 'Deployment/switchboard-worker', 'StatefulSet/switchboard-redis'])(
     '%s: non-root, read-only root filesystem, no capabilities, no service links, no API token',
     (ref) => {
@@ -580,6 +591,14 @@ describe('deploy/docker-compose.yml', () => {
     if (role === 'gateway') expect(config.nodeName).toBe(`gateway-${name.slice(-1)}`);
   });
 
+  test('gateways and the worker agree on the number of document partitions', () => {
+    const partitions = switchboardServices.map(([, s]) => {
+      const env = Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(String(v))]));
+      return runConfig(s.command?.[0] as Role, { ...env, SWITCHBOARD_CONFIG: '' }).docPartitions;
+    });
+    expect(new Set(partitions).size).toBe(1);
+  });
+
   test('nginx balances WebSockets over exactly the gateways, on their ports, with upgrade headers and long timeouts', () => {
     expect(mountedFrom(services.nginx, '/etc/nginx/nginx.conf')).toBe(path.join(deployDir, 'nginx.conf'));
     const upstream = /upstream\s+(\w+)\s*\{([^}]*)\}/.exec(nginxConf);
@@ -644,8 +663,8 @@ describe('deploy/grafana dashboard', () => {
       'switchboard_recoveries_total',
       'switchboard_slow_disconnects_total',
       'switchboard_doc_updates_total',
-      'switchboard_worker_commit_seconds_bucket',
-      'switchboard_worker_partitions',
+      'switchboard_doc_commit_seconds_bucket',
+      'switchboard_worker_partitions_owned',
     ]) {
       expect(metricNames).toContain(metric);
     }

@@ -71,6 +71,7 @@ async function serveGateway(config: Config, warnings: string[], logger: Logger, 
       nodeId,
       positionCheckIntervalMs: config.positionCheckIntervalMs,
       presenceTtlMs: config.presenceTtlMs,
+      limits: config.limits,
     });
   } catch (err) {
     await Promise.all([docs.close(), broker.close()]).catch(() => undefined);
