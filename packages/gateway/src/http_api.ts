@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ChannelConfig, NamespaceOptions } from './channels';
 import type { ControlPlane, NodeInfo } from './control';
 import type { Documents } from './documents';
+import { encodeHistory } from './history';
 import type { GatewayMetrics } from './metrics';
 import { channelOptions, Refusal, refuse } from './refusal';
 import type { GatewayLimits } from './options';
@@ -195,9 +196,7 @@ export class HttpApi {
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history failed');
       refuse(ErrorCode.Internal, 'engine unavailable, retry');
     }
-    if (since && since.epoch !== '' && since.epoch !== result.epoch) refuse(ErrorCode.UnrecoverablePosition);
-    const pubs = result.publications.map((p) => p.json).join(',');
-    return `{"publications":[${pubs}],"epoch":${JSON.stringify(result.epoch)},"offset":${result.offset}}`;
+    return encodeHistory(result, since);
   }
 
   private async historyRemove(body: Body): Promise<string> {

@@ -17,6 +17,7 @@ import { TokenError } from './auth';
 import { resolveChannel, type NamespaceOptions } from './channels';
 import type { GatewayContext } from './context';
 import type { HubSubscriber } from './hub';
+import { encodeHistory } from './history';
 import { channelOptions, Refusal, refuse } from './refusal';
 import { presenceResult, presenceStatsResult } from './presence';
 import { channelTopic, joinLeaveTopic } from './topics';
@@ -523,9 +524,7 @@ export class ClientSession {
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history failed');
       refuse(ErrorCode.Internal, 'engine unavailable, retry');
     }
-    if (since && since.epoch !== '' && since.epoch !== result.epoch) refuse(ErrorCode.UnrecoverablePosition);
-    const pubs = result.publications.map((p) => p.json).join(',');
-    return `{"publications":[${pubs}],"epoch":${JSON.stringify(result.epoch)},"offset":${result.offset}}`;
+    return encodeHistory(result, since);
   }
 
   private async presence(cmd: CommandOf<'presence' | 'presence_stats'>): Promise<string> {

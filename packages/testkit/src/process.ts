@@ -1,8 +1,9 @@
 // Starts switchboard processes (standalone, gateway, worker) for a test, waits for readiness, stops them.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { freePort, killOnExit } from './children';
 
 export interface SwitchboardProcess {
   readonly port: number;
@@ -186,29 +187,3 @@ export function httpStatus(url: string, timeoutMs = 1000): Promise<number | unde
   });
 }
 
-/** A port nothing listens on right now: the OS picks it for a moment's listener, which then closes. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-/** A test that fails before stop() must not leave a gateway running after jest exits. */
-function killOnExit(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const running of live) running.kill('SIGKILL');
-  });
-}
