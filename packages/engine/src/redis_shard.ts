@@ -1,6 +1,7 @@
 // One Redis shard: a command connection (scripts) and a pub/sub connection, their readiness and their errors.
 import Redis, { type RedisOptions } from 'ioredis';
 import { BrokerUnavailableError } from './errors';
+import { redactUrl } from './redis_url';
 import { withScripts, type ScriptedRedis } from './redis_scripts';
 import { ShardSubscriber } from './redis_subscriber';
 
@@ -112,13 +113,3 @@ export class RedisShard {
   }
 }
 
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (!parsed.password) return url;
-    parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}

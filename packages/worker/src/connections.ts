@@ -1,7 +1,7 @@
 // The worker's Redis connections: per shard one for commands and scripts and one for blocking stream reads.
 import fs from 'node:fs';
 import path from 'node:path';
-import { withDocScripts, type DocScriptedRedis } from '@switchboard/engine';
+import { redactUrl, withDocScripts, type DocScriptedRedis } from '@switchboard/engine';
 import Redis, { type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -125,13 +125,3 @@ export function closeShard(shard: Shard): void {
   shard.reader.disconnect();
 }
 
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (!parsed.password) return url;
-    parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
