@@ -49,5 +49,7 @@ export interface DocStore {
    * An update with an idempotency key is carried out at most once; a retry gets the first outcome.
    */
   update(channel: string, update: DocUpdate, opts: DocChannelOptions): Promise<DocResult>;
+  /** Able to serve now (for readiness). */
+  isReady(): boolean;
   close(): Promise<void>;
 }

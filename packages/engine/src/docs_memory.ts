@@ -48,6 +48,11 @@ export class MemoryDocStore implements DocStore {
     );
   }
 
+  /** In process: ready whenever the broker is. */
+  isReady(): boolean {
+    return this.broker.isReady();
+  }
+
   get(channel: string): Promise<DocState> {
     return this.serially(channel, async () => {
       const stored = await this.load(channel);

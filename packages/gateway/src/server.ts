@@ -207,7 +207,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     res.writeHeader('Content-Type', 'text/plain').end('ok');
   });
   app.get('/readyz', (res) => {
-    const ready = !draining && broker.isReady();
+    const ready = !draining && broker.isReady() && options.docs.isReady();
     if (!ready) res.writeStatus('503 Service Unavailable');
     res.writeHeader('Content-Type', 'text/plain').end(draining ? 'draining' : ready ? 'ready' : 'engine unavailable');
   });
@@ -276,7 +276,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   return {
     port,
-    isReady: () => !draining && broker.isReady(),
+    isReady: () => !draining && broker.isReady() && options.docs.isReady(),
     async shutdown(graceMs = 25000) {
       if (draining) return;
       draining = true;
