@@ -253,6 +253,8 @@ describe('documents on Redis: two gateways, two workers', () => {
     const survivor = s.workers[0];
     const metrics = await (await fetch(`${survivor.url}/metrics`)).text();
     expect(metrics).toMatch(/switchboard_worker_partitions_owned 16/);
+    expect(metrics).toMatch(/^switchboard_worker_queue_lag 0$/m);
+    expect(metrics).toMatch(/^switchboard_doc_commits_total\{outcome="merged"\} [1-9]/m);
   });
 
   it('strict mode rejects every stale base', () => strictMode(setup as Setup, 'doc:hot'));

@@ -35,9 +35,8 @@ export async function serveWorkerHttp(worker: Worker, host: string, port: number
       const ready = worker.isReady();
       res.writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ready ? 'ready' : 'not ready');
     } else if (path === '/metrics') {
-      registry
-        .metrics()
-        .then((text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text + workerMetrics(worker)))
+      Promise.all([registry.metrics(), worker.queueLag().catch(() => -1)])
+        .then(([text, lag]) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text + workerMetrics(worker, lag)))
         .catch((err: Error) => {
           logger.error({ err }, 'metrics failed');
           res.writeHead(500).end();
@@ -61,7 +60,7 @@ export async function serveWorkerHttp(worker: Worker, host: string, port: number
 }
 
 /** The worker's own series in the Prometheus text format, read from its stats at scrape time. */
-function workerMetrics(worker: Worker): string {
+function workerMetrics(worker: Worker, lag: number): string {
   const stats = worker.stats();
   const lines: string[] = [
     '# HELP switchboard_doc_commits_total Document requests processed by this worker, by outcome.',
@@ -81,6 +80,9 @@ function workerMetrics(worker: Worker): string {
     '# HELP switchboard_worker_partitions_owned Request partitions this worker owns now.',
     '# TYPE switchboard_worker_partitions_owned gauge',
     `switchboard_worker_partitions_owned ${worker.ownedPartitions().length}`,
+    '# HELP switchboard_worker_queue_lag Requests waiting in the partitions this worker owns (-1: Redis did not answer).',
+    '# TYPE switchboard_worker_queue_lag gauge',
+    `switchboard_worker_queue_lag ${lag}`,
     '# HELP switchboard_worker_ready 1 when Redis is reachable, the worker registered and its readers run.',
     '# TYPE switchboard_worker_ready gauge',
     `switchboard_worker_ready ${worker.isReady() ? 1 : 0}`,

@@ -1,6 +1,6 @@
 // startWorker: wires the connections, the partition ownership, the stream readers and the processor of one worker.
 import { randomBytes } from 'node:crypto';
-import { shardOf, partitionShard } from '@switchboard/engine';
+import { DOC_CONSUMER_GROUP, docRequestStream, shardOf, partitionShard } from '@switchboard/engine';
 import { DocCache } from './doc_cache';
 import { closeShard, connectShard, createShard, isShardReady, measureClock, quitShard, type Shard } from './connections';
 import { resolveWorkerOptions, type WorkerOptions } from './options';
@@ -18,6 +18,8 @@ export interface Worker {
   ownedPartitions(): number[];
   /** Counters and commit latency since start (for /metrics). */
   stats(): WorkerStats;
+  /** Requests waiting in its partitions: not yet read plus read but not yet acknowledged. */
+  queueLag(): Promise<number>;
   /** Finishes what it is processing, hands its partitions back, leaves the registry and disconnects. */
   stop(): Promise<void>;
 }
@@ -102,6 +104,16 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     isReady: () => stopping === undefined && ownership.isAlive() && shards.every(isShardReady) && readers.every((r) => r.isRunning()),
     ownedPartitions: () => ownership.partitions(),
     stats: () => stats.snapshot(),
+    async queueLag() {
+      const lags = await Promise.all(
+        ownership.partitions().map(async (p) => {
+          const groups = (await shards[partitionShard(p, shards.length)].commands.call('XINFO', 'GROUPS', docRequestStream(o.prefix, p))) as unknown[][];
+          const group = groups.map(pairs).find((g) => g.name === DOC_CONSUMER_GROUP);
+          return Number(group?.lag ?? 0) + Number(group?.pending ?? 0);
+        }),
+      );
+      return lags.reduce((a, b) => a + b, 0);
+    },
     stop: () =>
       (stopping ??= (async () => {
         clearInterval(clock);
@@ -111,4 +123,11 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
         logger.info('versioning worker stopped');
       })()),
   };
+}
+
+/** XINFO replies are flat [name, value, name, value, ...] lists. */
+function pairs(flat: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
+  return out;
 }
