@@ -4,6 +4,7 @@
 #   scripts/cluster.sh start     start everything on free loopback ports, print the URLs, write the state file
 #   scripts/cluster.sh stop      SIGTERM everything the state file names (gateways drain first), wait, clean up
 #   scripts/cluster.sh status    show which recorded processes are alive
+#   scripts/cluster.sh restart-gateway N   SIGTERM gateway N (it drains), start it again on its port, wait for /readyz
 #   scripts/cluster.sh install   apt-get install the missing Debian packages (as root), or say what to install
 #
 # Environment:
@@ -234,7 +235,7 @@ write_nginx_conf() {
   local dir="$CLUSTER_DIR/nginx" servers="" p user_line=""
   mkdir -p "$dir/temp/client_body" "$dir/temp/proxy" "$dir/temp/fastcgi" "$dir/temp/uwsgi" "$dir/temp/scgi"
   for p in "$@"; do
-    servers+="    server 127.0.0.1:$p max_fails=2 fail_timeout=5s;"$'\n'
+    servers+="    server 127.0.0.1:$p max_fails=2 fail_timeout=2s;"$'\n'
   done
   # As root, nginx would run its workers as "nobody", who cannot write the temp dirs made here.
   if [ "$(id -u)" -eq 0 ]; then user_line="user root;"; fi
@@ -521,13 +522,30 @@ cmd_status() {
   [ "$running" -eq 1 ]
 }
 
+# One step of a rolling restart: the gateway drains (readiness 503, clients closed with 3001 and reconnecting
+# through nginx to the others), then comes back on the same port with the same settings.
+cmd_restart_gateway() {
+  local i="${1:-}" pid port port_var
+  [[ "$i" =~ ^[1-9][0-9]*$ ]] || die "usage: $0 restart-gateway N (a gateway number)"
+  load_state || die "no cluster is running (no state file at $STATE)"
+  port_var="GATEWAY${i}_PORT"
+  port="${!port_var:-}"
+  [ -n "$port" ] || die "this cluster has no gateway $i"
+  TOKEN_SECRET="$TOKEN_HMAC_SECRET"
+  stop_one "GATEWAY$i"
+  pid="$(start_switchboard "GATEWAY$i" gateway "$port" "gateway-$i" "redis://127.0.0.1:$REDIS_PORT")"
+  wait_until "gateway-$i" "$pid" "$CLUSTER_DIR/logs/gateway-$i.log" "[ \"\$(http_code http://127.0.0.1:$port/readyz)\" = 200 ]"
+  log "restarted gateway-$i on 127.0.0.1:$port"
+}
+
 case "${1:-}" in
   start) cmd_start ;;
+  restart-gateway) cmd_restart_gateway "${2:-}" ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
   install) install_packages && log "present: ${PACKAGES[*]}" ;;
   *)
-    echo "usage: $0 start|stop|status|install" >&2
+    echo "usage: $0 start|stop|status|install|restart-gateway N" >&2
     exit 2
     ;;
 esac

@@ -122,7 +122,7 @@ export class Hub {
       return;
     }
     if (!position || (position.offset === 0 && position.epoch === '')) {
-      for (const item of buffer) sub.send(item.frame);
+      for (const item of buffer) this.sendOne(sub, item.frame);
       this.activate(entry, sub);
       return;
     }
@@ -199,7 +199,7 @@ export class Hub {
   /** A catching-up subscriber takes one publication; false when it had to resync. */
   private offer(entry: ChannelEntry, sub: HubSubscriber, pending: Pending, offset: number, epoch: string, frame: string): boolean {
     if (offset === 0) {
-      sub.send(frame);
+      this.sendOne(sub, frame);
       return true;
     }
     if (epoch !== pending.epoch || offset > pending.next) {
@@ -209,10 +209,17 @@ export class Hub {
       return false;
     }
     if (offset === pending.next) {
-      sub.send(frame);
+      this.sendOne(sub, frame);
       pending.next++;
     }
     return true;
+  }
+
+  /** A publication frame to one subscriber still catching up (counted like the shared fan-out). */
+  private sendOne(sub: HubSubscriber, frame: string): void {
+    sub.send(frame);
+    this.metrics.deliveries.inc();
+    this.metrics.bytesOut.inc(frame.length);
   }
 
   private joinIfCaughtUp(entry: ChannelEntry, sub: HubSubscriber, pending: Pending): void {
