@@ -138,6 +138,37 @@ describe('connect and tokens', () => {
   });
 });
 
+describe('token expiry', () => {
+  it('closes a connection whose token expired with 3005, unless refresh extended it', async () => {
+    const [stale, refreshed] = [await RawClient.open(url), await RawClient.open(url)];
+    for (const c of [stale, refreshed]) expect((await c.command('connect', { token: await hmacToken(SECRET, { sub: 'exp' }, 2) })).error).toBeUndefined();
+    const reply = await refreshed.command('refresh', { token: await hmacToken(SECRET, { sub: 'exp' }, 60) });
+    expect(reply.refresh).toMatchObject({ expires: true });
+    expect((await stale.closed).code).toBe(3005);
+    expect((await refreshed.command('subscribe', { channel: 'still-open' })).error).toBeUndefined();
+    refreshed.close();
+  });
+
+  it('refuses a refresh for another user with 3500', async () => {
+    const c = await connected('alice');
+    c.sendRaw(JSON.stringify({ id: 77, refresh: { token: await hmacToken(SECRET, { sub: 'mallory' }, 60) } }));
+    expect((await c.closed).code).toBe(3500);
+  });
+
+  it('closes a connection whose subscription token expired with 3006, unless sub_refresh extended it', async () => {
+    const [stale, refreshed] = [await connected('sam'), await connected('sam')];
+    for (const c of [stale, refreshed]) {
+      const token = await hmacToken(SECRET, { sub: 'sam', channel: 'private:exp' }, 2);
+      expect((await c.command('subscribe', { channel: 'private:exp', token })).error).toBeUndefined();
+    }
+    const later = await hmacToken(SECRET, { sub: 'sam', channel: 'private:exp' }, 60);
+    expect((await refreshed.command('sub_refresh', { channel: 'private:exp', token: later })).sub_refresh).toMatchObject({ expires: true });
+    expect((await stale.closed).code).toBe(3006);
+    expect((await refreshed.command('history', { channel: 'private:exp' })).error?.code).toBe(108);
+    refreshed.close();
+  });
+});
+
 describe('permissions', () => {
   it('refuses client publish with 103 where the namespace forbids it', async () => {
     const c = await connected();
