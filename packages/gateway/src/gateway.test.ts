@@ -1,6 +1,7 @@
 // In-process gateway on the memory engine: auth, permissions, bad input and the centrifuge SDK.
 import { generateKeyPairSync } from 'node:crypto';
 import { SignJWT, importPKCS8 } from 'jose';
+import fc from 'fast-check';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { Centrifuge } from 'centrifuge';
@@ -319,6 +320,46 @@ describe('bad input', () => {
     await bystander.waitPush((p) => p.channel === 'calm' && p.pub !== undefined);
     expect((await fetch(`http://127.0.0.1:${gateway.port}/healthz`)).status).toBe(200);
     bystander.close();
+  });
+});
+
+describe('random commands', () => {
+  it('get an answer each, none of them an internal error, and the gateway stays up', async () => {
+    const methodNames = ['subscribe', 'unsubscribe', 'publish', 'presence', 'presence_stats', 'history', 'rpc', 'refresh', 'sub_refresh', 'send'];
+    const fields = fc.dictionary(
+      fc.constantFrom('channel', 'data', 'token', 'recover', 'epoch', 'offset', 'limit', 'since', 'reverse', 'method', 'positioned', 'recoverable', 'join_leave', 'flag'),
+      fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom('hist:fuzz', 'pres:fuzz', 'doc', 'a'.repeat(300), '', 'nope:x', 'dm:x#alice')),
+    );
+    const commands = fc.sample(fc.record({ method: fc.constantFrom(...methodNames), params: fields }), { numRuns: 200, seed: 42 });
+    let c = await connected('fuzzer');
+    const codes: number[] = [];
+    const closes: number[] = [];
+    let answered = 0;
+    for (const { method, params } of commands) {
+      if (method === 'send') {
+        c.sendRaw(JSON.stringify({ send: params }));
+        continue;
+      }
+      const reply = await Promise.race([c.command(method, params), c.closed]);
+      if (!('id' in reply)) {
+        // Closed with a documented code (a bad token, say): carry on with a new connection.
+        closes.push(reply.code);
+        c = await connected('fuzzer');
+        continue;
+      }
+      answered++;
+      if (reply.error) codes.push(reply.error.code);
+      // Stay under the command rate limit: this test is about the commands, not about flooding.
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(answered).toBeGreaterThan(160);
+    expect(codes).not.toContain(100);
+    expect(closes.every((code) => [3500, 3501].includes(code))).toBe(true);
+    c.close();
+    expect((await fetch(`http://127.0.0.1:${gateway.port}/healthz`)).status).toBe(200);
+    const fresh = await connected('after-fuzz');
+    expect((await fresh.command('subscribe', { channel: 'after-fuzz' })).error).toBeUndefined();
+    fresh.close();
   });
 });
 
