@@ -1,0 +1,165 @@
+// `npm run bench [-- --quick]`: runs the scenarios against Switchboard and its peers and prints the tables.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadAverage, pin } from './procstat';
+import { renderReport, type Machine, type Results } from './report';
+import { LoadGen, MAX_SOCKETS_PER_PROCESS } from './runner';
+import { documentsScenario, fanoutScenario, idleScenario, manyChannelsScenario, PROFILES, type Profile } from './scenarios';
+import { startCluster, SYSTEM_LABELS, type SystemName } from './systems';
+
+const USAGE = `Usage: npm run bench [-- flags]
+
+  --quick                 a short run (< 3 minutes): fewer configurations, 1 s steps
+  --systems <list>        comma-separated: switchboard,uws-relay,socketio (default: all three)
+  --scenarios <list>      comma-separated: a,b,c,d (default: all)
+  --no-pin                do not pin processes to cores with taskset
+  --cpu-prof <dir>        write a V8 CPU profile of every server process (gateways, worker, peers) into <dir>
+  --out <dir>             where the report (.md) and raw results (.json) go (default packages/bench/results)
+  -h, --help              this text
+`;
+
+interface Options {
+  profile: Profile;
+  systems: SystemName[];
+  scenarios: Set<string>;
+  pin: boolean;
+  cpuProf?: string;
+  out: string;
+}
+
+const ALL_SYSTEMS: SystemName[] = ['switchboard', 'uws-relay', 'socketio'];
+
+function parse(argv: string[]): Options | undefined {
+  const opts: Options = {
+    profile: PROFILES.full,
+    systems: ALL_SYSTEMS,
+    scenarios: new Set(['a', 'b', 'c', 'd']),
+    pin: true,
+    out: path.resolve(__dirname, '..', 'results'),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--quick') opts.profile = PROFILES.quick;
+    else if (arg === '--no-pin') opts.pin = false;
+    else if (arg === '--cpu-prof') opts.cpuProf = path.resolve(value());
+    else if (arg === '--out') opts.out = path.resolve(value());
+    else if (arg === '--systems') {
+      const list = value().split(',') as SystemName[];
+      for (const s of list) if (!ALL_SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; expected ${ALL_SYSTEMS.join(', ')}`);
+      opts.systems = list;
+    } else if (arg === '--scenarios') {
+      const list = value().split(',');
+      for (const s of list) if (!['a', 'b', 'c', 'd'].includes(s)) throw new Error(`unknown scenario ${s}; expected a, b, c or d`);
+      opts.scenarios = new Set(list);
+    } else if (arg === '-h' || arg === '--help') return undefined;
+    else throw new Error(`unknown flag ${arg}\n\n${USAGE}`);
+  }
+  return opts;
+}
+
+function cmd(file: string, args: string[]): string {
+  try {
+    return execFileSync(file, args, { encoding: 'utf8' }).trim();
+  } catch {
+    return 'n/a';
+  }
+}
+
+function machine(layout: string, command: string): Machine {
+  let cpu = 'unknown CPU';
+  try {
+    cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu;
+  } catch {
+    // not Linux
+  }
+  return {
+    cpu,
+    cores: os.availableParallelism(),
+    kernel: os.release(),
+    node: process.version,
+    redis: cmd('redis-server', ['--version']).replace(/ sha=.*$/, ''),
+    loadBefore: loadAverage(),
+    layout,
+    started: new Date().toISOString(),
+    command,
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let opts: Options | undefined;
+  try {
+    opts = parse(argv);
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (!opts) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const started = Date.now();
+  const log = (line: string): void => {
+    process.stderr.write(`${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s ${line}\n`);
+  };
+  const cores = os.availableParallelism();
+  // Server side on core 0, load generator on core 1: each side gets one whole core, and the load generator's
+  // own CPU never comes out of the servers' share.
+  const pinned = opts.pin && cores >= 2 && pin(process.pid, '1');
+  const sutCpus = pinned ? '0' : undefined;
+  const loadCpus = pinned ? (cores > 2 ? `1-${cores - 1}` : '1') : undefined;
+  const layout = pinned
+    ? `server side (Redis, gateways, worker, peer nodes) pinned to CPU 0; load generator (subscriber, publisher, writer processes and the orchestrator) pinned to CPU ${loadCpus}`
+    : 'not pinned (taskset missing, one core, or --no-pin): all processes share every core';
+  const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
+  const res: Results = { profile: opts.profile.name, machine: machine(layout, command), fanout: [], many: [], idle: [], docs: [] };
+  log(`${command}: ${res.machine.cpu}, ${cores} cores, load ${res.machine.loadBefore}; ${layout}`);
+  if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
+
+  const profile = opts.profile;
+  const maxSockets = Math.max(profile.idleConnections, ...profile.fanout.map((f) => f.subscribers), profile.manyChannels * profile.manySubscribersPerChannel);
+  const gen = LoadGen.start({ subscriberProcesses: Math.max(2, Math.ceil(maxSockets / MAX_SOCKETS_PER_PROCESS)), cpus: loadCpus });
+  try {
+    const pubsub = ['a', 'b', 'c'].some((s) => opts.scenarios.has(s));
+    for (const system of pubsub ? opts.systems : []) {
+      log(`starting ${SYSTEM_LABELS[system]}`);
+      const cluster = await startCluster(system, { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf });
+      try {
+        await gen.pub.call('init', { host: cluster.host, ports: cluster.ports, poolPerPort: 32, headers: cluster.apiHeaders });
+        // Idle first, on fresh processes, so RSS growth is the connections' and not earlier scenarios' heap.
+        if (opts.scenarios.has('c')) res.idle.push(await idleScenario(gen, cluster, profile, log));
+        if (opts.scenarios.has('a')) res.fanout.push(...(await fanoutScenario(gen, cluster, profile, log)));
+        if (opts.scenarios.has('b')) res.many.push(...(await manyChannelsScenario(gen, cluster, profile, log)));
+      } finally {
+        await cluster.stop();
+      }
+    }
+    if (opts.scenarios.has('d') && opts.systems.includes('switchboard')) {
+      log('starting Switchboard with a versioning worker');
+      const cluster = await startCluster('switchboard', { nodes: 2, worker: true, cpus: sutCpus, profileDir: opts.cpuProf });
+      try {
+        res.docs.push(...(await documentsScenario(gen, cluster, profile, log)));
+      } finally {
+        await cluster.stop();
+      }
+    }
+  } finally {
+    await gen.stop();
+  }
+  res.machine.loadAfter = loadAverage();
+  res.machine.seconds = (Date.now() - started) / 1000;
+  const report = renderReport(res);
+  process.stdout.write(report);
+  mkdirSync(opts.out, { recursive: true });
+  const stamp = res.machine.started.replace(/[:.]/g, '-');
+  writeFileSync(path.join(opts.out, `bench-${profile.name}-${stamp}.md`), report);
+  writeFileSync(path.join(opts.out, `bench-${profile.name}-${stamp}.json`), JSON.stringify(res, null, 2));
+  log(`done in ${res.machine.seconds.toFixed(0)} s; report and raw results in ${opts.out}`);
+  return 0;
+}

@@ -1,0 +1,197 @@
+// The two client protocols the load generator speaks: Centrifugo v2 JSON (Switchboard and the minimal relay)
+// and Socket.IO v5 over Engine.IO v4 (websocket transport only). Setup uses JSON.parse; received payloads do not.
+import { RawWebSocket } from './raw_ws';
+
+export type Proto = 'centrifugo' | 'socketio';
+
+export interface ClientTarget {
+  host: string;
+  port: number;
+  channels: string[];
+  /** Connection JWT (Centrifugo) or handshake auth token (Socket.IO); omitted when the server takes none. */
+  token?: string;
+}
+
+export interface ClientHandlers {
+  /** Scans a received message for payloads (hot path) and returns how many it found. */
+  payloads(data: Buffer): number;
+  /** The connection closed after setup; `code` is the WebSocket close code (1006 without one). */
+  closed(code: number, reason: string): void;
+}
+
+export interface ProtoClient {
+  close(): void;
+  readonly isOpen: boolean;
+}
+
+const CENTRIFUGO_PATH = '/connection/websocket';
+const SOCKETIO_PATH = '/socket.io/?EIO=4&transport=websocket';
+const PING_LINE = Buffer.from('{}', 'latin1');
+const NL_PING = Buffer.from('\n{}', 'latin1');
+const CHAR_OPEN = 0x7b; // {
+const CHAR_2 = 0x32;
+const CHAR_4 = 0x34;
+
+/** Opens a connection, authenticates and subscribes to every channel; resolves once all replies are in. */
+export function openClient(proto: Proto, target: ClientTarget, handlers: ClientHandlers, timeoutMs = 15000): Promise<ProtoClient> {
+  return proto === 'centrifugo' ? openCentrifugo(target, handlers, timeoutMs) : openSocketIo(target, handlers, timeoutMs);
+}
+
+/** Waits for replies matched by id during setup, and fails them all when the socket closes first. */
+class Setup {
+  private readonly waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  done = false;
+  private readonly timer: NodeJS.Timeout;
+  failure: Error | undefined;
+
+  constructor(timeoutMs: number, what: string) {
+    this.timer = setTimeout(() => this.fail(new Error(`${what} not finished within ${timeoutMs} ms`)), timeoutMs);
+  }
+
+  expect(id: number): Promise<unknown> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+  }
+
+  answer(id: number, value: unknown, error?: Error): void {
+    const w = this.waiting.get(id);
+    if (!w) return;
+    this.waiting.delete(id);
+    if (error) w.reject(error);
+    else w.resolve(value);
+  }
+
+  fail(err: Error): void {
+    if (this.done) return;
+    this.failure ??= err;
+    for (const w of this.waiting.values()) w.reject(err);
+    this.waiting.clear();
+  }
+
+  finish(): void {
+    this.done = true;
+    clearTimeout(this.timer);
+  }
+}
+
+async function openCentrifugo(target: ClientTarget, handlers: ClientHandlers, timeoutMs: number): Promise<ProtoClient> {
+  const setup = new Setup(timeoutMs, `connect and subscribe on port ${target.port}`);
+  let ws: RawWebSocket | undefined;
+  const slowPath = (data: Buffer): void => {
+    for (const line of data.toString('utf8').split('\n')) {
+      if (line === '') continue;
+      if (line === '{}') {
+        ws?.send('{}'); // the answer to a server ping
+        continue;
+      }
+      if (line.startsWith('{"push"')) continue; // publications were counted by the scan
+      let msg: { id?: number; error?: { code: number; message: string } };
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        setup.fail(new Error(`unparseable line from the server: ${line.slice(0, 200)}`));
+        continue;
+      }
+      if (typeof msg.id === 'number') {
+        setup.answer(msg.id, msg, msg.error ? new Error(`error ${msg.error.code}: ${msg.error.message}`) : undefined);
+      }
+    }
+  };
+  ws = await RawWebSocket.open(target.host, target.port, CENTRIFUGO_PATH, {
+    message: (data) => {
+      // Hot path: a frame of pushes only. Anything else (replies, pings) also takes the slow path.
+      const n = handlers.payloads(data);
+      if (n > 0 && data[0] === CHAR_OPEN && data.indexOf(NL_PING) === -1 && !data.subarray(0, 2).equals(PING_LINE)) return;
+      slowPath(data);
+    },
+    close: (code, reason) => {
+      if (!setup.done) setup.fail(new Error(`closed during setup: ${code} ${reason}`));
+      else handlers.closed(code, reason);
+    },
+  });
+  try {
+    const connected = setup.expect(1);
+    ws.send(JSON.stringify({ id: 1, connect: target.token ? { token: target.token } : {} }));
+    await connected;
+    if (target.channels.length > 0) {
+      const replies = target.channels.map((_, i) => setup.expect(i + 2));
+      ws.send(target.channels.map((channel, i) => JSON.stringify({ id: i + 2, subscribe: { channel } })).join('\n'));
+      await Promise.all(replies);
+    }
+  } catch (err) {
+    setup.finish();
+    ws.destroy();
+    throw err;
+  }
+  setup.finish();
+  const socket = ws;
+  return {
+    close: () => socket.close(),
+    get isOpen() {
+      return socket.isOpen;
+    },
+  };
+}
+
+async function openSocketIo(target: ClientTarget, handlers: ClientHandlers, timeoutMs: number): Promise<ProtoClient> {
+  const setup = new Setup(timeoutMs, `Socket.IO handshake and subscribe on port ${target.port}`);
+  let ws: RawWebSocket | undefined;
+  const OPEN = 0;
+  const CONNECTED = -1;
+  const slowPath = (text: string): void => {
+    if (text === '2') {
+      ws?.send('3'); // Engine.IO ping → pong
+    } else if (text.startsWith('0{')) {
+      setup.answer(OPEN, text);
+    } else if (text.startsWith('40')) {
+      setup.answer(CONNECTED, text);
+    } else if (text.startsWith('44')) {
+      setup.answer(CONNECTED, text, new Error(`Socket.IO connect refused: ${text}`));
+    } else if (text.startsWith('43')) {
+      const bracket = text.indexOf('[');
+      setup.answer(Number(text.slice(2, bracket)), text);
+    } else if (text === '1' || text.startsWith('41')) {
+      ws?.close();
+    }
+  };
+  const opened = setup.expect(OPEN);
+  const connected = setup.expect(CONNECTED);
+  ws = await RawWebSocket.open(target.host, target.port, SOCKETIO_PATH, {
+    message: (data) => {
+      // Hot path: an event packet `42[...]` holding a payload.
+      if (data[0] === CHAR_4 && data[1] === CHAR_2 && handlers.payloads(data) > 0) return;
+      if (data.length === 1 && data[0] === CHAR_2) {
+        ws?.send('3');
+        return;
+      }
+      slowPath(data.toString('utf8'));
+    },
+    close: (code, reason) => {
+      if (!setup.done) setup.fail(new Error(`closed during setup: ${code} ${reason}`));
+      else handlers.closed(code, reason);
+    },
+  });
+  try {
+    await opened;
+    ws.send(target.token ? `40${JSON.stringify({ token: target.token })}` : '40');
+    await connected;
+    const acks = target.channels.map((channel, i) => {
+      const ack = setup.expect(i + 1);
+      ws?.send(`42${i + 1}${JSON.stringify(['sub', channel])}`);
+      return ack;
+    });
+    await Promise.all(acks);
+  } catch (err) {
+    setup.finish();
+    ws.destroy();
+    throw err;
+  }
+  setup.finish();
+  const socket = ws;
+  return {
+    close: () => socket.close(),
+    get isOpen() {
+      return socket.isOpen;
+    },
+  };
+}

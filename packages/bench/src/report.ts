@@ -1,0 +1,280 @@
+// Markdown tables of a run: one row per step, the sustained figures side by side, and the targets of issue 6.
+import { P99_BUDGET_MS } from './runner';
+import type { DocRow, FanoutRow, IdleRow } from './scenarios';
+import { SYSTEM_LABELS, type SystemName } from './systems';
+import type { ProcUsage } from './procstat';
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  kernel: string;
+  node: string;
+  redis: string;
+  loadBefore: string;
+  loadAfter?: string;
+  layout: string;
+  started: string;
+  command: string;
+  seconds?: number;
+}
+
+export interface Results {
+  profile: string;
+  machine: Machine;
+  fanout: FanoutRow[];
+  many: FanoutRow[];
+  idle: IdleRow[];
+  docs: DocRow[];
+}
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
+const ms = (n: number): string => (Number.isFinite(n) ? (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2)) : '–');
+const kb = (bytes: number): string => (Number.isFinite(bytes) ? (bytes / 1024).toFixed(2) : '–');
+
+function cpu(usage: ProcUsage[], side: 'sut' | 'load'): string {
+  const mine = usage.filter((u) => u.side === side && (side === 'sut' || u.cpu >= 0.5));
+  const total = mine.reduce((s, u) => s + u.cpu, 0);
+  return `${total.toFixed(0)} (${mine.map((u) => `${u.name} ${u.cpu.toFixed(0)}`).join(', ')})`;
+}
+
+function stepRows(rows: FanoutRow[]): string[][] {
+  return rows.map((r) => [
+    SYSTEM_LABELS[r.system],
+    int(r.subscribers),
+    String(r.size),
+    r.rate >= 100 ? int(r.rate) : r.rate.toFixed(1),
+    int(r.offered),
+    int(r.result.deliveredPerSec),
+    ms(r.result.latency.p50),
+    ms(r.result.latency.p99),
+    ms(r.result.latency.p999),
+    ms(r.result.latency.max),
+    int(r.result.missing),
+    ms(r.result.publishLatency.p99),
+    cpu(r.result.usage, 'sut'),
+    cpu(r.result.usage, 'load'),
+    r.verdict,
+  ]);
+}
+
+const STEP_HEADER = [
+  'system',
+  'subs',
+  'payload B',
+  'pub/s',
+  'offered deliveries/s',
+  'delivered/s',
+  'p50 ms',
+  'p99 ms',
+  'p99.9 ms',
+  'max ms',
+  'lost',
+  'publish p99 ms',
+  'server CPU % (per process)',
+  'load-gen CPU %',
+  'verdict',
+];
+
+/** The highest delivered/s among passing steps of each (system, subscribers, size). */
+export function sustained(rows: FanoutRow[]): Map<string, number> {
+  const best = new Map<string, number>();
+  for (const [key, row] of bestRows(rows)) best.set(key, row ? row.result.deliveredPerSec : 0);
+  return best;
+}
+
+function bestRows(rows: FanoutRow[]): Map<string, FanoutRow | undefined> {
+  const best = new Map<string, FanoutRow | undefined>();
+  for (const r of rows) {
+    const key = `${r.system}|${r.subscribers}|${r.size}`;
+    const current = best.get(key);
+    if (!best.has(key)) best.set(key, undefined);
+    if (r.passed && (!current || r.result.deliveredPerSec > current.result.deliveredPerSec)) best.set(key, r);
+  }
+  return best;
+}
+
+/** Deliveries per second of server CPU (all server processes) at the best passing step. */
+function efficiency(row: FanoutRow | undefined): number {
+  if (!row) return NaN;
+  const cpu = row.result.usage.filter((u) => u.side === 'sut').reduce((s, u) => s + u.cpu, 0) / 100;
+  return cpu > 0 ? row.result.deliveredPerSec / cpu : NaN;
+}
+
+function configs(rows: FanoutRow[]): { subscribers: number; size: number }[] {
+  const seen = new Map<string, { subscribers: number; size: number }>();
+  for (const r of rows) seen.set(`${r.subscribers}|${r.size}`, { subscribers: r.subscribers, size: r.size });
+  return [...seen.values()];
+}
+
+function ratio(a: number, b: number): string {
+  if (!(b > 0)) return a > 0 ? '∞' : '–';
+  return `${(a / b).toFixed(2)}×`;
+}
+
+function sustainedTable(rows: FanoutRow[], what: string): string {
+  const best = sustained(rows);
+  const rowsOf = bestRows(rows);
+  const systems = [...new Set(rows.map((r) => r.system))];
+  const get = (s: SystemName, c: { subscribers: number; size: number }): number => best.get(`${s}|${c.subscribers}|${c.size}`) ?? NaN;
+  const eff = (s: SystemName, c: { subscribers: number; size: number }): number => efficiency(rowsOf.get(`${s}|${c.subscribers}|${c.size}`));
+  return table(
+    [
+      what,
+      'payload B',
+      ...systems.map((s) => `${SYSTEM_LABELS[s]} deliveries/s`),
+      'Switchboard ÷ relay',
+      'Switchboard ÷ Socket.IO',
+      ...systems.map((s) => `${SYSTEM_LABELS[s]} deliveries per server CPU-second`),
+    ],
+    configs(rows).map((c) => [
+      int(c.subscribers),
+      String(c.size),
+      ...systems.map((s) => int(get(s, c))),
+      ratio(get('switchboard', c), get('uws-relay', c)),
+      ratio(get('switchboard', c), get('socketio', c)),
+      ...systems.map((s) => int(eff(s, c))),
+    ]),
+  );
+}
+
+function idleTable(rows: IdleRow[]): string {
+  return table(
+    ['system', 'connections', 'failed', 'connects/s', 'setup p50 ms', 'setup p99 ms', 'RSS per connection (per node)', 'RSS after (per node)', 'server CPU % while connecting', 'load-gen CPU %'],
+    rows.map((r) => [
+      SYSTEM_LABELS[r.system],
+      int(r.connections),
+      int(r.failed),
+      int(r.connectRate),
+      ms(r.setup.p50),
+      ms(r.setup.p99),
+      r.nodes.filter((n) => n.connections > 0).map((n) => `${n.name} ${kb(n.perConnection)} KB`).join(', '),
+      r.nodes.map((n) => `${n.name} ${(n.after / 1048576).toFixed(0)} MiB`).join(', '),
+      cpu(r.usage, 'sut'),
+      cpu(r.usage, 'load'),
+    ]),
+  );
+}
+
+function docTable(rows: DocRow[]): string {
+  return table(
+    ['system', 'workload', 'writers', 'docs', 'commits/s', 'applied', 'merged', 'conflicts', 'errors', 'attempts', 'wasted attempts', 'p50 ms', 'p99 ms', 'max ms', 'server CPU %', 'load-gen CPU %'],
+    rows.map((r) => [
+      r.system === 'switchboard' ? 'Switchboard (doc_update, merge)' : 'naive optimistic locking (Redis CAS)',
+      r.workload === 'hot' ? 'one hot doc, disjoint fields' : `random writers, ${r.docs} docs`,
+      int(r.writers),
+      int(r.docs),
+      int(r.commitsPerSec),
+      int(r.result.applied),
+      int(r.result.merged),
+      int(r.result.conflicts),
+      int(r.result.errors),
+      int(r.result.attempts),
+      r.system === 'naive' ? `${int(r.result.attempts - r.result.commits)} (${((100 * (r.result.attempts - r.result.commits)) / Math.max(1, r.result.attempts)).toFixed(0)}%)` : '–',
+      ms(r.latency.p50),
+      ms(r.latency.p99),
+      ms(r.latency.max),
+      cpu(r.usage, 'sut'),
+      cpu(r.usage, 'load'),
+    ]),
+  );
+}
+
+export interface Target {
+  what: string;
+  target: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+export function targets(res: Results): Target[] {
+  const out: Target[] = [];
+  const best = sustained(res.fanout);
+  for (const c of configs(res.fanout)) {
+    const sb = best.get(`switchboard|${c.subscribers}|${c.size}`);
+    const relay = best.get(`uws-relay|${c.subscribers}|${c.size}`);
+    const sio = best.get(`socketio|${c.subscribers}|${c.size}`);
+    if (sb !== undefined && relay !== undefined) {
+      out.push({ what: `(a) ${c.subscribers} subs, ${c.size} B vs relay`, target: '≥ 0.6×', measured: ratio(sb, relay), met: relay > 0 ? sb / relay >= 0.6 : undefined });
+    }
+    if (sb !== undefined && sio !== undefined) {
+      out.push({ what: `(a) ${c.subscribers} subs, ${c.size} B vs Socket.IO`, target: '≥ 10×', measured: ratio(sb, sio), met: sio > 0 ? sb / sio >= 10 : sb > 0 });
+    }
+  }
+  const many = sustained(res.many);
+  for (const c of configs(res.many)) {
+    const sb = many.get(`switchboard|${c.subscribers}|${c.size}`);
+    const relay = many.get(`uws-relay|${c.subscribers}|${c.size}`);
+    if (sb !== undefined && relay !== undefined) {
+      out.push({ what: '(b) 1000 channels × 5 vs relay', target: '≥ 0.5×', measured: ratio(sb, relay), met: relay > 0 ? sb / relay >= 0.5 : undefined });
+    }
+  }
+  const idle = res.idle.find((r) => r.system === 'switchboard');
+  if (idle) {
+    const worst = Math.max(...idle.nodes.filter((n) => n.connections > 0).map((n) => n.perConnection));
+    out.push({ what: `(c) gateway RSS per idle connection (${int(idle.connections)} conns)`, target: '≤ 3 KB', measured: `${kb(worst)} KB (worst gateway)`, met: worst <= 3 * 1024 });
+    out.push({ what: '(c) JWT-authenticated connects/s', target: '≥ 3,000/s', measured: `${int(idle.connectRate)}/s`, met: idle.connectRate >= 3000 });
+  }
+  const hot = res.docs.find((r) => r.system === 'switchboard' && r.workload === 'hot');
+  const naiveHot = res.docs.find((r) => r.system === 'naive' && r.workload === 'hot');
+  if (hot) {
+    out.push({
+      what: '(d) hot document, 100 disjoint writers',
+      target: '≥ 10,000 commits/s, 0 conflicts',
+      measured: `${int(hot.commitsPerSec)}/s, ${int(hot.result.conflicts)} conflicts${naiveHot ? ` (naive: ${int(naiveHot.commitsPerSec)}/s)` : ''}`,
+      met: hot.commitsPerSec >= 10000 && hot.result.conflicts === 0,
+    });
+  }
+  const many1000 = res.docs.find((r) => r.system === 'switchboard' && r.workload === 'many');
+  const naiveMany = res.docs.find((r) => r.system === 'naive' && r.workload === 'many');
+  if (many1000) {
+    out.push({
+      what: `(d) ${many1000.docs} documents, random writers`,
+      target: '≥ 20,000 commits/s',
+      measured: `${int(many1000.commitsPerSec)}/s${naiveMany ? ` (naive: ${int(naiveMany.commitsPerSec)}/s)` : ''}`,
+      met: many1000.commitsPerSec >= 20000,
+    });
+  }
+  return out;
+}
+
+export function renderReport(res: Results): string {
+  const m = res.machine;
+  const parts: string[] = [
+    `# Switchboard benchmark (${res.profile})`,
+    '',
+    `- command: \`${m.command}\``,
+    `- started: ${m.started}${m.seconds !== undefined ? `, took ${m.seconds.toFixed(0)} s` : ''}`,
+    `- machine: ${m.cpu}, ${m.cores} cores, Linux ${m.kernel}; node ${m.node}; ${m.redis}`,
+    `- /proc/loadavg before: ${m.loadBefore}${m.loadAfter ? `; after: ${m.loadAfter}` : ''}`,
+    `- CPU layout: ${m.layout}`,
+    `- a step passes when p99 ≤ ${P99_BUDGET_MS} ms with no loss, no publish error and no disconnect; latency is from the intended send time`,
+  ];
+  if (res.fanout.length) {
+    parts.push('', '## (a) Fan-out: 1 channel, subscribers on 2 nodes through Redis', '', table(STEP_HEADER, stepRows(res.fanout)));
+    parts.push('', 'Sustained deliveries/s (best passing step):', '', sustainedTable(res.fanout, 'subscribers'));
+  }
+  if (res.many.length) {
+    parts.push('', '## (b) Many channels: 1000 channels × 5 subscribers, random channel per publication', '', table(STEP_HEADER, stepRows(res.many)));
+    parts.push('', 'Sustained deliveries/s (best passing step):', '', sustainedTable(res.many, 'subscribers'));
+  }
+  if (res.idle.length) parts.push('', '## (c) Idle connections (each subscribed to one channel)', '', idleTable(res.idle));
+  if (res.docs.length) parts.push('', '## (d) Documents', '', docTable(res.docs));
+  const t = targets(res);
+  if (t.length) {
+    parts.push(
+      '',
+      '## Targets of issue 6',
+      '',
+      table(
+        ['target', 'wanted', 'measured', 'met'],
+        t.map((x) => [x.what, x.target, x.measured, x.met === undefined ? 'n/a' : x.met ? 'yes' : '**no**']),
+      ),
+    );
+  }
+  return parts.join('\n') + '\n';
+}

@@ -1,0 +1,237 @@
+// The load generator as the orchestrator drives it: subscriber, publisher and writer processes, connecting
+// subscribers, and one measured step (offered rate for a while, drain, count, merge histograms, CPU per process).
+import { ChildLink } from './ipc';
+import { mergeEncoded, type LatencySummary } from './latency';
+import { nowMicros } from './payload';
+import { cpuWindow, pin, type NamedProcess, type ProcUsage } from './procstat';
+import type { Cluster } from './systems';
+import type { ConnectArgs, ConnectResult, StepReport } from './sub_proc';
+import type { PublishResult, PublishRun } from './pub_proc';
+
+/** Sockets one subscriber process holds at most (each process may open ~20k files here). */
+export const MAX_SOCKETS_PER_PROCESS = 15000;
+
+export interface LoadGenOptions {
+  subscriberProcesses: number;
+  /** CPU list for the load generator (taskset -c), or undefined not to pin. */
+  cpus?: string;
+}
+
+export interface ConnectSummary {
+  ok: number;
+  failed: number;
+  errors: string[];
+  /** Connections set up per second over the whole connect phase (all processes). */
+  rate: number;
+  seconds: number;
+  setup: LatencySummary;
+}
+
+export interface ClientPlan {
+  port: number;
+  channels: string[];
+}
+
+export class LoadGen {
+  readonly processes: NamedProcess[];
+  private planned: ClientPlan[] = [];
+
+  private constructor(
+    readonly subs: ChildLink[],
+    readonly pub: ChildLink,
+    readonly docs: ChildLink,
+  ) {
+    this.processes = [
+      ...subs.map((s) => ({ name: s.name, pid: s.pid, side: 'load' as const })),
+      { name: 'pub', pid: pub.pid, side: 'load' },
+      { name: 'docs', pid: docs.pid, side: 'load' },
+      { name: 'orchestrator', pid: process.pid, side: 'load' },
+    ];
+  }
+
+  static start(opts: LoadGenOptions): LoadGen {
+    // A larger heap: 15k sockets with their buffers and histograms outgrow the default on a busy step.
+    const heap = ['--max-old-space-size=4096'];
+    const subs = Array.from({ length: opts.subscriberProcesses }, (_, i) => ChildLink.start('sub_proc', `sub${i + 1}`, heap));
+    const gen = new LoadGen(subs, ChildLink.start('pub_proc', 'pub', heap), ChildLink.start('doc_proc', 'docs', heap));
+    if (opts.cpus !== undefined) for (const p of gen.processes) pin(p.pid, opts.cpus);
+    return gen;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.subs, this.pub, this.docs].map((c) => c.stop()));
+  }
+
+  /** Connects one client per plan entry, spread evenly over the subscriber processes. */
+  async connect(cluster: Cluster, plans: ClientPlan[], concurrencyPerProcess: number): Promise<ConnectSummary> {
+    const n = this.subs.length;
+    if (plans.length > n * MAX_SOCKETS_PER_PROCESS) throw new Error(`${plans.length} sockets need more than ${n} subscriber processes`);
+    this.planned = plans;
+    const results = await Promise.all(
+      this.subs.map((sub, i) => {
+        const args: ConnectArgs = {
+          proto: cluster.proto,
+          host: cluster.host,
+          clients: plans.filter((_, j) => j % n === i),
+          secret: cluster.secret,
+          userPrefix: `${sub.name}-u`,
+          concurrency: concurrencyPerProcess,
+        };
+        return sub.call<ConnectResult>('connect', args);
+      }),
+    );
+    const ok = results.reduce((s, r) => s + r.ok, 0);
+    const start = Math.min(...results.map((r) => r.startUs));
+    const end = Math.max(...results.map((r) => r.endUs));
+    const seconds = (end - start) / 1e6;
+    return {
+      ok,
+      failed: results.reduce((s, r) => s + r.failed, 0),
+      errors: results.flatMap((r) => r.errors).slice(0, 5),
+      rate: seconds > 0 ? ok / seconds : 0,
+      seconds,
+      setup: mergeEncoded(results.map((r) => r.setupHist)),
+    };
+  }
+
+  async openCount(): Promise<number> {
+    const counts = await Promise.all(this.subs.map((s) => s.call<number>('open')));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  async disconnect(): Promise<void> {
+    await Promise.all(this.subs.map((s) => s.call('disconnect')));
+  }
+
+  /** Reconnects every planned client when any of them was closed (after an overloaded step). */
+  async ensureConnected(cluster: Cluster, concurrencyPerProcess: number): Promise<void> {
+    if ((await this.openCount()) === this.planned.length) return;
+    const plans = this.planned;
+    await this.disconnect();
+    const again = await this.connect(cluster, plans, concurrencyPerProcess);
+    if (again.failed > 0) throw new Error(`reconnecting subscribers failed: ${again.errors.join('; ')}`);
+  }
+}
+
+export interface StepSpec {
+  step: number;
+  /** Publications per second. */
+  rate: number;
+  durationMs: number;
+  channels: string[];
+  pick: 'cycle' | 'random';
+  size: number;
+  /** Subscribers of each channel (same order as `channels`). */
+  subscribersPerChannel: number[];
+  /** Longest wait for deliveries after the last publish was answered. */
+  maxDrainMs: number;
+}
+
+export interface StepResult {
+  published: number;
+  publishFailed: number;
+  publishErrors: string[];
+  /** The publisher's worst lag behind its schedule, ms (large: the load generator could not offer the rate). */
+  publisherLagMs: number;
+  expected: number;
+  received: number;
+  /** expected - received after the drain: deliveries that never came. */
+  missing: number;
+  stray: number;
+  malformed: number;
+  /** Server-side closes of subscriber connections during the step. */
+  closed: number;
+  latency: LatencySummary;
+  /** Publish API request latency as the publisher saw it (includes waiting for a free connection). */
+  publishLatency: LatencySummary;
+  /** Deliveries per second over the publishing time. */
+  deliveredPerSec: number;
+  usage: ProcUsage[];
+}
+
+/** Latency budget and zero loss: what a step must meet to count as sustained. */
+export const P99_BUDGET_MS = 50;
+
+export function stepPassed(r: StepResult): boolean {
+  return r.missing === 0 && r.publishFailed === 0 && r.closed === 0 && r.latency.count > 0 && r.latency.p99 <= P99_BUDGET_MS;
+}
+
+export function stepVerdict(r: StepResult): string {
+  const reasons: string[] = [];
+  if (r.missing > 0) reasons.push('loss');
+  if (r.publishFailed > 0) reasons.push('publish errors');
+  if (r.closed > 0) reasons.push('disconnects');
+  if (!(r.latency.p99 <= P99_BUDGET_MS)) reasons.push(`p99>${P99_BUDGET_MS}ms`);
+  return reasons.length === 0 ? 'ok' : reasons.join(', ');
+}
+
+async function sumCounts(gen: LoadGen): Promise<number> {
+  const counts = await Promise.all(gen.subs.map((s) => s.call<{ received: number }>('count')));
+  return counts.reduce((a, c) => a + c.received, 0);
+}
+
+async function totalCloses(gen: LoadGen): Promise<number> {
+  const reports = await Promise.all(gen.subs.map((s) => s.call<StepReport>('report')));
+  return reports.reduce((n, r) => n + Object.values(r.closes).reduce((a, b) => a + b, 0), 0);
+}
+
+/** One step: publish at the offered rate, wait for the deliveries, and account for every one of them. */
+export async function runStep(gen: LoadGen, cluster: Cluster, spec: StepSpec): Promise<StepResult> {
+  await Promise.all(gen.subs.map((s) => s.call('step', { step: spec.step })));
+  const closedBefore = await totalCloses(gen);
+  const window = cpuWindow([...cluster.processes, ...gen.processes]);
+  const run: PublishRun = {
+    step: spec.step,
+    rate: spec.rate,
+    durationMs: spec.durationMs,
+    channels: spec.channels,
+    pick: spec.pick,
+    size: spec.size,
+    path: '/api/publish',
+    settleMs: 10000,
+  };
+  const pub = await gen.pub.call<PublishResult>('run', run);
+  const usage = window.stop();
+  const expected = pub.perChannel.reduce((sum, ok, c) => sum + ok * spec.subscribersPerChannel[c], 0);
+
+  // Drain: until everything expected arrived, nothing arrived for a while, or the drain limit.
+  const drainStart = Date.now();
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    const received = await sumCounts(gen);
+    if (received >= expected) break;
+    if (received !== last) {
+      last = received;
+      lastChange = Date.now();
+    }
+    if (Date.now() - lastChange > 1000 || Date.now() - drainStart > spec.maxDrainMs) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const reports = await Promise.all(gen.subs.map((s) => s.call<StepReport>('report')));
+  const received = reports.reduce((n, r) => n + r.received, 0);
+  const closedAfter = reports.reduce((n, r) => n + Object.values(r.closes).reduce((a, b) => a + b, 0), 0);
+  const latency = mergeEncoded(reports.map((r) => r.hist));
+  const seconds = Math.max(1e-3, (pub.endUs - pub.startUs) / 1e6);
+  return {
+    published: pub.ok,
+    publishFailed: pub.failed,
+    publishErrors: pub.errors,
+    publisherLagMs: pub.maxLagUs / 1000,
+    expected,
+    received,
+    missing: Math.max(0, expected - received),
+    stray: reports.reduce((n, r) => n + r.stray, 0),
+    malformed: reports.reduce((n, r) => n + r.malformed, 0),
+    closed: closedAfter - closedBefore,
+    latency,
+    publishLatency: mergeEncoded([pub.responseHist]),
+    deliveredPerSec: received / Math.max(seconds, spec.durationMs / 1000),
+    usage,
+  };
+}
+
+/** Microseconds since an arbitrary origin: for wall-clock spans of the orchestrator. */
+export function elapsedSince(startUs: number): number {
+  return (nowMicros() - startUs) / 1e6;
+}

@@ -1,0 +1,358 @@
+// The scenarios of the benchmark: (a) fan-out, (b) many channels, (c) idle connections, (d) documents.
+// Each returns one row per step; the orchestrator (main.ts) runs them per system and prints the tables.
+import { mergeEncoded, type LatencySummary } from './latency';
+import { cpuWindow, rssBytes, type ProcUsage } from './procstat';
+import { LoadGen, runStep, stepPassed, stepVerdict, type ClientPlan, type StepResult } from './runner';
+import type { Cluster, SystemName } from './systems';
+import type { DocResult, DocRun } from './doc_proc';
+
+export interface Profile {
+  name: 'quick' | 'full';
+  stepMs: number;
+  maxDrainMs: number;
+  fanout: { subscribers: number; size: number }[];
+  /** First offered deliveries/s of the fan-out ladder; doubled each step. */
+  fanoutStart: number;
+  fanoutMax: number;
+  /** Steps between the last passing and the first failing rate (each halves the gap on a log scale). */
+  refine: number;
+  /** A step lasts longer than stepMs when needed to hold at least this many publications (at most 10 s). */
+  minPublications: number;
+  manyChannels: number;
+  manySubscribersPerChannel: number;
+  /** First offered publications/s of the many-channels ladder. */
+  manyStart: number;
+  manyMax: number;
+  idleConnections: number;
+  idleSettleMs: number;
+  docWriters: number;
+  docDocs: number;
+  docFields: number;
+  docMs: number;
+  connectConcurrency: number;
+}
+
+export const PROFILES: Record<'quick' | 'full', Profile> = {
+  quick: {
+    name: 'quick',
+    stepMs: 1000,
+    maxDrainMs: 3000,
+    fanout: [
+      { subscribers: 1000, size: 64 },
+      { subscribers: 5000, size: 1024 },
+    ],
+    fanoutStart: 20000,
+    fanoutMax: 2_560_000,
+    refine: 0,
+    minPublications: 4,
+    manyChannels: 1000,
+    manySubscribersPerChannel: 5,
+    manyStart: 1000,
+    manyMax: 32000,
+    idleConnections: 10000,
+    idleSettleMs: 1000,
+    docWriters: 100,
+    docDocs: 1000,
+    docFields: 8,
+    docMs: 2000,
+    connectConcurrency: 100,
+  },
+  full: {
+    name: 'full',
+    stepMs: 3000,
+    maxDrainMs: 5000,
+    fanout: [
+      { subscribers: 1000, size: 64 },
+      { subscribers: 1000, size: 1024 },
+      { subscribers: 5000, size: 64 },
+      { subscribers: 5000, size: 1024 },
+    ],
+    fanoutStart: 10000,
+    fanoutMax: 2_560_000,
+    refine: 2,
+    minPublications: 10,
+    manyChannels: 1000,
+    manySubscribersPerChannel: 5,
+    manyStart: 500,
+    manyMax: 64000,
+    idleConnections: 20000,
+    idleSettleMs: 3000,
+    docWriters: 100,
+    docDocs: 1000,
+    docFields: 8,
+    docMs: 8000,
+    connectConcurrency: 100,
+  },
+};
+
+export interface FanoutRow {
+  system: SystemName;
+  subscribers: number;
+  channels: number;
+  size: number;
+  /** Offered publications/s and the deliveries/s they imply. */
+  rate: number;
+  offered: number;
+  result: StepResult;
+  passed: boolean;
+  verdict: string;
+}
+
+export interface IdleRow {
+  system: SystemName;
+  connections: number;
+  failed: number;
+  errors: string[];
+  connectRate: number;
+  connectSeconds: number;
+  setup: LatencySummary;
+  /** Per node: RSS before and after, connections it holds, bytes per connection. */
+  nodes: { name: string; before: number; after: number; connections: number; perConnection: number }[];
+  usage: ProcUsage[];
+}
+
+export interface DocRow {
+  system: 'switchboard' | 'naive';
+  workload: 'hot' | 'many';
+  writers: number;
+  docs: number;
+  commitsPerSec: number;
+  result: DocResult;
+  latency: LatencySummary;
+  usage: ProcUsage[];
+}
+
+let stepIds = 0;
+
+type Log = (line: string) => void;
+
+function fanoutPlans(cluster: Cluster, subscribers: number, channelOf: (i: number) => string): ClientPlan[] {
+  return Array.from({ length: subscribers }, (_, i) => ({ port: cluster.ports[i % cluster.ports.length], channels: [channelOf(i)] }));
+}
+
+/** A ladder of offered rates: double until a step fails, then (optionally) one step between. */
+async function ladder(
+  profile: Profile,
+  start: number,
+  max: number,
+  run: (level: number) => Promise<FanoutRow>,
+  recover: () => Promise<void>,
+): Promise<FanoutRow[]> {
+  const rows: FanoutRow[] = [];
+  let lastPass = 0;
+  let firstFail = 0;
+  for (let level = start; level <= max; level *= 2) {
+    const row = await run(level);
+    rows.push(row);
+    if (!row.passed) {
+      firstFail = level;
+      break;
+    }
+    lastPass = level;
+  }
+  // Nothing passed: look below the start so the system still gets a sustained figure.
+  for (let level = start / 4; lastPass === 0 && level >= start / 16; level /= 4) {
+    await recover();
+    const row = await run(level);
+    rows.push(row);
+    if (row.passed) lastPass = level;
+    else firstFail = level;
+  }
+  for (let i = 0; i < profile.refine && lastPass > 0 && firstFail > lastPass; i++) {
+    await recover();
+    const level = Math.round(Math.sqrt(lastPass * firstFail));
+    const row = await run(level);
+    rows.push(row);
+    if (row.passed) lastPass = level;
+    else firstFail = level;
+  }
+  return rows;
+}
+
+/** (a) One channel, N subscribers spread over the nodes, stepped publish rates until p99 > 50 ms or loss. */
+export async function fanoutScenario(gen: LoadGen, cluster: Cluster, profile: Profile, log: Log): Promise<FanoutRow[]> {
+  const rows: FanoutRow[] = [];
+  for (const { subscribers, size } of profile.fanout) {
+    const channel = 'bench:fan';
+    const plans = fanoutPlans(cluster, subscribers, () => channel);
+    const connected = await gen.connect(cluster, plans, profile.connectConcurrency);
+    if (connected.failed > 0) throw new Error(`${cluster.system}: ${connected.failed} of ${subscribers} subscribers failed: ${connected.errors.join('; ')}`);
+    const run = async (offered: number): Promise<FanoutRow> => {
+      const rate = offered / subscribers;
+      const result = await runStep(gen, cluster, {
+        step: ++stepIds,
+        rate,
+        durationMs: stepDuration(profile, rate),
+        channels: [channel],
+        pick: 'cycle',
+        size,
+        subscribersPerChannel: [subscribers],
+        maxDrainMs: profile.maxDrainMs,
+      });
+      const row: FanoutRow = { system: cluster.system, subscribers, channels: 1, size, rate, offered, result, passed: stepPassed(result), verdict: stepVerdict(result) };
+      log(progressLine('a', row));
+      if (!row.passed) await settle(gen);
+      return row;
+    };
+    rows.push(...(await ladder(profile, profile.fanoutStart, profile.fanoutMax, run, () => gen.ensureConnected(cluster, profile.connectConcurrency))));
+    await gen.disconnect();
+  }
+  return rows;
+}
+
+/** (b) Many channels with a few subscribers each; each publication goes to a random channel. */
+export async function manyChannelsScenario(gen: LoadGen, cluster: Cluster, profile: Profile, log: Log): Promise<FanoutRow[]> {
+  const per = profile.manySubscribersPerChannel;
+  const channels = Array.from({ length: profile.manyChannels }, (_, c) => `bench:m${c}`);
+  const plans = fanoutPlans(cluster, channels.length * per, (i) => channels[Math.floor(i / per)]);
+  const connected = await gen.connect(cluster, plans, profile.connectConcurrency);
+  if (connected.failed > 0) throw new Error(`${cluster.system}: ${connected.failed} subscribers failed: ${connected.errors.join('; ')}`);
+  const size = 64;
+  const run = async (rate: number): Promise<FanoutRow> => {
+    const result = await runStep(gen, cluster, {
+      step: ++stepIds,
+      rate,
+      durationMs: stepDuration(profile, rate),
+      channels,
+      pick: 'random',
+      size,
+      subscribersPerChannel: channels.map(() => per),
+      maxDrainMs: profile.maxDrainMs,
+    });
+    const row: FanoutRow = {
+      system: cluster.system,
+      subscribers: plans.length,
+      channels: channels.length,
+      size,
+      rate,
+      offered: rate * per,
+      result,
+      passed: stepPassed(result),
+      verdict: stepVerdict(result),
+    };
+    log(progressLine('b', row));
+    if (!row.passed) await settle(gen);
+    return row;
+  };
+  const rows = await ladder(profile, profile.manyStart, profile.manyMax, run, () => gen.ensureConnected(cluster, profile.connectConcurrency));
+  await gen.disconnect();
+  return rows;
+}
+
+/** (c) Idle connections: connect rate (with a JWT each, where the system takes one) and RSS per connection. */
+export async function idleScenario(gen: LoadGen, cluster: Cluster, profile: Profile, log: Log): Promise<IdleRow> {
+  const n = profile.idleConnections;
+  const plans = fanoutPlans(cluster, n, () => 'bench:idle');
+  const nodes = cluster.processes.filter((p) => p.side === 'sut');
+  await sleep(500);
+  const before = nodes.map((p) => rssBytes(p.pid));
+  const window = cpuWindow([...cluster.processes, ...gen.processes]);
+  const connected = await gen.connect(cluster, plans, profile.connectConcurrency);
+  const usage = window.stop();
+  await sleep(profile.idleSettleMs);
+  const after = nodes.map((p) => rssBytes(p.pid));
+  const open = await gen.openCount();
+  const perNode = (i: number): number => {
+    const node = nodes[i];
+    if (node.name === 'redis') return 0;
+    const index = Number(/\d+$/.exec(node.name)?.[0] ?? 1) - 1;
+    return plans.filter((p) => p.port === cluster.ports[index]).length;
+  };
+  const row: IdleRow = {
+    system: cluster.system,
+    connections: open,
+    failed: connected.failed,
+    errors: connected.errors,
+    connectRate: connected.rate,
+    connectSeconds: connected.seconds,
+    setup: connected.setup,
+    nodes: nodes.map((p, i) => {
+      const conns = perNode(i);
+      return { name: p.name, before: before[i], after: after[i], connections: conns, perConnection: conns > 0 ? (after[i] - before[i]) / conns : NaN };
+    }),
+    usage,
+  };
+  log(
+    `[c] ${cluster.system}: ${open}/${n} open, ${connected.rate.toFixed(0)} connects/s, ` +
+      row.nodes
+        .filter((x) => x.connections > 0)
+        .map((x) => `${x.name} ${(x.perConnection / 1024).toFixed(2)} KB/conn`)
+        .join(', '),
+  );
+  await gen.disconnect();
+  await sleep(500);
+  return row;
+}
+
+/** (d) Documents: Switchboard's merge path, then the naive optimistic-locking baseline on the same Redis. */
+export async function documentsScenario(gen: LoadGen, cluster: Cluster, profile: Profile, log: Log): Promise<DocRow[]> {
+  const rows: DocRow[] = [];
+  for (const system of ['switchboard', 'naive'] as const) {
+    for (const workload of ['hot', 'many'] as const) {
+      const run: DocRun = {
+        system,
+        workload,
+        writers: profile.docWriters,
+        durationMs: profile.docMs,
+        docs: profile.docDocs,
+        fields: profile.docFields,
+        host: cluster.host,
+        ports: cluster.ports,
+        apiKey: cluster.apiKey,
+        prefix: `docs:${workload}${stepIds++}-`,
+        redisUrl: cluster.redisUrl,
+      };
+      const window = cpuWindow([...cluster.processes, ...gen.processes]);
+      const result = await gen.docs.call<DocResult>('run', run);
+      const usage = window.stop();
+      const row: DocRow = {
+        system,
+        workload,
+        writers: run.writers,
+        docs: workload === 'hot' ? 1 : run.docs,
+        commitsPerSec: result.commits / (result.elapsedUs / 1e6),
+        result,
+        latency: mergeEncoded([result.hist]),
+        usage,
+      };
+      log(
+        `[d] ${system} ${workload}: ${row.commitsPerSec.toFixed(0)} commits/s, merged ${result.merged}, conflicts ${result.conflicts}, ` +
+          `errors ${result.errors}, attempts ${result.attempts}, p99 ${row.latency.p99.toFixed(1)} ms` +
+          (result.errorSamples.length ? ` (${result.errorSamples[0]})` : ''),
+      );
+      rows.push(row);
+    }
+  }
+  return rows;
+}
+
+/** stepMs, or longer at low rates so that a step has enough publications to say something about p99. */
+function stepDuration(profile: Profile, rate: number): number {
+  return Math.round(Math.min(10000, Math.max(profile.stepMs, (1000 * profile.minPublications) / rate)));
+}
+
+function progressLine(scenario: string, row: FanoutRow): string {
+  const r = row.result;
+  return (
+    `[${scenario}] ${row.system} subs=${row.subscribers} ch=${row.channels} ${row.size}B rate=${row.rate.toFixed(1)}/s ` +
+    `offered=${row.offered.toFixed(0)}/s delivered=${r.deliveredPerSec.toFixed(0)}/s p50=${r.latency.p50.toFixed(1)} ` +
+    `p99=${r.latency.p99.toFixed(1)} max=${r.latency.max.toFixed(1)} ms missing=${r.missing} ` +
+    `cpu ${r.usage.map((u) => `${u.name}:${u.cpu.toFixed(0)}`).join(' ')} → ${row.verdict}`
+  );
+}
+
+/** After a failed step, give the servers a moment to flush or drop what they still hold. */
+async function settle(gen: LoadGen): Promise<void> {
+  let last = -1;
+  for (let i = 0; i < 40; i++) {
+    const counts = await Promise.all(gen.subs.map((s) => s.call<{ received: number; stray: number }>('count')));
+    const total = counts.reduce((n, c) => n + c.received + c.stray, 0);
+    if (total === last) return;
+    last = total;
+    await sleep(250);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,86 @@
+// A tiny benchmark run inside `npm test`: checks that the load generator counts right (every publication reaches
+// every subscriber exactly once, nothing is lost), never how fast anything is. Needs the built dist/ (npm test
+// builds first) and redis-server on the PATH.
+import { existsSync } from 'node:fs';
+import { benchScript } from './ipc';
+import { LoadGen, runStep } from './runner';
+import { startCluster, type Cluster } from './systems';
+import type { DocResult, DocRun } from './doc_proc';
+
+jest.setTimeout(30000);
+
+describe('benchmark smoke run', () => {
+  let gen: LoadGen;
+
+  beforeAll(() => {
+    if (!existsSync(benchScript('sub_proc'))) throw new Error('packages/bench is not built: run `npx tsc -b` first');
+    gen = LoadGen.start({ subscriberProcesses: 2 });
+  });
+
+  afterAll(async () => {
+    await gen?.stop();
+  });
+
+  async function fanout(cluster: Cluster, subscribers: number, channels: string[], pick: 'cycle' | 'random', step: number): Promise<void> {
+    await gen.pub.call('init', { host: cluster.host, ports: cluster.ports, poolPerPort: 4, headers: cluster.apiHeaders });
+    const plans = Array.from({ length: subscribers }, (_, i) => ({ port: cluster.ports[i % cluster.ports.length], channels: [channels[i % channels.length]] }));
+    const connected = await gen.connect(cluster, plans, 10);
+    expect(connected).toMatchObject({ ok: subscribers, failed: 0 });
+    const perChannel = channels.map((_, c) => plans.filter((p) => p.channels[0] === channels[c]).length);
+    const r = await runStep(gen, cluster, { step, rate: 40, durationMs: 500, channels, pick, size: 64, subscribersPerChannel: perChannel, maxDrainMs: 5000 });
+    expect(r.published).toBe(20);
+    expect(r.publishFailed).toBe(0);
+    expect(r.expected).toBeGreaterThan(0);
+    if (channels.length === 1) expect(r.expected).toBe(r.published * subscribers);
+    expect(r.received).toBe(r.expected);
+    expect(r.missing).toBe(0);
+    expect(r.stray).toBe(0);
+    expect(r.malformed).toBe(0);
+    expect(r.closed).toBe(0);
+    expect(r.latency.count).toBe(r.received);
+    await gen.disconnect();
+  }
+
+  it('counts every delivery through a Switchboard gateway, and every document update', async () => {
+    const cluster = await startCluster('switchboard', { nodes: 1, worker: true });
+    try {
+      await fanout(cluster, 20, ['bench:smoke'], 'cycle', 1);
+      await fanout(cluster, 12, ['bench:s0', 'bench:s1', 'bench:s2'], 'random', 2);
+
+      const run: DocRun = {
+        system: 'switchboard',
+        workload: 'hot',
+        writers: 5,
+        durationMs: 300,
+        docs: 1,
+        fields: 1,
+        host: cluster.host,
+        ports: cluster.ports,
+        apiKey: cluster.apiKey,
+        prefix: 'docs:smoke-',
+        redisUrl: cluster.redisUrl,
+      };
+      const docs = await gen.docs.call<DocResult>('run', run);
+      expect(docs.errorSamples).toEqual([]);
+      expect(docs.commits).toBeGreaterThan(0);
+      expect(docs.conflicts).toBe(0); // disjoint fields always merge
+      expect(docs.applied + docs.merged + docs.conflicts + docs.errors).toBe(docs.attempts);
+
+      const naive = await gen.docs.call<DocResult>('run', { ...run, system: 'naive' });
+      expect(naive.errors).toBe(0);
+      expect(naive.commits).toBeGreaterThan(0);
+      expect(naive.attempts).toBeGreaterThanOrEqual(naive.commits);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('counts every delivery through the Socket.IO peer', async () => {
+    const cluster = await startCluster('socketio', { nodes: 1 });
+    try {
+      await fanout(cluster, 10, ['bench:smoke'], 'cycle', 3);
+    } finally {
+      await cluster.stop();
+    }
+  });
+});

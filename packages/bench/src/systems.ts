@@ -1,0 +1,170 @@
+// Starts and stops the systems under test on private Redis servers: a Switchboard cluster (gateways, optionally a
+// versioning worker), the minimal uWS + Redis relay, and Socket.IO with the Redis adapter.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, httpStatus, startRedis, startSwitchboard, waitFor, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
+import { benchScript } from './ipc';
+import { pin, type NamedProcess } from './procstat';
+import type { Proto } from './protocols';
+
+export type SystemName = 'switchboard' | 'uws-relay' | 'socketio';
+
+export const SYSTEM_LABELS: Record<SystemName, string> = {
+  switchboard: 'Switchboard',
+  'uws-relay': 'uWS+Redis relay',
+  socketio: 'Socket.IO+redis-adapter',
+};
+
+export interface ClusterOptions {
+  /** Gateways (or relay / Socket.IO nodes). */
+  nodes: number;
+  /** Also start a Switchboard versioning worker. */
+  worker?: boolean;
+  /** CPU list for the server side (taskset -c), or undefined not to pin. */
+  cpus?: string;
+  /** Write a V8 CPU profile of each node process here when it exits. */
+  profileDir?: string;
+}
+
+export interface Cluster {
+  system: SystemName;
+  proto: Proto;
+  host: string;
+  /** One per node: WebSocket endpoint and publish API on the same port. */
+  ports: number[];
+  /** Headers of the publish API (the API key). */
+  apiHeaders: Record<string, string>;
+  apiKey: string;
+  /** Connection tokens are required (Switchboard); the peers take none. */
+  secret?: string;
+  redisUrl: string;
+  processes: NamedProcess[];
+  stop(): Promise<void>;
+}
+
+export const BENCH_SECRET = 'bench-secret-not-for-production';
+export const BENCH_API_KEY = 'bench-api-key';
+
+/** Namespaces: `bench:` pub/sub channels with history (offsets and recovery, as users run them); `docs:` documents. */
+const SWITCHBOARD_CONFIG = `channel:
+  without_namespace:
+    allow_subscribe_for_client: true
+  namespaces:
+    - name: bench
+      allow_subscribe_for_client: true
+      history_size: 100
+      history_ttl: 300s
+    - name: docs
+      documents: true
+      allow_subscribe_for_client: true
+      history_size: 100
+      history_ttl: 300s
+`;
+
+async function redisPid(redis: RedisServer): Promise<number> {
+  const client = redis.client();
+  try {
+    const info = await client.info('server');
+    return Number(/process_id:(\d+)/.exec(info)?.[1] ?? 0);
+  } finally {
+    client.disconnect();
+  }
+}
+
+export async function startCluster(system: SystemName, opts: ClusterOptions): Promise<Cluster> {
+  const redis = await startRedis();
+  const processes: NamedProcess[] = [{ name: 'redis', pid: await redisPid(redis), side: 'sut' }];
+  const stops: (() => Promise<unknown>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(stops.map((s) => s().catch(() => undefined)));
+    await redis.stop();
+  };
+  try {
+    const ports: number[] = [];
+    const profileEnv = opts.profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.profileDir}` } : undefined;
+    if (system === 'switchboard') {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-bench-'));
+      const config = path.join(dir, 'switchboard.yaml');
+      writeFileSync(config, SWITCHBOARD_CONFIG);
+      stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+      const common = ['--redis', redis.url, '--log-level', 'warn', '--shutdown-grace', '5'];
+      const started: SwitchboardProcess[] = await Promise.all(
+        Array.from({ length: opts.nodes }, () =>
+          startSwitchboard(
+            'gateway',
+            [...common, '--token-hmac-secret', BENCH_SECRET, '--api-key', BENCH_API_KEY, '--config', config, '--host', '127.0.0.1'],
+            { env: profileEnv },
+          ),
+        ),
+      );
+      started.forEach((g, i) => {
+        ports.push(g.port);
+        processes.push({ name: `gw${i + 1}`, pid: g.pid, side: 'sut' });
+        stops.unshift(() => g.stop());
+      });
+      if (opts.worker) {
+        const w = await startSwitchboard('worker', [...common, '--host', '127.0.0.1'], { env: profileEnv });
+        processes.push({ name: 'worker', pid: w.pid, side: 'sut' });
+        stops.unshift(() => w.stop());
+      }
+    } else {
+      const script = system === 'uws-relay' ? 'relay_uws' : 'relay_socketio';
+      for (let i = 0; i < opts.nodes; i++) {
+        const node = await startNodeServer(script, redis.url, opts.profileDir);
+        ports.push(node.port);
+        processes.push({ name: `node${i + 1}`, pid: node.pid, side: 'sut' });
+        stops.unshift(node.stop);
+      }
+    }
+    if (opts.cpus !== undefined) for (const p of processes) pin(p.pid, opts.cpus);
+    return {
+      system,
+      proto: system === 'socketio' ? 'socketio' : 'centrifugo',
+      host: '127.0.0.1',
+      ports,
+      apiHeaders: { 'X-API-Key': BENCH_API_KEY },
+      apiKey: BENCH_API_KEY,
+      secret: system === 'switchboard' ? BENCH_SECRET : undefined,
+      redisUrl: redis.url,
+      processes,
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/** Spawns one of the bench's own servers (`dist/<script>.js --port P --redis URL`) and waits for /healthz. */
+async function startNodeServer(script: string, redisUrl: string, profileDir?: string): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const port = await freePort();
+  const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(process.execPath, [...execArgv, benchScript(script), '--port', String(port), '--redis', redisUrl], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let gone = false;
+  void exited.then(() => (gone = true));
+  process.once('exit', () => child.kill('SIGKILL'));
+  await waitFor(
+    async () => {
+      if (gone) throw new Error(`${script} exited before it was ready: ${stderr}`);
+      return (await httpStatus(`http://127.0.0.1:${port}/healthz`)) === 200;
+    },
+    { timeoutMs: 15000, message: `${script} on port ${port} not ready` },
+  );
+  return {
+    port,
+    pid: child.pid ?? 0,
+    async stop() {
+      if (!gone) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
