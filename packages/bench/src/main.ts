@@ -16,6 +16,8 @@ const USAGE = `Usage: npm run bench [-- flags]
   --scenarios <list>      comma-separated: a,b,c,d (default: all)
   --no-pin                do not pin processes to cores with taskset
   --cpu-prof <dir>        write a V8 CPU profile of every server process (gateways, worker, peers) into <dir>
+  --gateway-args <args>   extra flags for every Switchboard gateway, space-separated (for experiments,
+                          e.g. "--position-check-interval 3600"); the report names them
   --out <dir>             where the report (.md) and raw results (.json) go (default packages/bench/results)
   -h, --help              this text
 `;
@@ -26,6 +28,7 @@ interface Options {
   scenarios: Set<string>;
   pin: boolean;
   cpuProf?: string;
+  gatewayArgs: string[];
   out: string;
 }
 
@@ -37,6 +40,7 @@ function parse(argv: string[]): Options | undefined {
     systems: ALL_SYSTEMS,
     scenarios: new Set(['a', 'b', 'c', 'd']),
     pin: true,
+    gatewayArgs: [],
     out: path.resolve(__dirname, '..', 'results'),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -50,6 +54,7 @@ function parse(argv: string[]): Options | undefined {
     else if (arg === '--no-pin') opts.pin = false;
     else if (arg === '--cpu-prof') opts.cpuProf = path.resolve(value());
     else if (arg === '--out') opts.out = path.resolve(value());
+    else if (arg === '--gateway-args') opts.gatewayArgs = value().split(' ').filter(Boolean);
     else if (arg === '--systems') {
       const list = value().split(',') as SystemName[];
       for (const s of list) if (!ALL_SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; expected ${ALL_SYSTEMS.join(', ')}`);
@@ -72,7 +77,7 @@ function cmd(file: string, args: string[]): string {
   }
 }
 
-function machine(layout: string, command: string): Machine {
+function machine(cores: number, layout: string, command: string): Machine {
   let cpu = 'unknown CPU';
   try {
     cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu;
@@ -81,7 +86,7 @@ function machine(layout: string, command: string): Machine {
   }
   return {
     cpu,
-    cores: os.availableParallelism(),
+    cores,
     kernel: os.release(),
     node: process.version,
     redis: cmd('redis-server', ['--version']).replace(/ sha=.*$/, ''),
@@ -104,6 +109,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  // Ctrl-C or a kill: exit through process.exit so the exit hooks SIGKILL every server and load process started.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   const started = Date.now();
   const log = (line: string): void => {
     process.stderr.write(`${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s ${line}\n`);
@@ -118,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
     ? `server side (Redis, gateways, worker, peer nodes) pinned to CPU 0; load generator (subscriber, publisher, writer processes and the orchestrator) pinned to CPU ${loadCpus}`
     : 'not pinned (taskset missing, one core, or --no-pin): all processes share every core';
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const res: Results = { profile: opts.profile.name, machine: machine(layout, command), fanout: [], many: [], idle: [], docs: [] };
+  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command), fanout: [], many: [], idle: [], docs: [] };
   log(`${command}: ${res.machine.cpu}, ${cores} cores, load ${res.machine.loadBefore}; ${layout}`);
   if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
 
@@ -129,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
     const pubsub = ['a', 'b', 'c'].some((s) => opts.scenarios.has(s));
     for (const system of pubsub ? opts.systems : []) {
       log(`starting ${SYSTEM_LABELS[system]}`);
-      const cluster = await startCluster(system, { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf });
+      const cluster = await startCluster(system, { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs });
       try {
         await gen.pub.call('init', { host: cluster.host, ports: cluster.ports, poolPerPort: 32, headers: cluster.apiHeaders });
         // Idle first, on fresh processes, so RSS growth is the connections' and not earlier scenarios' heap.
@@ -142,7 +149,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (opts.scenarios.has('d') && opts.systems.includes('switchboard')) {
       log('starting Switchboard with a versioning worker');
-      const cluster = await startCluster('switchboard', { nodes: 2, worker: true, cpus: sutCpus, profileDir: opts.cpuProf });
+      const cluster = await startCluster('switchboard', { nodes: 2, worker: true, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs });
       try {
         res.docs.push(...(await documentsScenario(gen, cluster, profile, log)));
       } finally {

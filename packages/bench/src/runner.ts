@@ -146,6 +146,8 @@ export interface StepResult {
   publishLatency: LatencySummary;
   /** Deliveries per second over the publishing time. */
   deliveredPerSec: number;
+  /** Deliveries per second from the first scheduled publish to the last delivery: what the system carried, however late. */
+  throughput: number;
   usage: ProcUsage[];
 }
 
@@ -227,6 +229,7 @@ export async function runStep(gen: LoadGen, cluster: Cluster, spec: StepSpec): P
     latency,
     publishLatency: mergeEncoded([pub.responseHist]),
     deliveredPerSec: received / Math.max(seconds, spec.durationMs / 1000),
+    throughput: received / Math.max(seconds, spec.durationMs / 1000, (Math.max(...reports.map((r) => r.lastUs)) - pub.startUs) / 1e6),
     usage,
   };
 }

@@ -150,9 +150,10 @@ async function ladder(
     }
     lastPass = level;
   }
-  // Nothing passed: look below the start so the system still gets a sustained figure.
-  for (let level = start / 4; lastPass === 0 && level >= start / 16; level /= 4) {
+  // Nothing passed: one look below the start so the system may still get a sustained figure.
+  if (lastPass === 0) {
     await recover();
+    const level = start / 4;
     const row = await run(level);
     rows.push(row);
     if (row.passed) lastPass = level;

@@ -38,6 +38,8 @@ export interface StepReport {
   closes: Record<string, number>;
   hist: string;
   histCount: number;
+  /** When the last delivery of the step arrived (monotonic µs; 0 when none did). */
+  lastUs: number;
 }
 
 const clients: ProtoClient[] = [];
@@ -45,6 +47,7 @@ let step = -1;
 let received = 0;
 let stray = 0;
 let malformed = 0;
+let lastUs = 0;
 let closes: Record<string, number> = {};
 const latency = new LatencyRecorder();
 /** Arrival time of the message being scanned: every payload in it arrived together. */
@@ -53,6 +56,7 @@ let arrivedUs = 0;
 const visit: DeliveryVisitor = (_seq, intendedUs, payloadStep) => {
   if (payloadStep === step) {
     received++;
+    lastUs = arrivedUs;
     latency.record(arrivedUs - intendedUs);
   } else {
     stray++;
@@ -107,10 +111,11 @@ serve({
     received = 0;
     stray = 0;
     malformed = 0;
+    lastUs = 0;
     latency.reset();
   },
   count: () => ({ received, stray }),
-  report: (): StepReport => ({ received, stray, malformed, closes, hist: latency.encode(), histCount: latency.count }),
+  report: (): StepReport => ({ received, stray, malformed, closes, hist: latency.encode(), histCount: latency.count, lastUs }),
   /** Open connections: those the server closed are gone. */
   open: () => clients.filter((c) => c.isOpen).length,
   disconnect: () => {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, httpStatus, startRedis, startSwitchboard, waitFor, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
+import { freePort, httpStatus, startRedis, startSwitchboard, switchboardBin, waitFor, type RedisServer } from '@switchboard/testkit';
 import { benchScript } from './ipc';
 import { pin, type NamedProcess } from './procstat';
 import type { Proto } from './protocols';
@@ -26,6 +26,8 @@ export interface ClusterOptions {
   cpus?: string;
   /** Write a V8 CPU profile of each node process here when it exits. */
   profileDir?: string;
+  /** Extra flags for each Switchboard gateway. */
+  gatewayArgs?: string[];
 }
 
 export interface Cluster {
@@ -83,20 +85,32 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
   };
   try {
     const ports: number[] = [];
-    const profileEnv = opts.profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.profileDir}` } : undefined;
+    // Node refuses --cpu-prof in NODE_OPTIONS, so a profiled gateway or worker is spawned here rather than by the testkit.
+    const profileDir = opts.profileDir;
+    const startRole = async (role: 'gateway' | 'worker', args: string[]): Promise<{ port: number; pid: number; stop(): Promise<unknown> }> => {
+      if (!profileDir) return startSwitchboard(role, args);
+      return startNodeProcess(switchboardBin, (port) => [role, '--port', String(port), ...args], '/readyz', profileDir);
+    };
     if (system === 'switchboard') {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-bench-'));
       const config = path.join(dir, 'switchboard.yaml');
       writeFileSync(config, SWITCHBOARD_CONFIG);
       stops.push(async () => rmSync(dir, { recursive: true, force: true }));
       const common = ['--redis', redis.url, '--log-level', 'warn', '--shutdown-grace', '5'];
-      const started: SwitchboardProcess[] = await Promise.all(
+      const started = await Promise.all(
         Array.from({ length: opts.nodes }, () =>
-          startSwitchboard(
-            'gateway',
-            [...common, '--token-hmac-secret', BENCH_SECRET, '--api-key', BENCH_API_KEY, '--config', config, '--host', '127.0.0.1'],
-            { env: profileEnv },
-          ),
+          startRole('gateway', [
+            ...common,
+            '--token-hmac-secret',
+            BENCH_SECRET,
+            '--api-key',
+            BENCH_API_KEY,
+            '--config',
+            config,
+            '--host',
+            '127.0.0.1',
+            ...(opts.gatewayArgs ?? []),
+          ]),
         ),
       );
       started.forEach((g, i) => {
@@ -105,14 +119,14 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
         stops.unshift(() => g.stop());
       });
       if (opts.worker) {
-        const w = await startSwitchboard('worker', [...common, '--host', '127.0.0.1'], { env: profileEnv });
+        const w = await startRole('worker', [...common, '--host', '127.0.0.1']);
         processes.push({ name: 'worker', pid: w.pid, side: 'sut' });
         stops.unshift(() => w.stop());
       }
     } else {
       const script = system === 'uws-relay' ? 'relay_uws' : 'relay_socketio';
       for (let i = 0; i < opts.nodes; i++) {
-        const node = await startNodeServer(script, redis.url, opts.profileDir);
+        const node = await startNodeProcess(benchScript(script), (port) => ['--port', String(port), '--redis', redis.url], '/healthz', opts.profileDir);
         ports.push(node.port);
         processes.push({ name: `node${i + 1}`, pid: node.pid, side: 'sut' });
         stops.unshift(node.stop);
@@ -137,11 +151,16 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
   }
 }
 
-/** Spawns one of the bench's own servers (`dist/<script>.js --port P --redis URL`) and waits for /healthz. */
-async function startNodeServer(script: string, redisUrl: string, profileDir?: string): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+/** Spawns a node server (a peer, or a profiled switchboard role) on a free port and waits for `readyPath` to answer 200. */
+async function startNodeProcess(
+  script: string,
+  args: (port: number) => string[],
+  readyPath: string,
+  profileDir?: string,
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
   const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const child = spawn(process.execPath, [...execArgv, benchScript(script), '--port', String(port), '--redis', redisUrl], {
+  const child = spawn(process.execPath, [...execArgv, script, ...args(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -153,7 +172,7 @@ async function startNodeServer(script: string, redisUrl: string, profileDir?: st
   await waitFor(
     async () => {
       if (gone) throw new Error(`${script} exited before it was ready: ${stderr}`);
-      return (await httpStatus(`http://127.0.0.1:${port}/healthz`)) === 200;
+      return (await httpStatus(`http://127.0.0.1:${port}${readyPath}`)) === 200;
     },
     { timeoutMs: 15000, message: `${script} on port ${port} not ready` },
   );
