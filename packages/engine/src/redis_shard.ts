@@ -38,7 +38,9 @@ export class RedisShard {
       connectTimeout: connectTimeoutMs,
       retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
     };
-    this.cmd = withScripts(new Redis(url, { ...options, connectionName: 'switchboard' }));
+    // Auto-pipelining: the publishes, history reads and presence calls of one event-loop tick leave in one
+    // write() instead of one syscall each; order on the connection is unchanged.
+    this.cmd = withScripts(new Redis(url, { ...options, connectionName: 'switchboard', enableAutoPipelining: true }));
     this.sub = new Redis(url, { ...options, connectionName: 'switchboard-pubsub' });
     this.subscriber = new ShardSubscriber(this.sub, prefix, this.label, events);
     this.cmd.on('ready', () => events.commandReady());
