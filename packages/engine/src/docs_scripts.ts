@@ -30,6 +30,12 @@ export interface DocScriptCommands {
     outcomeJson: string,
     idempotencyTtlSeconds: number,
   ): Promise<DocCommitReply>;
+  /**
+   * doc_commit_batch.lua (group commit); keys and arguments as that file lists them, preceded by the number
+   * of keys (3 + one idempotency key per record). Replies `['dup', [i, record, ...]]` (i counts records from
+   * 1), `['stale', current offset]` or `['ok', epoch]`.
+   */
+  sbDocCommitBatch(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<['dup', Array<number | string>] | ['stale', number] | ['ok', string]>;
 }
 
 export type DocScriptedRedis = Redis & DocScriptCommands;
@@ -39,7 +45,9 @@ const LUA_DIR = path.join(__dirname, '..', 'lua');
 const SCRIPTS = {
   sbDocGet: { file: 'doc_get.lua', numberOfKeys: 3 },
   sbDocCommit: { file: 'doc_commit.lua', numberOfKeys: 4 },
-} satisfies Record<keyof DocScriptCommands, { file: string; numberOfKeys: number }>;
+  // One idempotency key per record: the count comes with each call.
+  sbDocCommitBatch: { file: 'doc_commit_batch.lua', numberOfKeys: undefined },
+} satisfies Record<keyof DocScriptCommands, { file: string; numberOfKeys: number | undefined }>;
 
 let sources: Map<string, string> | undefined;
 

@@ -54,7 +54,8 @@ export function createShard(index: number, url: string, name: string, connectTim
     retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
   };
   const label = redactUrl(url);
-  const commands = withWorkerScripts(new Redis(url, { ...options, connectionName: `${name}` }));
+  // Commands issued in one tick (a batch's scripts, replies, XACK) leave in one write.
+  const commands = withWorkerScripts(new Redis(url, { ...options, enableAutoPipelining: true, connectionName: `${name}` }));
   const reader = new Redis(url, { ...options, connectionName: `${name}-reader` });
   for (const [conn, role] of [
     [commands, 'command'],

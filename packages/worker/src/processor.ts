@@ -1,4 +1,10 @@
-// Carries out one update request: deadline check, load (or cache), decide, CAS commit; returns the reply to send.
+// Carries out update requests: deadline check, load (or cache), decide, CAS commit; returns the replies to send.
+//
+// Group commit: the reader hands over the requests of one document from one read, in stream order. They are
+// decided one after another in memory (each on the result of the one before) and committed by ONE script call
+// (doc_commit_batch.lua) guarded by the version the group started from: the final state once, and per accepted
+// update its history entry and publication (consecutive offsets), per accepted or conflicting update its
+// idempotency record. A stale guard reloads and decides the whole group again.
 //
 // Rules:
 // - Exactly once: every request has an idempotency record, under the client's key or, without one, under its
@@ -24,7 +30,6 @@ import {
   encodeDocResultReply,
   newEpoch,
   DEFAULT_META_TTL_SECONDS,
-  type DocCommitReply,
   type DocKeyNames,
   type DocRequest,
   type DocScriptedRedis,
@@ -56,15 +61,30 @@ export interface ProcessorContext {
   commandsFor(channel: string): DocScriptedRedis;
 }
 
-interface Accepted {
-  status: 'applied' | 'merged';
-  doc: DocSnapshot;
-  encoded: string;
-}
-
 /** Thrown for a request that cannot be carried out because stored data is broken; retried, then dead-lettered. */
 export class CorruptDocumentError extends Error {
   override readonly name = 'CorruptDocumentError';
+}
+
+/** A request of a group with the time its entry was added (its deadline starts there). */
+export interface GroupItem {
+  req: DocRequest;
+  enqueuedAtMs: number;
+}
+
+/** Per request of a group: its reply, or the error that leaves it pending for a retry. */
+export type GroupResult = { reply: string } | { error: Error };
+
+/** A request of a group being decided, with what is known about it across attempts. */
+interface Pending {
+  item: GroupItem;
+  /** Undefined when the request failed before deciding (then `result` is set). */
+  update?: DocUpdate;
+  idemKey: string;
+  expired: boolean;
+  /** Its record found in Redis (by the load or a refused commit): the answer, whatever the group decides. */
+  record?: string;
+  result?: GroupResult;
 }
 
 export class Processor {
@@ -72,113 +92,224 @@ export class Processor {
 
   /** The reply payload for `req`. `redisNowMs` is the current time on the clock of the request's shard. */
   async process(req: DocRequest, enqueuedAtMs: number, redisNowMs: number): Promise<string> {
+    const [result] = await this.processGroup([{ req, enqueuedAtMs }], redisNowMs);
+    if ('error' in result) throw result.error;
+    return result.reply;
+  }
+
+  /**
+   * Carries out requests for ONE document, in order, with one commit (group commit): each is decided on the
+   * result of the one before, in memory; the accepted updates and the conflicts are then written by one CAS
+   * script call guarded by the version the group started from. A stale guard reloads and decides the whole
+   * group again. A key used twice in the group answers the second use with the first outcome, as a record
+   * in Redis would. Results are in the order of `items`.
+   */
+  async processGroup(items: GroupItem[], redisNowMs: number): Promise<GroupResult[]> {
+    if (items.length === 0) return [];
+    const channel = items[0].req.channel;
+    const redis = this.ctx.commandsFor(channel);
+    const keys = docKeys(channel, this.ctx.prefix);
+    const pending: Pending[] = items.map((item) => this.prepare(item, redisNowMs));
+
+    // Expired requests are answered from their record when there is one (a redelivery), else with a timeout.
+    const expired = pending.filter((p) => p.result === undefined && p.expired);
+    if (expired.length > 0) {
+      const records = await redis.mget(...expired.map((p) => p.idemKey));
+      expired.forEach((p, i) => {
+        const record = records[i];
+        if (record !== null) p.record = record;
+      });
+    }
+
+    const started = process.hrtime.bigint();
+    let cached = this.ctx.cache.get(channel);
+    let fresh = false;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (cached === undefined) {
+        const first = pending.find((p) => p.result === undefined && !p.expired && p.record === undefined);
+        const [top, , state, writes, floor, version, record] = await redis.sbDocGet(
+          keys.doc, keys.meta, first?.idemKey ?? `${keys.pubsub}:di:none`, newEpoch(), DEFAULT_META_TTL_SECONDS, '1',
+        );
+        if (first && record !== null) first.record = record;
+        cached = toCachedDoc(channel, top, state, writes, floor, version);
+        this.ctx.cache.set(channel, cached);
+        fresh = true;
+      }
+      const start = cached;
+      const round = this.decideGroup(pending, start, fresh);
+      if (round === 'recheck') {
+        if (fresh) throw new Error('unreachable: a DocError against a fresh load is answered, not rechecked');
+        cached = undefined; // decided against a cached copy: make sure with the stored one
+        continue;
+      }
+      const { answers, records, last, counts } = round;
+      if (records.length > 0) {
+        const reply = await this.commitGroup(redis, keys, items[0].req, start.doc.version, last, records);
+        if (reply[0] === 'dup') {
+          // Recorded meanwhile (a redelivery racing its first delivery, or a repeat of an earlier batch): those
+          // answer from their records; decide the rest again on the same start, nothing was written.
+          const found = reply[1];
+          for (let i = 0; i + 1 < found.length; i += 2) records[Number(found[i]) - 1].pending.record = String(found[i + 1]);
+          cached = start;
+          attempt--; // not a stale guard: each round settles at least one request
+          continue;
+        }
+        if (reply[0] === 'stale') {
+          this.ctx.cache.delete(channel);
+          cached = undefined;
+          fresh = false;
+          continue;
+        }
+      }
+      if (last !== start) this.ctx.cache.set(channel, last);
+      const latency = Number(process.hrtime.bigint() - started) / 1e9;
+      for (const [counter, count] of Object.entries(counts) as Array<[keyof typeof counts, number]>) {
+        for (let i = 0; i < count; i++) this.ctx.stats.inc(counter);
+      }
+      for (let i = 0; i < records.length; i++) this.ctx.stats.observeCommit(latency);
+      return pending.map((p, i) => p.result ?? answers[i]);
+    }
+    const error = new Error(`document ${channel} changed under the worker ${MAX_ATTEMPTS} times in a row; is a second owner writing it?`);
+    return pending.map((p) => p.result ?? { error });
+  }
+
+  /** Parses a request; a malformed one gets its final result here. */
+  private prepare(item: GroupItem, redisNowMs: number): Pending {
+    const { req } = item;
+    const fallbackKey = docIdempotencyKey(req.channel, this.ctx.prefix, undefined, req.id);
     let raw: unknown;
     try {
       raw = JSON.parse(req.update);
     } catch {
-      throw new Error(`request ${req.id}: its update is not JSON`);
+      return { item, idemKey: fallbackKey, expired: false, result: { error: new Error(`request ${req.id}: its update is not JSON`) } };
     }
     let update: DocUpdate;
     try {
       update = parseUpdate(raw, this.ctx.limits);
     } catch (err) {
-      if (err instanceof DocError) return this.rejected(req, err);
-      throw err;
+      if (err instanceof DocError) return { item, idemKey: fallbackKey, expired: false, result: { reply: this.rejected(req, err) } };
+      return { item, idemKey: fallbackKey, expired: false, result: { error: err instanceof Error ? err : new Error(String(err)) } };
     }
-    const redis = this.ctx.commandsFor(req.channel);
-    const keys = docKeys(req.channel, this.ctx.prefix);
-    const idemKey = docIdempotencyKey(req.channel, this.ctx.prefix, update.key, req.id);
-
-    if (redisNowMs > enqueuedAtMs + req.timeoutMs) {
-      const record = await redis.get(idemKey);
-      if (record !== null) return this.duplicate(req, record);
-      this.ctx.stats.inc('expired');
-      return encodeDocErrorReply(req.id, { kind: 'timeout', message: `the request waited more than ${req.timeoutMs} ms for a worker; retry with the same idempotency key` });
-    }
-
-    const started = process.hrtime.bigint();
-    let cached = this.ctx.cache.get(req.channel);
-    let fresh = false;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (cached === undefined) {
-        const [top, , state, writes, floor, version, record] = await redis.sbDocGet(keys.doc, keys.meta, idemKey, newEpoch(), DEFAULT_META_TTL_SECONDS, '1');
-        if (record !== null) return this.duplicate(req, record);
-        cached = toCachedDoc(req.channel, top, state, writes, floor, version);
-        this.ctx.cache.set(req.channel, cached);
-        fresh = true;
-      }
-      const { doc, encoded } = cached;
-      let decision;
-      try {
-        decision = decide(doc, update, this.ctx.limits);
-      } catch (err) {
-        if (!(err instanceof DocError)) throw err;
-        if (fresh) return this.rejected(req, err);
-        cached = undefined; // decided against a cached copy: make sure with the stored one
-        continue;
-      }
-
-      let accepted: Accepted | undefined;
-      let outcome: string;
-      if (decision.status === 'conflict') {
-        outcome = encodeDocOutcome({ status: 'conflict', version: doc.version, paths: decision.paths, state: encoded });
-      } else {
-        accepted = { status: decision.status, doc: decision.doc, encoded: decision.encoded };
-        outcome = encodeDocOutcome({ status: decision.status, version: decision.doc.version });
-      }
-      const reply = await this.commit(redis, keys, idemKey, req, doc.version, update, outcome, accepted);
-      if (reply[0] === 'dup') return this.duplicate(req, reply[1]);
-      if (reply[0] === 'stale') {
-        this.ctx.cache.delete(req.channel);
-        cached = undefined;
-        continue;
-      }
-      if (accepted) this.ctx.cache.set(req.channel, { doc: accepted.doc, encoded: accepted.encoded });
-      this.ctx.stats.inc(decision.status);
-      this.ctx.stats.observeCommit(Number(process.hrtime.bigint() - started) / 1e9);
-      return encodeDocResultReply(req.id, outcome, false);
-    }
-    throw new Error(`document ${req.channel} changed under the worker ${MAX_ATTEMPTS} times in a row; is a second owner writing it?`);
+    return {
+      item,
+      update,
+      idemKey: docIdempotencyKey(req.channel, this.ctx.prefix, update.key, req.id),
+      expired: redisNowMs > item.enqueuedAtMs + req.timeoutMs,
+    };
   }
 
-  /** Runs the CAS script: commits an accepted update, or records a conflict, if the document is still at `expected`. */
-  private commit(
+  /**
+   * Decides the group's requests in order on `start`, in memory. 'recheck' when a DocError was met on a cached
+   * document (it must be decided again on a fresh load); otherwise the answers (for requests without a final
+   * result yet), the records to commit and the document after the last accepted update.
+   */
+  private decideGroup(
+    pending: Pending[],
+    start: CachedDoc,
+    fresh: boolean,
+  ):
+    | 'recheck'
+    | {
+        answers: GroupResult[];
+        records: Array<{ pending: Pending; publicationJson: string; outcomeJson: string }>;
+        last: CachedDoc;
+        counts: Record<'applied' | 'merged' | 'conflict' | 'duplicate' | 'rejected' | 'expired', number>;
+      } {
+    const answers: GroupResult[] = [];
+    const records: Array<{ pending: Pending; publicationJson: string; outcomeJson: string }> = [];
+    const counts = { applied: 0, merged: 0, conflict: 0, duplicate: 0, rejected: 0, expired: 0 };
+    /** The outcome each key got earlier in this group (recorded when the group commits). */
+    const outcomes = new Map<string, string>();
+    let current = start;
+    for (let i = 0; i < pending.length; i++) {
+      const p = pending[i];
+      if (p.result !== undefined || p.update === undefined) continue;
+      const { req } = p.item;
+      // A record in Redis is older than anything in this group; otherwise the first use in the group answers.
+      const earlier = p.record ?? outcomes.get(p.idemKey);
+      if (earlier !== undefined) {
+        outcomes.set(p.idemKey, earlier);
+        try {
+          answers[i] = { reply: this.duplicateReply(req, earlier) };
+          counts.duplicate++;
+        } catch (err) {
+          answers[i] = { error: err as Error };
+        }
+        continue;
+      }
+      if (p.expired) {
+        counts.expired++;
+        answers[i] = {
+          reply: encodeDocErrorReply(req.id, { kind: 'timeout', message: `the request waited more than ${req.timeoutMs} ms for a worker; retry with the same idempotency key` }),
+        };
+        continue;
+      }
+      const { doc, encoded } = current;
+      let decision;
+      try {
+        decision = decide(doc, p.update, this.ctx.limits);
+      } catch (err) {
+        if (!(err instanceof DocError)) {
+          answers[i] = { error: err instanceof Error ? err : new Error(String(err)) };
+          continue;
+        }
+        // On a fresh load the answer stands (the group's own earlier updates are what Redis will hold once it
+        // commits); on a cached copy it may lag behind another owner's writes: decide again on the stored one.
+        if (!fresh) return 'recheck';
+        counts.rejected++;
+        answers[i] = { reply: encodeDocErrorReply(req.id, { kind: 'doc', message: err.message }) };
+        continue;
+      }
+      let outcomeJson: string;
+      let publicationJson = '';
+      if (decision.status === 'conflict') {
+        outcomeJson = encodeDocOutcome({ status: 'conflict', version: doc.version, paths: decision.paths, state: encoded });
+      } else {
+        outcomeJson = encodeDocOutcome({ status: decision.status, version: decision.doc.version });
+        publicationJson = `{"offset":${decision.doc.version},"data":${encodeDocPublicationData(decision.doc.version, p.update, decision.status)}}`;
+        current = { doc: decision.doc, encoded: decision.encoded };
+      }
+      counts[decision.status]++;
+      outcomes.set(p.idemKey, outcomeJson);
+      records.push({ pending: p, publicationJson, outcomeJson });
+      answers[i] = { reply: encodeDocResultReply(req.id, outcomeJson, false) };
+    }
+    return { answers, records, last: current, counts };
+  }
+
+  /** Runs the group commit script: all records of the group, guarded by the version the group started from. */
+  private commitGroup(
     redis: DocScriptedRedis,
     keys: DocKeyNames,
-    idemKey: string,
     req: DocRequest,
     expected: number,
-    update: DocUpdate,
-    outcome: string,
-    accepted: Accepted | undefined,
-  ): Promise<DocCommitReply> {
-    const publication = accepted
-      ? `{"offset":${accepted.doc.version},"data":${encodeDocPublicationData(accepted.doc.version, update, accepted.status)}}`
-      : '';
-    return redis.sbDocCommit(
-      keys.doc,
-      keys.meta,
-      keys.history,
-      idemKey,
+    last: CachedDoc,
+    records: Array<{ pending: Pending; publicationJson: string; outcomeJson: string }>,
+  ): Promise<['dup', Array<number | string>] | ['stale', number] | ['ok', string]> {
+    const committed = last.doc.version !== expected;
+    const keyList: string[] = [keys.doc, keys.meta, keys.history];
+    const args: Array<string | number> = [
       expected,
-      accepted ? 'commit' : 'conflict',
-      accepted ? accepted.encoded : '',
-      accepted ? JSON.stringify(accepted.doc.writes) : '',
-      accepted ? accepted.doc.floor : 0,
-      publication,
+      committed ? last.encoded : '',
+      committed ? JSON.stringify(last.doc.writes) : '',
+      committed ? last.doc.floor : 0,
       req.historySize,
       req.historyTtlSeconds,
       newEpoch(),
       keys.pubsub,
-      outcome,
       this.ctx.idempotencyTtlSeconds,
-    );
+      records.length,
+    ];
+    for (const r of records) {
+      keyList.push(r.pending.idemKey);
+      args.push(r.publicationJson, r.outcomeJson);
+    }
+    return redis.sbDocCommitBatch(keyList.length, ...keyList, ...args);
   }
 
-  private duplicate(req: DocRequest, record: string): string {
+  private duplicateReply(req: DocRequest, record: string): string {
     // Parsed to check it, so a corrupt record fails here (and is retried) rather than at the caller.
     decodeDocOutcome(JSON.parse(record) as unknown, true);
-    this.ctx.stats.inc('duplicate');
     return encodeDocResultReply(req.id, record, true);
   }
 

@@ -19,7 +19,7 @@ import {
 } from '@switchboard/engine';
 import type { Logger } from 'pino';
 import type { Shard, WorkerRedis } from './connections';
-import type { Processor } from './processor';
+import type { GroupItem, GroupResult, Processor } from './processor';
 import type { StatsRecorder } from './stats';
 
 export interface ReaderContext {
@@ -168,12 +168,7 @@ export class ShardReader {
       'STREAMS', ...streams, ...streams.map(() => '>'),
     )) as Array<[stream: string, entries: StreamEntry[]]> | null;
     if (!read) return;
-    await Promise.all(
-      read.map(async ([stream, entries]) => {
-        const partition = partitionOfStream(stream);
-        for (const [id, fields] of entries) await this.handle(partition, stream, id, fields);
-      }),
-    );
+    await Promise.all(read.map(([stream, entries]) => this.handleBatch(partitionOfStream(stream), stream, entries)));
   }
 
   /** Claims and handles the partition's pending entries idle for at least `minIdleMs`, oldest first. */
@@ -189,36 +184,85 @@ export class ShardReader {
         const deliveries = new Map(pending.map(([id, , , count]) => [id, count]));
         // Claiming counts a delivery; an entry deleted by trimming comes back absent and leaves the PEL.
         const claimed = (await redis.xclaim(stream, DOC_CONSUMER_GROUP, this.ctx.consumer, minIdleMs, ...ids)) as StreamEntry[];
+        const retry: StreamEntry[] = [];
         for (const [id, fields] of claimed) {
           const before = deliveries.get(id) ?? 0;
           if (before >= this.ctx.maxDeliveries) await this.deadLetter(stream, id, fields, before);
-          else await this.handle(partition, stream, id, fields);
+          else retry.push([id, fields]);
         }
+        await this.handleBatch(partition, stream, retry);
       }
       if (pending.length < PENDING_PAGE || this.stopped) return;
       start = `(${pending[pending.length - 1][0]}`;
     }
   }
 
-  /** Processes one request, replies and acknowledges; a failure leaves it pending for a retry. */
-  private async handle(partition: number, stream: string, id: string, fields: string[]): Promise<void> {
-    const key = `${stream} ${id}`;
-    this.inFlight.add(key);
-    try {
-      const req = decodeDocRequest(fields);
-      // Entry ids are `<ms>-<seq>` on the shard's clock; so is the estimate of "now".
-      const reply = await this.ctx.processor.process(req, parseInt(id, 10), Date.now() + this.ctx.shard.clockSkewMs);
-      await Promise.all([this.reply(req.node, reply), this.ctx.shard.commands.xack(stream, DOC_CONSUMER_GROUP, id)]);
-      this.lastErrors.delete(key);
-    } catch (err) {
+  /**
+   * Processes a partition's entries from one read: the requests of each document as one group (in stream
+   * order, one commit), different documents side by side; then every reply in one pipeline and one XACK for
+   * the entries answered. A failure leaves its entries pending for a retry.
+   */
+  private async handleBatch(partition: number, stream: string, entries: StreamEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const now = Date.now() + this.ctx.shard.clockSkewMs;
+    const groups = new Map<string, Array<{ id: string; item: GroupItem }>>();
+    const replies: Array<[node: string, payload: string]> = [];
+    const acked: string[] = [];
+    const failed = (id: string, err: unknown): void => {
       const message = err instanceof Error ? err.message : String(err);
-      this.lastErrors.set(key, message);
+      this.lastErrors.set(`${stream} ${id}`, message);
       this.ctx.stats.inc('failed');
       this.ctx.logger.warn({ stream, id, err: message }, 'document request failed; it will be retried');
       const state = this.owned.get(partition);
       if (state) state.sweepDueAt = Math.min(state.sweepDueAt, Date.now() + this.ctx.retryDelayMs);
+    };
+    for (const [id] of entries) this.inFlight.add(`${stream} ${id}`);
+    try {
+      for (const [id, fields] of entries) {
+        let req;
+        try {
+          req = decodeDocRequest(fields);
+        } catch (err) {
+          failed(id, err);
+          continue;
+        }
+        // Entry ids are `<ms>-<seq>` on the shard's clock; so is the estimate of "now".
+        const item: GroupItem = { req, enqueuedAtMs: parseInt(id, 10) };
+        const group = groups.get(req.channel);
+        if (group) group.push({ id, item });
+        else groups.set(req.channel, [{ id, item }]);
+      }
+      await Promise.all(
+        [...groups.values()].map(async (group) => {
+          let results: GroupResult[];
+          try {
+            results = await this.ctx.processor.processGroup(group.map((g) => g.item), now);
+          } catch (err) {
+            for (const { id } of group) failed(id, err);
+            return;
+          }
+          results.forEach((result, i) => {
+            const { id, item } = group[i];
+            if ('error' in result) return failed(id, result.error);
+            replies.push([item.req.node, result.reply]);
+            acked.push(id);
+          });
+        }),
+      );
+      if (acked.length === 0) return;
+      const pipeline = this.ctx.replies.pipeline();
+      for (const [node, payload] of replies) pipeline.publish(docReplyChannel(this.ctx.prefix, node), payload);
+      try {
+        const [published] = await Promise.all([pipeline.exec(), this.ctx.shard.commands.xack(stream, DOC_CONSUMER_GROUP, ...acked)]);
+        const publishError = published?.find(([err]) => err)?.[0];
+        if (publishError) throw publishError;
+        for (const id of acked) this.lastErrors.delete(`${stream} ${id}`);
+      } catch (err) {
+        // Committed but perhaps neither answered nor acknowledged: redelivery answers from the records.
+        for (const id of acked) failed(id, err);
+      }
     } finally {
-      this.inFlight.delete(key);
+      for (const [id] of entries) this.inFlight.delete(`${stream} ${id}`);
     }
   }
 
