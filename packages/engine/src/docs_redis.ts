@@ -81,7 +81,10 @@ export class RedisDocStore implements DocStore {
       connectTimeout: options.connectTimeoutMs ?? 5000,
       retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
     };
-    this.commands = options.urls.map((url) => withDocScripts(new Redis(url, { ...connection, connectionName: 'switchboard-docs' })));
+    // Requests issued in one tick (many callers' XADDs) leave in one write.
+    this.commands = options.urls.map((url) =>
+      withDocScripts(new Redis(url, { ...connection, enableAutoPipelining: true, connectionName: 'switchboard-docs' })),
+    );
     // Replies always come on shard 0, like control messages.
     this.subscriber = new Redis(options.urls[0], { ...connection, connectionName: 'switchboard-docs-replies' });
     this.subscriber.on('message', (_channel: string, payload: string) => this.receive(payload));
