@@ -3,7 +3,8 @@ import type { ClientSession } from './session';
 
 export class SessionRegistry {
   private readonly byClient = new Map<string, ClientSession>();
-  private readonly byUser = new Map<string, Set<ClientSession>>();
+  /** One session, or a set once a user has several: most users have one connection, and a Set each costs. */
+  private readonly byUser = new Map<string, ClientSession | Set<ClientSession>>();
 
   get clientCount(): number {
     return this.byClient.size;
@@ -15,17 +16,22 @@ export class SessionRegistry {
 
   add(session: ClientSession): void {
     this.byClient.set(session.id, session);
-    let set = this.byUser.get(session.user);
-    if (!set) this.byUser.set(session.user, (set = new Set()));
-    set.add(session);
+    const held = this.byUser.get(session.user);
+    if (held === undefined) this.byUser.set(session.user, session);
+    else if (held instanceof Set) held.add(session);
+    else this.byUser.set(session.user, new Set([held, session]));
   }
 
   remove(session: ClientSession): void {
     if (this.byClient.get(session.id) !== session) return;
     this.byClient.delete(session.id);
-    const set = this.byUser.get(session.user);
-    set?.delete(session);
-    if (set?.size === 0) this.byUser.delete(session.user);
+    const held = this.byUser.get(session.user);
+    if (held === session) {
+      this.byUser.delete(session.user);
+    } else if (held instanceof Set) {
+      held.delete(session);
+      if (held.size === 1) this.byUser.set(session.user, held.values().next().value as ClientSession);
+    }
   }
 
   /** The user's sessions, or only the one with that client id when given. */
@@ -34,7 +40,9 @@ export class SessionRegistry {
       const s = this.byClient.get(client);
       return s && s.user === user ? [s] : [];
     }
-    return [...(this.byUser.get(user) ?? [])];
+    const held = this.byUser.get(user);
+    if (held === undefined) return [];
+    return held instanceof Set ? [...held] : [held];
   }
 
   subscriptionCount(): number {

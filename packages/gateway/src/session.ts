@@ -57,7 +57,7 @@ class Subscription implements HubSubscriber {
     public expiresAt: number,
     /** Gets join/leave pushes of the channel. */
     readonly pushJoinLeave: boolean,
-    /** This client's ClientInfo on the channel, encoded (for presence and join/leave). */
+    /** This client's ClientInfo on the channel, encoded; kept only where presence or join/leave needs it. */
     readonly info: string,
   ) {}
 
@@ -107,7 +107,8 @@ export class ClientSession {
   expiresAt = 0;
   private connInfo: Json | undefined;
   private readonly subs = new Map<string, Subscription>();
-  private readonly queue: Command[] = [];
+  /** Commands waiting for the one in progress; allocated only while there are some. */
+  private queue: Command[] | undefined;
   private running = false;
   private tokens: number;
   private refilledAt = this.openedAt;
@@ -141,7 +142,7 @@ export class ClientSession {
           this.transport.send(encodeError(item.id, item.error));
           break;
         case 'command':
-          if (this.admit(item.command)) this.queue.push(item.command);
+          if (this.admit(item.command)) (this.queue ??= []).push(item.command);
           if (this.closed) return;
       }
     }
@@ -152,7 +153,7 @@ export class ClientSession {
   onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    this.queue.length = 0;
+    this.queue = undefined;
     for (const sub of [...this.subs.values()]) this.dropSubscription(sub);
     if (this.connected) this.ctx.registry.remove(this);
   }
@@ -184,12 +185,13 @@ export class ClientSession {
     if (this.running) return;
     this.running = true;
     try {
-      while (this.queue.length > 0 && !this.closed) {
+      while (this.queue && this.queue.length > 0 && !this.closed) {
         const cmd = this.queue.shift() as Command;
         await this.run(cmd);
       }
     } finally {
       this.running = false;
+      if (this.queue?.length === 0) this.queue = undefined;
     }
   }
 
@@ -383,7 +385,8 @@ export class ClientSession {
     chanInfo: Json | undefined,
   ): Promise<OpenedSubscription | undefined> {
     const pushJoinLeave = ns.join_leave && (ns.force_push_join_leave || req.join_leave === true);
-    const info = JSON.stringify(this.clientInfo(chanInfo));
+    // Idle connections are the common case: keep no per-subscription string the namespace does not use.
+    const info = ns.presence || ns.join_leave ? JSON.stringify(this.clientInfo(chanInfo)) : '';
     const sub = new Subscription(this, channel, ns, serverSide, expiresAt, pushJoinLeave, info);
     this.subs.set(channel, sub);
     try {
