@@ -1,7 +1,7 @@
 -- Commits a group of decided updates of one document in one step (group commit), if the document is still at
 -- the version the group was decided against (CAS). The updates were decided one after another in memory, so
 -- the final state, writes and floor are written once; each accepted update still makes its own history entry
--- and publication, in order and exactly as publish.lua / doc_commit.lua do (offsets expected+1, +2, ...), and
+-- and publication, in order and exactly as publish.lua does (offsets expected+1, +2, ...), and
 -- every outcome (accepted or conflict) is recorded under its idempotency key. Nothing is written when any of
 -- the keys is already recorded (the caller decides the group again knowing those records) or the guard is
 -- stale. Every key carries the `{<channel>}` hash tag.

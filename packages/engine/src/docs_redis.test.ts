@@ -145,64 +145,145 @@ describe('RedisDocStore', () => {
   });
 });
 
-describe('doc_commit.lua', () => {
+describe('doc_commit_batch.lua', () => {
+  /** A record of the group: its idempotency key (short form), publication JSON ('' for a conflict) and outcome JSON. */
+  interface BatchRecord {
+    key: string;
+    publication: string;
+    outcome: string;
+  }
   async function setup() {
     const prefix = nextPrefix();
     const redis = withDocScripts(client());
     const broker = await newBroker(prefix);
     const keys = docKeys('doc:cas', prefix);
     const idem = (k: string): string => `${keys.pubsub}:di:k:${k}`;
-    const commit = (expected: number, key: string, kind: 'commit' | 'conflict' = 'commit') => {
-      const v = expected + 1;
-      return redis.sbDocCommit(keys.doc, keys.meta, keys.history, idem(key), expected, kind, `{"v":${v}}`, '[["/v",' + v + ']]', 0,
-        `{"offset":${v},"data":{"version":${v}}}`, 10, 60, 'EPOCH' + expected, keys.pubsub, `{"status":"applied","version":${v}}`, 300);
+    /** Runs the script as its header lists keys and arguments (history size 10, TTLs 60 s and 300 s). */
+    const batch = (expected: number, [state, writes, floor]: [string, string, number], records: BatchRecord[]) =>
+      redis.sbDocCommitBatch(3 + records.length, keys.doc, keys.meta, keys.history, ...records.map((r) => idem(r.key)),
+        expected, state, writes, floor, 10, 60, 'EPOCH' + expected, keys.pubsub, 300, records.length,
+        ...records.flatMap((r) => [r.publication, r.outcome]));
+    /**
+     * Commits updates decided in turn against `expected` as one group: a key commits the next version, `{ conflict: key }`
+     * records a conflict at the current one. The final state is `{"v":<last version>}`.
+     */
+    const commit = (expected: number, ...updates: Array<string | { conflict: string }>) => {
+      let v = expected;
+      const records = updates.map((u): BatchRecord => {
+        if (typeof u !== 'string') return { key: u.conflict, publication: '', outcome: `{"status":"conflict","version":${v}}` };
+        v++;
+        return { key: u, publication: `{"offset":${v},"data":{"version":${v}}}`, outcome: `{"status":"applied","version":${v}}` };
+      });
+      return batch(expected, [`{"v":${v}}`, '[["/v",' + v + ']]', 0], records);
     };
-    return { prefix, redis, broker, keys, idem, commit };
+    return { prefix, redis, broker, keys, idem, batch, commit };
   }
 
   it('writes, bumps the offset, appends and publishes like publish.lua, and never lets the document expire', async () => {
     const { redis, broker, keys, commit } = await setup();
     const got: Array<[number, string, string]> = [];
-    let gotTwo: () => void = () => undefined;
-    const two = new Promise<void>((resolve) => (gotTwo = resolve));
+    let gotFour: () => void = () => undefined;
+    const four = new Promise<void>((resolve) => (gotFour = resolve));
     broker.onPublication((_ch, pub, epoch) => {
-      if (got.push([pub.offset, epoch, pub.json]) === 2) gotTwo();
+      if (got.push([pub.offset, epoch, pub.json]) === 4) gotFour();
     });
     await broker.subscribe(['doc:cas']);
     await broker.history('doc:cas', { limit: 0 }); // creates the meta with a TTL, as a subscriber's read does
     const { epoch } = await broker.history('doc:cas', { limit: 0 });
     expect(await redis.ttl(keys.meta)).toBeGreaterThan(0);
 
+    // Groups of one.
     expect(await commit(0, 'a')).toEqual(['ok', epoch]);
     expect(await commit(1, 'b')).toEqual(['ok', epoch]);
     expect(await redis.hgetall(keys.doc)).toEqual({ s: '{"v":2}', w: '[["/v",2]]', f: '0', v: '2' });
     expect(await redis.ttl(keys.meta)).toBe(-1);
     expect(await redis.ttl(keys.doc)).toBe(-1);
     expect(await redis.ttl(keys.history)).toBeGreaterThan(0);
-    const history = await broker.history('doc:cas', { limit: -1 });
+    let history = await broker.history('doc:cas', { limit: -1 });
     expect(history.offset).toBe(2);
     expect(history.publications).toEqual([
       { offset: 1, json: '{"offset":1,"data":{"version":1}}' },
       { offset: 2, json: '{"offset":2,"data":{"version":2}}' },
     ]);
-    await two;
+
+    // A group of two: one write of the final state, an offset, history entry and publication per update, and
+    // the document and meta made persistent again even if something had given them a TTL.
+    await redis.expire(keys.meta, 100);
+    await redis.expire(keys.doc, 100);
+    expect(await commit(2, 'c', 'd')).toEqual(['ok', epoch]);
+    expect(await redis.hgetall(keys.doc)).toEqual({ s: '{"v":4}', w: '[["/v",4]]', f: '0', v: '4' });
+    expect(await redis.ttl(keys.meta)).toBe(-1);
+    expect(await redis.ttl(keys.doc)).toBe(-1);
+    expect(await redis.ttl(keys.history)).toBeGreaterThan(0);
+    history = await broker.history('doc:cas', { limit: -1 });
+    expect(history.offset).toBe(4);
+    expect(history.publications).toEqual([
+      { offset: 1, json: '{"offset":1,"data":{"version":1}}' },
+      { offset: 2, json: '{"offset":2,"data":{"version":2}}' },
+      { offset: 3, json: '{"offset":3,"data":{"version":3}}' },
+      { offset: 4, json: '{"offset":4,"data":{"version":4}}' },
+    ]);
+    await four;
     expect(got).toEqual([
       [1, epoch, '{"offset":1,"data":{"version":1}}'],
       [2, epoch, '{"offset":2,"data":{"version":2}}'],
+      [3, epoch, '{"offset":3,"data":{"version":3}}'],
+      [4, epoch, '{"offset":4,"data":{"version":4}}'],
     ]);
   });
 
   it('answers a seen key from its record, a moved version with stale, and records conflicts without writing', async () => {
-    const { redis, keys, idem, commit } = await setup();
+    const { redis, keys, idem, batch, commit } = await setup();
     expect(await commit(0, 'a')).toEqual(['ok', expect.any(String)]);
-    expect(await commit(0, 'a')).toEqual(['dup', '{"status":"applied","version":1}']);
+    const doc = await redis.hgetall(keys.doc);
+    const meta = await redis.hgetall(keys.meta);
+    expect(doc).toEqual({ s: '{"v":1}', w: '[["/v",1]]', f: '0', v: '1' });
+    const unchanged = async (): Promise<void> => {
+      expect(await redis.hgetall(keys.doc)).toEqual(doc);
+      expect(await redis.hgetall(keys.meta)).toEqual(meta);
+      expect(await redis.xlen(keys.history)).toBe(1);
+    };
+
+    // A recorded key is answered from its record (before the version guard), and nothing of the group is written.
+    expect(await commit(0, 'a')).toEqual(['dup', [1, '{"status":"applied","version":1}']]);
+    expect(await commit(1, 'b', 'a')).toEqual(['dup', [2, '{"status":"applied","version":1}']]);
+    expect(await redis.exists(idem('b'))).toBe(0);
+    await unchanged();
+
+    // A moved version: stale with the current offset, nothing written.
     expect(await commit(0, 'b')).toEqual(['stale', 1]);
     expect(await commit(5, 'b')).toEqual(['stale', 1]);
-    expect(await commit(1, 'c', 'conflict')).toEqual(['ok', expect.any(String)]);
-    expect(await redis.hget(keys.meta, 'o')).toBe('1');
-    expect(await redis.get(idem('c'))).toBe('{"status":"applied","version":2}');
+    expect(await commit(0, 'b', 'c')).toEqual(['stale', 1]);
+    expect(await redis.exists(idem('b'), idem('c'))).toBe(0);
+    await unchanged();
+
+    // A conflict alone is recorded, guarded the same way, without writing the document (whatever final state came along).
+    expect(await batch(1, ['{"v":"not written"}', '[["/v",9]]', 9], [{ key: 'c', publication: '', outcome: '{"status":"conflict","version":1}' }])).toEqual([
+      'ok',
+      expect.any(String),
+    ]);
+    expect(await redis.get(idem('c'))).toBe('{"status":"conflict","version":1}');
     expect(await redis.ttl(idem('c'))).toBeGreaterThan(200);
-    expect(await redis.xlen(keys.history)).toBe(1);
+    expect(await commit(0, { conflict: 'x' })).toEqual(['stale', 1]);
+    expect(await redis.exists(idem('x'))).toBe(0);
+    await unchanged();
+    expect(await redis.hget(keys.meta, 'o')).toBe('1');
+
+    // Within a group a conflict takes no version: the commits around it get 2 and 3.
+    expect(await commit(1, 'd', { conflict: 'e' }, 'f')).toEqual(['ok', expect.any(String)]);
+    expect(await redis.hget(keys.meta, 'o')).toBe('3');
+    expect(await redis.hgetall(keys.doc)).toEqual({ s: '{"v":3}', w: '[["/v",3]]', f: '0', v: '3' });
+    expect(await redis.mget(idem('d'), idem('e'), idem('f'))).toEqual([
+      '{"status":"applied","version":2}',
+      '{"status":"conflict","version":2}',
+      '{"status":"applied","version":3}',
+    ]);
+    for (const k of ['d', 'e', 'f']) expect(await redis.ttl(idem(k))).toBeGreaterThan(200);
+    expect(await redis.xrange(keys.history, '-', '+')).toEqual([
+      ['1-0', ['d', '{"offset":1,"data":{"version":1}}']],
+      ['2-0', ['d', '{"offset":2,"data":{"version":2}}']],
+      ['3-0', ['d', '{"offset":3,"data":{"version":3}}']],
+    ]);
   });
 
   it('creates the epoch of a new channel and drops history an old epoch left', async () => {
@@ -211,5 +292,15 @@ describe('doc_commit.lua', () => {
     expect(await commit(0, 'a')).toEqual(['ok', 'EPOCH0']);
     expect(await redis.hgetall(keys.meta)).toEqual({ e: 'EPOCH0', o: '1', s: '10' });
     expect(await redis.xrange(keys.history, '-', '+')).toEqual([['1-0', ['d', '{"offset":1,"data":{"version":1}}']]]);
+
+    // A group of two on a new channel: one epoch, the old history dropped once, both entries kept.
+    const other = await setup();
+    await other.redis.xadd(other.keys.history, '7', 'd', '{"offset":7}');
+    expect(await other.commit(0, 'a', 'b')).toEqual(['ok', 'EPOCH0']);
+    expect(await other.redis.hgetall(other.keys.meta)).toEqual({ e: 'EPOCH0', o: '2', s: '10' });
+    expect(await other.redis.xrange(other.keys.history, '-', '+')).toEqual([
+      ['1-0', ['d', '{"offset":1,"data":{"version":1}}']],
+      ['2-0', ['d', '{"offset":2,"data":{"version":2}}']],
+    ]);
   });
 });

@@ -7,35 +7,18 @@ import type Redis from 'ioredis';
 export type DocGetReply = [number, string, string | null];
 /** `[top offset, epoch, state, writes JSON, floor, stored version, idempotency record]`, absent ones null. */
 export type DocLoadReply = [number, string, string | null, string | null, string | null, string | null, string | null];
-export type DocCommitReply = ['dup', string] | ['stale', number] | ['ok', string];
+/** doc_commit_batch.lua: `['dup', [i, record, ...]]` (i counts records from 1), `['stale', current offset]` or `['ok', epoch]`. */
+export type DocCommitReply = ['dup', Array<number | string>] | ['stale', number] | ['ok', string];
 
 export interface DocScriptCommands {
   sbDocGet(docKey: string, metaKey: string, idempotencyKey: string, newEpoch: string, metaTtlSeconds: number, full: '0'): Promise<DocGetReply>;
   sbDocGet(docKey: string, metaKey: string, idempotencyKey: string, newEpoch: string, metaTtlSeconds: number, full: '1'): Promise<DocLoadReply>;
-  sbDocCommit(
-    docKey: string,
-    metaKey: string,
-    historyKey: string,
-    idempotencyKey: string,
-    expectedVersion: number,
-    kind: 'commit' | 'conflict',
-    stateJson: string,
-    writesJson: string,
-    floor: number,
-    publicationJson: string,
-    historySize: number,
-    historyTtlSeconds: number,
-    newEpoch: string,
-    pubsubChannel: string,
-    outcomeJson: string,
-    idempotencyTtlSeconds: number,
-  ): Promise<DocCommitReply>;
   /**
    * doc_commit_batch.lua (group commit); keys and arguments as that file lists them, preceded by the number
-   * of keys (3 + one idempotency key per record). Replies `['dup', [i, record, ...]]` (i counts records from
-   * 1), `['stale', current offset]` or `['ok', epoch]`.
+   * of keys (3 + one idempotency key per record); a single update is a group of one. Replies as
+   * {@link DocCommitReply}.
    */
-  sbDocCommitBatch(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<['dup', Array<number | string>] | ['stale', number] | ['ok', string]>;
+  sbDocCommitBatch(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<DocCommitReply>;
 }
 
 export type DocScriptedRedis = Redis & DocScriptCommands;
@@ -44,7 +27,6 @@ export type DocScriptedRedis = Redis & DocScriptCommands;
 const LUA_DIR = path.join(__dirname, '..', 'lua');
 const SCRIPTS = {
   sbDocGet: { file: 'doc_get.lua', numberOfKeys: 3 },
-  sbDocCommit: { file: 'doc_commit.lua', numberOfKeys: 4 },
   // One idempotency key per record: the count comes with each call.
   sbDocCommitBatch: { file: 'doc_commit_batch.lua', numberOfKeys: undefined },
 } satisfies Record<keyof DocScriptCommands, { file: string; numberOfKeys: number | undefined }>;

@@ -17,7 +17,7 @@ import { startRedis, type RedisServer } from '../../testkit/src/redis';
 import { DocCache } from './doc_cache';
 import { Processor, type GroupItem, type GroupResult } from './processor';
 import { StatsRecorder } from './stats';
-import { Cleanups, eventually, testLogger } from './testing.fixture';
+import { Cleanups, commitOther, eventually, testLogger } from './testing.fixture';
 import { startWorker } from './worker';
 
 let server: RedisServer;
@@ -194,8 +194,11 @@ describe('group commit (processor)', () => {
     s.beforeCommit = async () => {
       if (interfered++ > 0) return;
       expect(
-        await s.redis.sbDocCommit(keys.doc, keys.meta, keys.history, `${keys.pubsub}:di:r:other`, 1, 'commit', '{"n":0,"o":1}', '[["/n",1],["/o",2]]', 0,
-          '{"offset":2,"data":{"version":2,"base":1,"ops":[],"status":"applied"}}', 100, 60, 'E', keys.pubsub, '{"status":"applied","version":2}', 60),
+        await commitOther(s.redis, keys, {
+          idempotencyKey: `${keys.pubsub}:di:r:other`, expected: 1, state: '{"n":0,"o":1}', writes: '[["/n",1],["/o",2]]',
+          publication: '{"offset":2,"data":{"version":2,"base":1,"ops":[],"status":"applied"}}',
+          outcome: '{"status":"applied","version":2}', historySize: 100,
+        }),
       ).toEqual(['ok', expect.any(String)]);
     };
     const results = await s.processor.processGroup(
@@ -223,8 +226,12 @@ describe('group commit (processor)', () => {
     const channel = 'doc:recheck';
     const keys = docKeys(channel, s.prefix);
     await s.processor.processGroup([item(channel, { base: 0, ops: [set('/s', 'text')] })], Date.now());
-    await s.redis.sbDocCommit(keys.doc, keys.meta, keys.history, `${keys.pubsub}:di:r:o`, 1, 'commit', '{"s":1}', '[["/s",2]]', 0,
-      '{"offset":2,"data":{}}', 100, 60, 'E', keys.pubsub, '{"status":"applied","version":2}', 60);
+    expect(
+      await commitOther(s.redis, keys, {
+        idempotencyKey: `${keys.pubsub}:di:r:o`, expected: 1, state: '{"s":1}', writes: '[["/s",2]]',
+        publication: '{"offset":2,"data":{}}', outcome: '{"status":"applied","version":2}', historySize: 100,
+      }),
+    ).toEqual(['ok', expect.any(String)]);
     const results = await s.processor.processGroup(
       [item(channel, { base: 1, ops: [set('/a', 1)] }), item(channel, { base: 2, ops: [{ op: 'incr', path: '/s', value: 1 }] })],
       Date.now(),

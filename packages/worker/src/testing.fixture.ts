@@ -1,4 +1,6 @@
-// Test helpers for the worker tests: quiet loggers, polling for states without events, cleanup bookkeeping.
+// Test helpers for the worker tests: quiet loggers, polling for states without events, cleanup bookkeeping,
+// another writer's commit.
+import type { DocCommitReply, DocKeyNames, DocScriptedRedis } from '@switchboard/engine';
 import pino, { type Logger } from 'pino';
 
 /** Silent unless SWITCHBOARD_TEST_LOG is set (e.g. to "debug") while debugging a test. */
@@ -27,4 +29,48 @@ export class Cleanups {
   async run(): Promise<void> {
     for (const cleanup of this.list.splice(0).reverse()) await cleanup();
   }
+}
+
+/** One decided update committed by someone else (say, the owner before a lease moved). */
+export interface OtherCommit {
+  /** Its full idempotency key, e.g. `${keys.pubsub}:di:r:other`. */
+  idempotencyKey: string;
+  /** The version it was decided against (the script's guard); it commits `expected + 1`. */
+  expected: number;
+  /** The new state, writes JSON and floor. */
+  state: string;
+  writes: string;
+  floor?: number;
+  /** `{"offset":expected+1,"data":…}` */
+  publication: string;
+  /** The outcome JSON recorded under the idempotency key. */
+  outcome: string;
+  historySize: number;
+  historyTtlSeconds?: number;
+  idempotencyTtlSeconds?: number;
+  /** The epoch to use if the channel has none. */
+  epoch?: string;
+}
+
+/** Commits `c` as "another writer" would: through doc_commit_batch.lua as a group of one. */
+export function commitOther(redis: DocScriptedRedis, keys: DocKeyNames, c: OtherCommit): Promise<DocCommitReply> {
+  return redis.sbDocCommitBatch(
+    4,
+    keys.doc,
+    keys.meta,
+    keys.history,
+    c.idempotencyKey,
+    c.expected,
+    c.state,
+    c.writes,
+    c.floor ?? 0,
+    c.historySize,
+    c.historyTtlSeconds ?? 60,
+    c.epoch ?? 'E',
+    keys.pubsub,
+    c.idempotencyTtlSeconds ?? 60,
+    1,
+    c.publication,
+    c.outcome,
+  );
 }

@@ -17,7 +17,7 @@ import { DocError, decide, emptyDoc, parseUpdate, type DocOp, type DocSnapshot }
 import type Redis from 'ioredis';
 import { docStoreContract } from '../../engine/src/docs.contract';
 import { startRedis, type RedisServer } from '../../testkit/src/redis';
-import { Cleanups, eventually, testLogger } from './testing.fixture';
+import { Cleanups, commitOther, eventually, testLogger } from './testing.fixture';
 import { startWorker, type Worker } from './worker';
 import type { WorkerOptions } from './options';
 
@@ -210,14 +210,20 @@ describe('versioning worker', () => {
     const redis = withDocScripts(client());
     const v2 = '{"s":1}';
     expect(
-      await redis.sbDocCommit(keys.doc, keys.meta, keys.history, `${keys.pubsub}:di:r:other`, 1, 'commit', v2, '[["/s",2]]', 0,
-        '{"offset":2,"data":{}}', 10, 60, 'E', keys.pubsub, '{"status":"applied","version":2}', 60),
+      await commitOther(redis, keys, {
+        idempotencyKey: `${keys.pubsub}:di:r:other`, expected: 1, state: v2, writes: '[["/s",2]]',
+        publication: '{"offset":2,"data":{}}', outcome: '{"status":"applied","version":2}', historySize: 10,
+      }),
     ).toEqual(['ok', expect.any(String)]);
     // Against the cache this is "base ahead" and "incr of a string"; against the stored document it applies.
     expect(await s.update(channel, parseUpdate({ base: 2, ops: [{ op: 'incr', path: '/s', value: 1 }] }), opts)).toEqual({ status: 'applied', version: 3 });
     // A stale cache on a plain write is caught by the commit's version guard instead.
-    await redis.sbDocCommit(keys.doc, keys.meta, keys.history, `${keys.pubsub}:di:r:other2`, 3, 'commit', '{"s":2,"t":1}', '[["/s",3],["/t",4]]', 0,
-      '{"offset":4,"data":{}}', 10, 60, 'E', keys.pubsub, '{"status":"applied","version":4}', 60);
+    expect(
+      await commitOther(redis, keys, {
+        idempotencyKey: `${keys.pubsub}:di:r:other2`, expected: 3, state: '{"s":2,"t":1}', writes: '[["/s",3],["/t",4]]',
+        publication: '{"offset":4,"data":{}}', outcome: '{"status":"applied","version":4}', historySize: 10,
+      }),
+    ).toEqual(['ok', expect.any(String)]);
     expect(await s.update(channel, parseUpdate({ base: 3, ops: [{ op: 'set', path: '/u', value: 1 }] }), opts)).toEqual({ status: 'merged', version: 5 });
     expect(JSON.parse((await s.get(channel)).state)).toEqual({ s: 2, t: 1, u: 1 });
     expect(w.stats()).toMatchObject({ applied: 2, merged: 1, rejected: 0 });
