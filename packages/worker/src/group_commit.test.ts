@@ -1,4 +1,4 @@
-// Group commit: the processor's per-document groups and the reader's mixed batches, against a real redis-server.
+// Group commit: the processor's per-document groups and the reader's mixed batches, against a real redis-privateRedis.server.
 import {
   DOC_CONSUMER_GROUP,
   RedisDocStore,
@@ -13,27 +13,19 @@ import {
 } from '@switchboard/engine';
 import { resolveLimits, parseUpdate } from '@switchboard/protocol';
 import type Redis from 'ioredis';
-import { startRedis, type RedisServer } from '../../testkit/src/redis';
 import { DocCache } from './doc_cache';
 import { Processor, type GroupItem, type GroupResult } from './processor';
 import { StatsRecorder } from './stats';
-import { Cleanups, commitOther, eventually, testLogger } from './testing.fixture';
+import { commitOther, eventually, testLogger, redisForFile } from './testing.fixture';
 import { startWorker } from './worker';
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedis();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-const cleanups = new Cleanups();
-afterEach(() => cleanups.run());
+const privateRedis = redisForFile();
+const { cleanups } = privateRedis;
 
 let prefixes = 0;
 const nextPrefix = (): string => `gc${process.pid}x${++prefixes}`;
 function client(): Redis {
-  return cleanups.add(server.client(), (c) => c.quit().catch(() => c.disconnect()));
+  return cleanups.add(privateRedis.server.client(), (c) => c.quit().catch(() => c.disconnect()));
 }
 
 let ids = 0;
@@ -267,7 +259,7 @@ describe('group commit (worker)', () => {
     }
     await redis.xadd(stream, '*', 'junk', '1');
     const w = cleanups.add(
-      await startWorker({ redis: [server.url], prefix, partitions: 1, logger: testLogger(), nodeId: 'w', leaseMs: 1000, batchSize: 100 }),
+      await startWorker({ redis: [privateRedis.server.url], prefix, partitions: 1, logger: testLogger(), nodeId: 'w', leaseMs: 1000, batchSize: 100 }),
       (x) => x.stop(),
     );
     await eventually(() => replies.length === n, 'every reply');
@@ -293,10 +285,10 @@ describe('group commit (worker)', () => {
 
   it('keeps versions 1..N, each update exactly once, under concurrent stores across documents', async () => {
     const prefix = nextPrefix();
-    const w = cleanups.add(await startWorker({ redis: [server.url], prefix, logger: testLogger(), nodeId: 'w', leaseMs: 1000 }), (x) => x.stop());
+    const w = cleanups.add(await startWorker({ redis: [privateRedis.server.url], prefix, logger: testLogger(), nodeId: 'w', leaseMs: 1000 }), (x) => x.stop());
     const stores = await Promise.all(
       ['g1', 'g2'].map(async (node) => {
-        const st = cleanups.add(new RedisDocStore({ urls: [server.url], prefix, node }), (x) => x.close());
+        const st = cleanups.add(new RedisDocStore({ urls: [privateRedis.server.url], prefix, node }), (x) => x.close());
         await st.start();
         return st;
       }),

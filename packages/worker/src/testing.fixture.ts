@@ -2,6 +2,7 @@
 // another writer's commit.
 import type { DocCommitReply, DocKeyNames, DocScriptedRedis } from '@switchboard/engine';
 import pino, { type Logger } from 'pino';
+import { startRedis, type RedisServer } from '../../testkit/src/redis';
 
 /** Silent unless SWITCHBOARD_TEST_LOG is set (e.g. to "debug") while debugging a test. */
 export function testLogger(): Logger {
@@ -73,4 +74,20 @@ export function commitOther(redis: DocScriptedRedis, keys: DocKeyNames, c: Other
     c.publication,
     c.outcome,
   );
+}
+
+/**
+ * A private redis-server for the whole test file and per-test cleanups, registered with jest's hooks.
+ * `redis.server` is set once beforeAll has run.
+ */
+export function redisForFile(): { server: RedisServer; cleanups: Cleanups } {
+  const ctx = { server: undefined as unknown as RedisServer, cleanups: new Cleanups() };
+  beforeAll(async () => {
+    ctx.server = await startRedis();
+  });
+  afterAll(async () => {
+    await ctx.server?.stop();
+  });
+  afterEach(() => ctx.cleanups.run());
+  return ctx;
 }

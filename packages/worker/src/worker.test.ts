@@ -16,45 +16,36 @@ import {
 import { DocError, decide, emptyDoc, parseUpdate, type DocOp, type DocSnapshot } from '@switchboard/protocol';
 import type Redis from 'ioredis';
 import { docStoreContract } from '../../engine/src/docs.contract';
-import { startRedis, type RedisServer } from '../../testkit/src/redis';
-import { Cleanups, commitOther, eventually, testLogger } from './testing.fixture';
+import { Cleanups, commitOther, eventually, testLogger, redisForFile } from './testing.fixture';
 import { startWorker, type Worker } from './worker';
 import type { WorkerOptions } from './options';
 
 const LEASE_MS = 1000;
 const opts = { historySize: 1000, historyTtlSeconds: 60 };
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedis();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-
-const cleanups = new Cleanups();
-afterEach(() => cleanups.run());
+const privateRedis = redisForFile();
+const { cleanups } = privateRedis;
 
 let prefixes = 0;
 const nextPrefix = (): string => `wk${process.pid}x${++prefixes}`;
 
 function worker(prefix: string, extra: Partial<WorkerOptions> = {}): Promise<Worker> {
-  return startWorker({ redis: [server.url], prefix, logger: testLogger(), nodeId: 'w', leaseMs: LEASE_MS, ...extra }).then((w) =>
+  return startWorker({ redis: [privateRedis.server.url], prefix, logger: testLogger(), nodeId: 'w', leaseMs: LEASE_MS, ...extra }).then((w) =>
     cleanups.add(w, (x) => x.stop()),
   );
 }
 async function store(prefix: string, node = 'gw', timeoutMs = 5000): Promise<RedisDocStore> {
-  const s = cleanups.add(new RedisDocStore({ urls: [server.url], prefix, node, timeoutMs }), (x) => x.close());
+  const s = cleanups.add(new RedisDocStore({ urls: [privateRedis.server.url], prefix, node, timeoutMs }), (x) => x.close());
   await s.start();
   return s;
 }
 async function broker(prefix: string): Promise<RedisBroker> {
-  const b = cleanups.add(new RedisBroker({ urls: [server.url], prefix }), (x) => x.close());
+  const b = cleanups.add(new RedisBroker({ urls: [privateRedis.server.url], prefix }), (x) => x.close());
   await b.start();
   return b;
 }
 function client(): Redis {
-  return cleanups.add(server.client(), (c) => c.quit().catch(() => c.disconnect()));
+  return cleanups.add(privateRedis.server.client(), (c) => c.quit().catch(() => c.disconnect()));
 }
 const all16 = Array.from({ length: 16 }, (_, i) => i);
 
@@ -64,10 +55,10 @@ describe('with one worker', () => {
   afterAll(() => own.run());
   docStoreContract('redis (RedisDocStore + worker)', async () => {
     const prefix = nextPrefix();
-    const w = own.add(await startWorker({ redis: [server.url], prefix, logger: testLogger(), nodeId: 'c', leaseMs: LEASE_MS }), (x) => x.stop());
-    const s = own.add(new RedisDocStore({ urls: [server.url], prefix, node: 'gw-contract' }), (x) => x.close());
+    const w = own.add(await startWorker({ redis: [privateRedis.server.url], prefix, logger: testLogger(), nodeId: 'c', leaseMs: LEASE_MS }), (x) => x.stop());
+    const s = own.add(new RedisDocStore({ urls: [privateRedis.server.url], prefix, node: 'gw-contract' }), (x) => x.close());
     await s.start();
-    const b = own.add(new RedisBroker({ urls: [server.url], prefix }), (x) => x.close());
+    const b = own.add(new RedisBroker({ urls: [privateRedis.server.url], prefix }), (x) => x.close());
     await b.start();
     expect(w.ownedPartitions()).toEqual(all16);
     return { store: s, broker: b, cleanup: () => own.run() };

@@ -5,22 +5,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RedisDocStore, docPartitionOf } from '@switchboard/engine';
 import { parseUpdate } from '@switchboard/protocol';
-import { startRedis, type RedisServer } from '../../testkit/src/redis';
-import { Cleanups, eventually, testLogger } from './testing.fixture';
+import { eventually, testLogger, redisForFile } from './testing.fixture';
 import { startWorker } from './worker';
 
 const LEASE_MS = 1000;
 const workerDist = path.resolve(__dirname, '..', 'dist', 'index.js');
 
-let server: RedisServer;
-beforeAll(async () => {
-  server = await startRedis();
-});
-afterAll(async () => {
-  await server?.stop();
-});
-const cleanups = new Cleanups();
-afterEach(() => cleanups.run());
+const privateRedis = redisForFile();
+const { cleanups } = privateRedis;
 
 /** Starts a worker in its own process; resolves with the process and the partitions it owned once started. */
 async function spawnWorker(prefix: string): Promise<{ child: ChildProcess; owned: number[] }> {
@@ -32,7 +24,7 @@ async function spawnWorker(prefix: string): Promise<{ child: ChildProcess; owned
       .then((w) => { process.stdout.write(JSON.stringify(w.ownedPartitions()) + '\\n'); setInterval(() => undefined, 60000); })
       .catch((err) => { console.error(err); process.exit(1); });
   `;
-  const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, REDIS_URL: server.url, PREFIX: prefix }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, REDIS_URL: privateRedis.server.url, PREFIX: prefix }, stdio: ['ignore', 'pipe', 'pipe'] });
   cleanups.add(child, (c) => c.kill('SIGKILL'));
   let output = '';
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -47,7 +39,7 @@ it('takes over every partition of a killed worker process within about a lease, 
   const prefix = `kill${process.pid}`;
   const { child, owned } = await spawnWorker(prefix);
   expect(owned).toHaveLength(16);
-  const survivor = cleanups.add(await startWorker({ redis: [server.url], prefix, logger: testLogger(), nodeId: 'survivor', leaseMs: LEASE_MS }), (w) =>
+  const survivor = cleanups.add(await startWorker({ redis: [privateRedis.server.url], prefix, logger: testLogger(), nodeId: 'survivor', leaseMs: LEASE_MS }), (w) =>
     w.stop(),
   );
   await eventually(() => survivor.ownedPartitions().length === 8, 'the survivor to get half the partitions');
@@ -61,7 +53,7 @@ it('takes over every partition of a killed worker process within about a lease, 
   // Its leases and its heartbeat expire one lease after their last renewal; the next tick takes them.
   expect(tookMs).toBeLessThan(2.5 * LEASE_MS);
 
-  const store = cleanups.add(new RedisDocStore({ urls: [server.url], prefix, node: 'gw', timeoutMs: 2000 }), (s) => s.close());
+  const store = cleanups.add(new RedisDocStore({ urls: [privateRedis.server.url], prefix, node: 'gw', timeoutMs: 2000 }), (s) => s.close());
   await store.start();
   const channels: string[] = [];
   for (let i = 0; channels.length < 16; i++) {
