@@ -109,28 +109,17 @@ async function openCentrifugo(target: ClientTarget, handlers: ClientHandlers, ti
       else handlers.closed(code, reason);
     },
   });
-  try {
+  const socket = ws;
+  return handshake(setup, socket, async () => {
     const connected = setup.expect(1);
-    ws.send(JSON.stringify({ id: 1, connect: target.token ? { token: target.token } : {} }));
+    socket.send(JSON.stringify({ id: 1, connect: target.token ? { token: target.token } : {} }));
     await connected;
     if (target.channels.length > 0) {
       const replies = target.channels.map((_, i) => setup.expect(i + 2));
-      ws.send(target.channels.map((channel, i) => JSON.stringify({ id: i + 2, subscribe: { channel } })).join('\n'));
+      socket.send(target.channels.map((channel, i) => JSON.stringify({ id: i + 2, subscribe: { channel } })).join('\n'));
       await Promise.all(replies);
     }
-  } catch (err) {
-    setup.finish();
-    ws.destroy();
-    throw err;
-  }
-  setup.finish();
-  const socket = ws;
-  return {
-    close: () => socket.close(),
-    get isOpen() {
-      return socket.isOpen;
-    },
-  };
+  });
 }
 
 async function openSocketIo(target: ClientTarget, handlers: ClientHandlers, timeoutMs: number): Promise<ProtoClient> {
@@ -171,23 +160,30 @@ async function openSocketIo(target: ClientTarget, handlers: ClientHandlers, time
       else handlers.closed(code, reason);
     },
   });
-  try {
+  const socket = ws;
+  return handshake(setup, socket, async () => {
     await opened;
-    ws.send(target.token ? `40${JSON.stringify({ token: target.token })}` : '40');
+    socket.send(target.token ? `40${JSON.stringify({ token: target.token })}` : '40');
     await connected;
     const acks = target.channels.map((channel, i) => {
       const ack = setup.expect(i + 1);
-      ws?.send(`42${i + 1}${JSON.stringify(['sub', channel])}`);
+      socket.send(`42${i + 1}${JSON.stringify(['sub', channel])}`);
       return ack;
     });
     await Promise.all(acks);
+  });
+}
+
+/** Runs a protocol's connect-and-subscribe steps on an open socket; on failure the socket is dropped. */
+async function handshake(setup: Setup, socket: RawWebSocket, steps: () => Promise<void>): Promise<ProtoClient> {
+  try {
+    await steps();
   } catch (err) {
     setup.finish();
-    ws.destroy();
+    socket.destroy();
     throw err;
   }
   setup.finish();
-  const socket = ws;
   return {
     close: () => socket.close(),
     get isOpen() {
