@@ -82,6 +82,9 @@ export class TokenVerifier {
     } catch (e) {
       if (e instanceof TokenError) throw e;
       if (e instanceof errors.JWTExpired) throw new TokenError(true, 'token expired');
+      // Not valid yet: most often the issuer's clock runs ahead of ours. Like Centrifugo, answer "expired" so
+      // the SDK fetches a fresh token and retries instead of giving up on a terminal disconnect.
+      if (e instanceof errors.JWTClaimValidationFailed && e.claim === 'nbf') throw new TokenError(true, 'token not valid yet (nbf)');
       throw new TokenError(false, `invalid token: ${(e as Error).message}`);
     }
   }

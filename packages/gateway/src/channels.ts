@@ -76,6 +76,22 @@ export function channelUsers(channel: string): string[] | undefined {
   return i === -1 ? undefined : channel.slice(i + 1).split(',');
 }
 
+/**
+ * What is wrong with a channel name, or undefined when it is acceptable. The name a client sends is used as it
+ * is in the permission check, the Redis key and the pub/sub channel, so anything that another layer could
+ * rewrite is refused here: a lone UTF-16 surrogate (it would become U+FFFD on the way to Redis and alias another
+ * channel) and control characters (C0, DEL). Length is counted in UTF-16 code units.
+ */
+export function channelNameProblem(channel: string, maxLength: number): string | undefined {
+  if (channel.length > maxLength) return `channel name longer than ${maxLength} characters`;
+  if (!channel.isWellFormed()) return 'channel name is not well-formed Unicode (lone surrogate)';
+  for (let i = 0; i < channel.length; i++) {
+    const c = channel.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return `channel name holds a control character (U+${c.toString(16).padStart(4, '0').toUpperCase()})`;
+  }
+  return undefined;
+}
+
 /** Options for a channel, or undefined when it names a namespace that does not exist. */
 export function resolveChannel(config: ChannelConfig, channel: string): NamespaceOptions | undefined {
   const ns = namespaceOf(channel);

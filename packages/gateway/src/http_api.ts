@@ -1,11 +1,12 @@
 // The server HTTP API (`POST /api/<method>`): what a backend does with an API key, cluster-wide.
 import { timingSafeEqual } from 'node:crypto';
-import { DisconnectCode, encodePublicationBody, ErrorCode, protocolError, type ProtocolError } from '@switchboard/protocol';
+import { DisconnectCode, encodePublicationBody, ErrorCode, exceedsJsonDepth, MAX_JSON_DEPTH, protocolError, type ProtocolError } from '@switchboard/protocol';
 import type { Broker } from '@switchboard/engine';
 import type { Logger } from 'pino';
 import type { ChannelConfig, NamespaceOptions } from './channels';
 import type { ControlPlane, NodeInfo } from './control';
 import type { Documents } from './documents';
+import { globMatcher, MAX_PATTERN_LENGTH } from './glob';
 import { encodeHistory } from './history';
 import type { GatewayMetrics } from './metrics';
 import { channelOptions, Refusal, refuse } from './refusal';
@@ -29,6 +30,8 @@ export interface ApiContext {
 }
 
 type Body = Record<string, unknown>;
+
+const MAX_API_BODY = 1024 * 1024;
 
 function errorBody(error: ProtocolError): string {
   return JSON.stringify({ error });
@@ -58,8 +61,22 @@ export class HttpApi {
     this.key = ctx.apiKey ? Buffer.from(ctx.apiKey) : undefined;
   }
 
+  /** Largest request body read. */
+  readonly maxBody = MAX_API_BODY;
+
   get enabled(): boolean {
     return this.key !== undefined;
+  }
+
+  /** The answer to a request refused before its body is read (API disabled, wrong key), or undefined. */
+  precheck(xApiKey: string, authorization: string): ApiResponse | undefined {
+    if (!this.enabled) return { status: 404, body: '{"error":{"code":108,"message":"not available: the HTTP API is disabled (no API key set)"}}' };
+    if (!this.authorized(xApiKey, authorization)) return { status: 401, body: '{"error":{"code":101,"message":"unauthorized: wrong or missing API key"}}' };
+    return undefined;
+  }
+
+  tooLarge(): ApiResponse {
+    return { status: 413, body: `{"error":{"code":106,"message":"limit exceeded: body larger than ${MAX_API_BODY} bytes"}}` };
   }
 
   /** Compares in constant time; accepts `X-API-Key: k` and `Authorization: apikey k`. */
@@ -74,6 +91,9 @@ export class HttpApi {
   async handle(method: string, rawBody: string): Promise<ApiResponse> {
     const handler = Object.prototype.hasOwnProperty.call(this.methods, method) ? this.methods[method] : undefined;
     if (!handler) return { status: 404, body: errorBody(protocolError(ErrorCode.MethodNotFound, `unknown API method "${method}"`)) };
+    if (exceedsJsonDepth(rawBody, MAX_JSON_DEPTH)) {
+      return { status: 400, body: errorBody(protocolError(ErrorCode.BadRequest, `body nests deeper than ${MAX_JSON_DEPTH} levels`)) };
+    }
     let body: unknown;
     try {
       body = rawBody.trim() === '' ? {} : JSON.parse(rawBody);
@@ -214,6 +234,7 @@ export class HttpApi {
   /** Channels with at least one subscriber on some node, with their subscriber counts; `pattern` may use `*`. */
   private async activeChannels(body: Body): Promise<string> {
     const pattern = this.string(body, 'pattern', false);
+    if (pattern !== undefined && pattern.length > MAX_PATTERN_LENGTH) refuse(ErrorCode.BadRequest, `"pattern" longer than ${MAX_PATTERN_LENGTH} characters`);
     const match = pattern ? globMatcher(pattern) : () => true;
     const replies = await this.ctx.control.survey('channels');
     const counts = new Map<string, number>();
@@ -266,10 +287,4 @@ export class HttpApi {
       refuse(ErrorCode.Internal, 'engine unavailable, retry');
     }
   }
-}
-
-/** `*` matches any run of characters; everything else matches itself. */
-function globMatcher(pattern: string): (s: string) => boolean {
-  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-  return (s) => re.test(s);
 }

@@ -75,6 +75,11 @@ export class GatewayMetrics {
     help: 'Clients disconnected with 3008 because they did not read fast enough.',
     registers: [this.registry],
   });
+  readonly apiPipelineRefused = new Counter({
+    name: 'switchboard_api_pipeline_refused_total',
+    help: 'API requests on the main port not carried out because uWS cut their pipelined connection (use the internal port).',
+    registers: [this.registry],
+  });
   readonly docUpdates = new Counter({
     name: 'switchboard_doc_updates_total',
     help: 'Document updates answered by this gateway, by outcome (applied, merged, conflict, duplicate, error).',

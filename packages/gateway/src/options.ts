@@ -55,6 +55,11 @@ export interface GatewayOptions {
   docs: DocStore;
   channels: ChannelConfig;
   auth: AuthOptions;
+  /**
+   * A second HTTP listener (node:http) for the server API, /metrics, /healthz and /readyz, with HTTP/1.1
+   * pipelining; on the same host. Undefined: none (the main port serves them, without pipelining).
+   */
+  internalPort?: number;
   /** Server API key; without one the HTTP API answers 404. */
   apiKey?: string;
   logger: Logger;

@@ -7,6 +7,7 @@ import { TokenVerifier } from './auth';
 import type { GatewayContext } from './context';
 import { demoRoutes } from './demo';
 import { HttpApi } from './http_api';
+import { startInternalHttp } from './internal_http';
 import { ControlPlane } from './control';
 import { Documents } from './documents';
 import { Hub } from './hub';
@@ -21,12 +22,15 @@ import { loadUws, UwsFallbackError } from './uws';
 export interface Gateway {
   /** The port actually listened on (useful with port 0). */
   readonly port: number;
+  /** The internal HTTP port actually listened on, when one was asked for. */
+  readonly internalPort?: number;
   isReady(): boolean;
   /** Drains: readiness fails, new connections are refused, clients get 3001, then the listener closes. */
   shutdown(graceMs?: number): Promise<void>;
 }
 
-const MAX_API_BODY = 1024 * 1024;
+/** Frames between maxMessageSize and this are read and answered with 1009; larger ones are cut by uWS (1006). */
+const FRAME_CEILING = 1024 * 1024;
 /** WebSocket close code 1009: message too big. */
 const MESSAGE_TOO_BIG = 1009;
 /** uWS ListenOptions.LIBUS_LISTEN_EXCLUSIVE_PORT (the enum is declared but not exported as a value). */
@@ -134,7 +138,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.ws('/connection/websocket', {
     // Frames up to this ceiling are read and, past maxMessageSize, answered with close code 1009 (as
     // Centrifugo does); uWS drops a connection that sends more without a close code.
-    maxPayloadLength: limits.maxMessageSize * 4,
+    // uWS resets a connection past this ceiling without a close frame, and buffers up to it: 1 MiB keeps 1009
+    // answerable for any frame a confused client plausibly sends, at a bounded cost per connection.
+    maxPayloadLength: Math.max(limits.maxMessageSize * 4, FRAME_CEILING),
     // Liveness is ours (protocol pings, 3012); uWS only drops sockets that are silent far longer.
     idleTimeout: 0,
     sendPingsAutomatically: false,
@@ -146,6 +152,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       ? (res, req, context) => {
           if (draining) {
             res.writeStatus('503 Service Unavailable').end('draining');
+            return;
+          }
+          const refused = upgradeProblem(req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-version'));
+          if (refused) {
+            refused(res);
             return;
           }
           res.upgrade(
@@ -197,6 +208,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
 
+  // uWS hands a GET without a 24-character Sec-WebSocket-Key on to the next route: say what is wrong with it.
+  app.get('/connection/websocket', (res, req) => {
+    const refused = upgradeProblem(req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-version'), req.getHeader('upgrade'));
+    (refused ?? badUpgrade('a WebSocket upgrade request is required'))(res);
+  });
   app.get('/metrics', (res) => {
     res.onAborted(() => {
       (res as HttpResponse & { aborted?: boolean }).aborted = true;
@@ -206,27 +222,38 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.get('/healthz', (res) => {
     res.writeHeader('Content-Type', 'text/plain').end('ok');
   });
-  app.get('/readyz', (res) => {
+  const readiness = () => {
     const ready = !draining && broker.isReady() && options.docs.isReady();
+    return { ready, text: draining ? 'draining' : ready ? 'ready' : 'engine unavailable' };
+  };
+  app.get('/readyz', (res) => {
+    const { ready, text } = readiness();
     if (!ready) res.writeStatus('503 Service Unavailable');
-    res.writeHeader('Content-Type', 'text/plain').end(draining ? 'draining' : ready ? 'ready' : 'engine unavailable');
+    res.writeHeader('Content-Type', 'text/plain').end(text);
   });
   app.post('/api/:method', (res, req) => {
     const method = req.getParameter(0) ?? '';
-    if (!api.enabled) {
-      sendJson(res, 404, '{"error":{"code":108,"message":"not available: the HTTP API is disabled (no API key set)"}}');
+    const refused = api.precheck(req.getHeader('x-api-key'), req.getHeader('authorization'));
+    if (refused) {
+      sendJson(res, refused.status, refused.body);
       return;
     }
-    if (!api.authorized(req.getHeader('x-api-key'), req.getHeader('authorization'))) {
-      sendJson(res, 401, '{"error":{"code":101,"message":"unauthorized: wrong or missing API key"}}');
-      return;
-    }
-    readBody(res, MAX_API_BODY, (body) => {
+    readBody(res, api.maxBody, (body) => {
       if (body === undefined) {
-        sendJson(res, 413, `{"error":{"code":106,"message":"limit exceeded: body larger than ${MAX_API_BODY} bytes"}}`);
+        const r = api.tooLarge();
+        sendJson(res, r.status, r.body);
         return;
       }
-      void api.handle(method, body).then((r) => sendJson(res, r.status, r.body));
+      // uWS drops the connection, unanswered, when a pipelined request arrives while this one is pending. Run
+      // the request only after the rest of this read was parsed: a request of a cut pipeline is then never
+      // carried out, so a client that retries does not write twice. Backends that pipeline use the internal port.
+      setImmediate(() => {
+        if (res.aborted) {
+          metrics.apiPipelineRefused.inc();
+          return;
+        }
+        void api.handle(method, body).then((r) => sendJson(res, r.status, r.body));
+      });
     });
   });
   if (options.demo) demoRoutes(app);
@@ -246,6 +273,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   });
   const port = uws.us_socket_local_port(listenSocket);
+  let internal: Awaited<ReturnType<typeof startInternalHttp>> | undefined;
+  if (options.internalPort !== undefined) {
+    try {
+      internal = await startInternalHttp({ host: options.host, port: options.internalPort, api, metrics, readiness, logger });
+    } catch (err) {
+      uws.us_listen_socket_close(listenSocket);
+      throw new Error(`cannot listen on ${options.host}:${options.internalPort} (internal port): ${(err as Error).message}`);
+    }
+  }
 
   // One clock for every session: pings, pong and connect timeouts, token expiry, slow clients.
   const pingTimer = setInterval(() => {
@@ -276,7 +312,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   return {
     port,
-    isReady: () => !draining && broker.isReady() && options.docs.isReady(),
+    internalPort: internal?.port,
+    isReady: () => readiness().ready,
     async shutdown(graceMs = 25000) {
       if (draining) return;
       draining = true;
@@ -287,6 +324,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       control.stop();
       await closeInBatches([...connections.values()].map((c) => c.session), graceMs / 2);
       uws.us_listen_socket_close(listenSocket);
+      await internal?.close();
       // Also ends idle HTTP keep-alive connections, which would otherwise keep the process alive.
       (app as TemplatedApp & { close?: () => void }).close?.();
       logger.info({ port }, 'gateway stopped');
@@ -303,6 +341,32 @@ async function closeInBatches(sessions: ClientSession[], spreadMs: number): Prom
     for (const s of sessions.slice(i, i + size)) s.disconnect(DisconnectCode.Shutdown, 'shutdown');
     if (i + size < sessions.length) await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+const SUPPORTED_WS_VERSION = '13';
+
+/** A response for an upgrade request RFC 6455 §4.2.1 says to refuse, or undefined when it may be upgraded. */
+function upgradeProblem(key: string, version: string, upgrade = 'websocket'): ((res: HttpResponse) => void) | undefined {
+  if (upgrade.toLowerCase() !== 'websocket') return badUpgrade('"Upgrade: websocket" is required');
+  if (version !== SUPPORTED_WS_VERSION) {
+    return (res) =>
+      res.cork(() => {
+        res.writeStatus('426 Upgrade Required').writeHeader('Sec-WebSocket-Version', SUPPORTED_WS_VERSION).writeHeader('Content-Type', 'text/plain');
+        res.end(`unsupported Sec-WebSocket-Version ${JSON.stringify(version)}: this server speaks version ${SUPPORTED_WS_VERSION}`);
+      });
+  }
+  // The key is the base64 of 16 bytes: 22 characters of the base64 alphabet and "==".
+  if (key.length !== 24 || !key.endsWith('==') || !BASE64_16.test(key)) return badUpgrade('Sec-WebSocket-Key must be the base64 of 16 bytes');
+  return undefined;
+}
+
+const BASE64_16 = /^[A-Za-z0-9+/]{22}==$/;
+
+function badUpgrade(reason: string): (res: HttpResponse) => void {
+  return (res) =>
+    res.cork(() => {
+      res.writeStatus('400 Bad Request').writeHeader('Content-Type', 'text/plain').end(`bad WebSocket upgrade: ${reason}`);
+    });
 }
 
 function sendJson(res: HttpResponse & { aborted?: boolean }, status: number, body: string): void {

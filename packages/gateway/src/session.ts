@@ -14,7 +14,7 @@ import type { ClientInfo, Command, CommandOf, Json, StreamPosition, SubscribeHin
 import type { HistoryResult } from '@switchboard/engine';
 import { nanoid } from 'nanoid';
 import { TokenError } from './auth';
-import { resolveChannel, type NamespaceOptions } from './channels';
+import { channelNameProblem, resolveChannel, type NamespaceOptions } from './channels';
 import type { GatewayContext } from './context';
 import type { HubSubscriber } from './hub';
 import { encodeHistory } from './history';
@@ -292,7 +292,7 @@ export class ClientSession {
     const opened: OpenedSubscription[] = [];
     for (const channel of channels) {
       const ns = resolveChannel(this.ctx.channels, channel);
-      if (!ns || channel.length > this.ctx.limits.maxChannelLength || this.subs.has(channel)) {
+      if (!ns || channelNameProblem(channel, this.ctx.limits.maxChannelLength) || this.subs.has(channel)) {
         this.ctx.logger.warn({ channel, user: this.user }, 'skipping a server-side channel the configuration does not allow');
         continue;
       }

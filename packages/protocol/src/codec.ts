@@ -1,6 +1,7 @@
 // Frame codec: splits a text frame into commands and builds reply, push and publication JSON.
 import { ErrorCode, protocolError, type ProtocolError } from './codes';
 import type { ClientInfo, Command, Json, Method } from './types';
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json_depth';
 import { RequestError, isMethod, isObject, validateRequest } from './validate';
 
 /** One decoded line of a frame. */
@@ -31,6 +32,8 @@ export function decodeFrame(text: string): Decoded[] {
 }
 
 function decodeLine(line: string): Decoded {
+  // Measured on the text: a value this deep would overflow the encoder when it is relayed.
+  const tooDeep = exceedsJsonDepth(line, MAX_JSON_DEPTH);
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -48,6 +51,10 @@ function decodeLine(line: string): Decoded {
       return { kind: 'fatal', reason: 'command id must be a non-negative integer' };
     }
     id = rawId;
+  }
+  if (tooDeep) {
+    const reason = `command nests deeper than ${MAX_JSON_DEPTH} levels`;
+    return id > 0 ? { kind: 'error', id, error: protocolError(ErrorCode.BadRequest, reason) } : { kind: 'fatal', reason };
   }
 
   let method: Method | undefined;

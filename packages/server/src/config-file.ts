@@ -18,7 +18,7 @@ import {
 
 /** The settings a file may hold, under the same names as flags and environment produce. */
 export type FileSettings = Partial<
-  Pick<Settings, 'host' | 'port' | 'insecure' | 'tokenHmacSecret' | 'tokenPublicKeys' | 'apiKey' | 'logLevel'>
+  Pick<Settings, 'host' | 'port' | 'internalPort' | 'insecure' | 'tokenHmacSecret' | 'tokenPublicKeys' | 'apiKey' | 'logLevel'>
 >;
 
 export interface FileConfig {
@@ -83,10 +83,11 @@ export function parseConfigFile(text: string, path: string): FileConfig {
 
   const httpServer = optionalMapping(root.http_server, path, 'http_server');
   if (httpServer) {
-    keepKnown(httpServer, 'http_server', ['address', 'port'], unknownKeys);
+    keepKnown(httpServer, 'http_server', ['address', 'port', 'internal_port'], unknownKeys);
     const address = optionalString(httpServer.address, at('http_server.address'));
     if (address) settings.host = address;
     if (httpServer.port != null) settings.port = parsePort(httpServer.port, at('http_server.port'));
+    if (httpServer.internal_port != null) settings.internalPort = parsePort(httpServer.internal_port, at('http_server.internal_port'));
   }
 
   const log = optionalMapping(root.log, path, 'log');

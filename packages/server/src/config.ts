@@ -23,6 +23,7 @@ export type Role = (typeof roles)[number];
 /** Everything a flag or an environment variable can set, after parsing; `undefined` = not set and no default. */
 export interface Settings {
   port: number;
+  internalPort: number | undefined;
   host: string;
   /** Redis URLs; several are client-side shards. Empty: the memory engine. */
   redis: string[];
@@ -53,6 +54,8 @@ export interface Config {
   role: Role;
   host: string;
   port: number;
+  /** Second listener for the server API, metrics and health, with HTTP/1.1 pipelining (gateway roles). */
+  internalPort?: number;
   /** Empty: the memory engine. */
   redis: string[];
   auth: AuthOptions;
@@ -82,6 +85,7 @@ export type LoadResult =
 
 const defaults: Settings = {
   port: 8000,
+  internalPort: undefined,
   host: '0.0.0.0',
   redis: [],
   tokenHmacSecret: undefined,
@@ -121,6 +125,13 @@ const booleanSwitch = (text: string, label: string): boolean => parseBooleanText
 /** One row per setting: its flag, its variable, and how its text becomes a value. --help is printed from this table. */
 const specs: SettingSpecs = {
   port: { flag: '--port', env: 'SWITCHBOARD_PORT', value: '<port>', help: 'port to listen on (default 8000)', parse: parsePort },
+  internalPort: {
+    flag: '--internal-port',
+    env: 'SWITCHBOARD_INTERNAL_PORT',
+    value: '<port>',
+    help: 'second port for the server API, /metrics and health, with HTTP/1.1 pipelining (default: none)',
+    parse: parsePort,
+  },
   host: { flag: '--host', env: 'SWITCHBOARD_HOST', value: '<address>', help: 'address to listen on (default 0.0.0.0)', parse: nonEmpty },
   redis: {
     flag: '--redis',
@@ -289,6 +300,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   if (settings.dev && role !== 'standalone') {
     throw new ConfigError(`--dev / SWITCHBOARD_DEV is only for the standalone role, not ${role}`);
   }
+  if (role === 'worker' && settings.internalPort !== undefined) {
+    throw new ConfigError('--internal-port / SWITCHBOARD_INTERNAL_PORT is for the gateway and standalone roles; the worker serves everything on --port');
+  }
   if (role === 'gateway' && settings.redis.length === 0) {
     throw new ConfigError('the gateway role needs --redis or SWITCHBOARD_REDIS_URL (a gateway without Redis is standalone)');
   }
@@ -306,6 +320,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     role,
     host: settings.host,
     port: settings.port,
+    internalPort: settings.internalPort,
     redis: settings.redis,
     auth: {
       hmacSecret: settings.tokenHmacSecret,
@@ -436,7 +451,7 @@ export function usage(): string {
     '',
     'The config file (--config) holds channel namespaces under Centrifugo v6 key names: channel.without_namespace,',
     'channel.namespaces[], client.insecure, client.token.hmac_secret_key, client.token.rsa_public_key,',
-    'client.token.ecdsa_public_key, http_api.key, http_server.address, http_server.port, log.level.',
+    'client.token.ecdsa_public_key, http_api.key, http_server.address, http_server.port, http_server.internal_port, log.level.',
     '',
   ].join('\n');
 }

@@ -59,6 +59,7 @@ async function serveGateway(config: Config, warnings: string[], logger: Logger, 
     gateway = await startGateway({
       host: config.host,
       port: config.port,
+      internalPort: config.internalPort,
       broker,
       docs,
       channels: config.channels,
@@ -79,7 +80,7 @@ async function serveGateway(config: Config, warnings: string[], logger: Logger, 
     exitWith(EXIT_USAGE, `cannot start the gateway: ${errorMessage(err)}`);
   }
 
-  logger.info({ port: gateway.port, role: config.role, engine: broker.kind, config: config.configFile }, 'listening');
+  logger.info({ port: gateway.port, internalPort: gateway.internalPort, role: config.role, engine: broker.kind, config: config.configFile }, 'listening');
   printWarnings(warnings);
   // The engine still has to close after the drain: keep part of the grace period for it.
   const graceMs = config.shutdownGraceMs;

@@ -4,3 +4,4 @@ export * from './process';
 export { freePort } from './children';
 export * from './ws_client';
 export * from './tcp_switch';
+export * from './raw_socket';

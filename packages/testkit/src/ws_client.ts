@@ -66,15 +66,27 @@ export class RawClient {
   /** Sends `{"id":N, "<method>": params}` and resolves with the reply. */
   command(method: string, params: unknown = {}, timeoutMs = 5000): Promise<Reply> {
     const id = this.nextId++;
-    const reply = new Promise<Reply>((resolve, reject) => {
+    const reply = this.awaitReply(id, method, timeoutMs);
+    this.ws.send(JSON.stringify({ id, [method]: params }));
+    return reply;
+  }
+
+  /** Sends `{"id":N,"<method>":<paramsJson>}` with the params as given text (for input JSON.stringify cannot make). */
+  commandText(method: string, paramsJson: string, timeoutMs = 5000): Promise<Reply> {
+    const id = this.nextId++;
+    const reply = this.awaitReply(id, method, timeoutMs);
+    this.ws.send(`{"id":${id},${JSON.stringify(method)}:${paramsJson}}`);
+    return reply;
+  }
+
+  private awaitReply(id: number, method: string, timeoutMs: number): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no reply to ${method} #${id} in ${timeoutMs} ms`)), timeoutMs);
       this.waiting.set(id, (r) => {
         clearTimeout(timer);
         resolve(r);
       });
     });
-    this.ws.send(JSON.stringify({ id, [method]: params }));
-    return reply;
   }
 
   /** Resolves when a push matching the predicate arrives (including one already received). */
