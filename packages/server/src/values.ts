@@ -5,6 +5,11 @@ import { readFileSync } from 'node:fs';
 /** A setting the user gave is wrong; the message names the flag, variable or key and what it expects. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+
+  /** Always one line (it goes to stderr as one): line breaks quoted from the input are escaped. */
+  constructor(message: string) {
+    super(message.replace(/\r?\n/g, '\\n'));
+  }
 }
 
 /** pino's levels; Centrifugo's `none` is accepted as `silent`. */
