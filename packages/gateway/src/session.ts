@@ -423,7 +423,7 @@ export class ClientSession {
     if (this.closed || this.subs.get(channel) !== sub) return undefined;
     if (recovering && !recovered && ((req.flag ?? 0) & SUBSCRIBE_FLAG_REJECT_UNRECOVERED) !== 0) {
       this.dropSubscription(sub);
-      refuse(ErrorCode.UnrecoverablePosition);
+      refuse(ErrorCode.UnrecoverablePosition, `"offset" ${req.offset ?? 0} of "epoch" ${JSON.stringify(req.epoch ?? '')} cannot be recovered; subscribe without recover`);
     }
 
     const fields: string[] = [];

@@ -5,3 +5,4 @@ export { freePort } from './children';
 export * from './ws_client';
 export * from './tcp_switch';
 export * from './raw_socket';
+export * from './balancer';

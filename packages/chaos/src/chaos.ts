@@ -1,0 +1,116 @@
+// `npm run chaos -- [--seconds N]`: faults injected into a loaded cluster, then every delivery and document update judged.
+import { parseNumberFlags } from './args';
+import { Cluster, sleep } from './cluster';
+import { judge, settle, type Verdict } from './judge';
+import { Load } from './load';
+
+export interface ChaosOptions {
+  /** Time under load, faults included (default 60 s). */
+  seconds: number;
+  gateways: number;
+  workers: number;
+  subscribers: number;
+  channels: number;
+  publishRate: number;
+  docWriters: number;
+  log?: (line: string) => void;
+}
+
+export const defaultChaos: ChaosOptions = { seconds: 60, gateways: 3, workers: 2, subscribers: 60, channels: 20, publishRate: 200, docWriters: 8 };
+
+export interface ChaosReport extends Verdict {
+  faults: string[];
+  unplannedExits: string[];
+}
+
+type Fault = { name: string; inject(c: Cluster): Promise<void> };
+
+/** One of each, in this order, again and again while the run lasts. */
+const faults: Fault[] = [
+  { name: 'gateway SIGKILL', inject: (c) => c.killAndReplace(c.gateways[0], 1000) },
+  { name: 'pub/sub connections killed', inject: async (c) => void (await c.killPubSubConnections()) },
+  { name: 'gateway SIGSTOP 3 s', inject: (c) => c.freeze(c.gateways[1], 3000) },
+  { name: 'worker SIGKILL', inject: (c) => c.killAndReplace(c.workers[0], 1000) },
+  { name: 'Redis restart (AOF)', inject: (c) => c.restartRedis() },
+];
+
+export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
+  const log = opts.log ?? (() => undefined);
+  const cluster = await Cluster.start({ gateways: opts.gateways, workers: opts.workers });
+  const load = new Load({ url: cluster.balancer.url, wsUrl: cluster.balancer.wsUrl, channels: opts.channels, subscribers: opts.subscribers, publishRate: opts.publishRate, docWriters: opts.docWriters, docIntervalMs: 50 });
+  const injected: string[] = [];
+  try {
+    await load.start();
+    log(`load running: ${opts.subscribers} subscribers, ${opts.publishRate} publications/s over ${opts.channels} channels, ${opts.docWriters} document writers`);
+    const started = Date.now();
+    const end = started + opts.seconds * 1000;
+    // Faults at even spacing, one of each in turn; the last one leaves a gap before the end for the cluster to heal.
+    const gap = Math.max(4000, (opts.seconds * 1000) / (faults.length + 1));
+    for (let i = 0; started + (i + 1) * gap < end; i++) {
+      await sleep(Math.max(0, started + (i + 1) * gap - Date.now()));
+      const fault = faults[i % faults.length];
+      const at = Date.now();
+      await fault.inject(cluster);
+      injected.push(fault.name);
+      log(`fault: ${fault.name} (${Date.now() - at} ms)`);
+    }
+    await sleep(Math.max(0, end - Date.now()));
+    log('load stopping: waiting for requests in flight');
+    await load.stop();
+    log(`load stopped; ${load.failures.length} requests not acknowledged; waiting for subscribers to catch up`);
+    await settle(load, 20000);
+    log('judging');
+    const verdict = await judge(load, cluster.balancer.url).catch((err: unknown) => {
+      log(`judging failed: ${(err as Error).message}`);
+      throw err;
+    });
+    return { ...verdict, faults: injected, unplannedExits: [...cluster.unplannedExits] };
+  } finally {
+    load.disconnect();
+    await cluster.stop();
+  }
+}
+
+export function formatReport(r: ChaosReport): string {
+  const faults = r.faults.length ? `${r.faults.length} (${[...new Set(r.faults)].join(', ')})` : '0';
+  return [`${'faults injected'.padEnd(38)} ${faults}`, formatCounts(r), `${'unplanned exits'.padEnd(38)} ${r.unplannedExits.length}`].join('\n');
+}
+
+/** The verdict's counts, one per line. */
+export function formatCounts(r: Verdict): string {
+  const rows: [string, number | string][] = [
+    ['publications acknowledged', r.publications],
+    ['deliveries owed', r.owed],
+    ['delivered', r.delivered],
+    ['missing', r.missing],
+    ['duplicates', r.duplicates],
+    ['out of order', r.outOfOrder],
+    ['carrying the wrong publication', r.wrongData],
+    ['told unrecoverable (excused)', r.excused],
+    ['resubscribes that recovered', r.recoveries],
+    ['publications stored twice / misplaced', r.publishMismatches],
+    ['document updates acknowledged', r.docUpdates],
+    ['document fields wrong', r.docMismatches],
+    ['epoch changes (stream lost)', r.epochChanges],
+  ];
+  return rows.map(([k, v]) => `${k.padEnd(38)} ${v}`).join('\n');
+}
+
+export function passed(r: ChaosReport): boolean {
+  return r.problems.length === 0 && r.unplannedExits.length === 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const opts = { ...defaultChaos, log: (l: string) => process.stdout.write(`${new Date().toISOString()} ${l}\n`) };
+  const flags = { '--seconds': 'seconds', '--subscribers': 'subscribers', '--rate': 'publishRate', '--channels': 'channels', '--doc-writers': 'docWriters' } as const;
+  const bad = parseNumberFlags(argv, flags, opts);
+  if (bad) {
+    process.stderr.write(`chaos: ${bad}\nusage: npm run chaos -- [--seconds N] [--subscribers N] [--rate N] [--channels N] [--doc-writers N]\n`);
+    return 2;
+  }
+  const report = await runChaos(opts);
+  process.stdout.write(formatReport(report) + '\n');
+  for (const p of [...report.problems, ...report.unplannedExits]) process.stdout.write(`PROBLEM: ${p}\n`);
+  process.stdout.write(passed(report) ? 'chaos: passed\n' : 'chaos: FAILED\n');
+  return passed(report) ? 0 : 1;
+}

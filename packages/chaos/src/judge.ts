@@ -1,0 +1,187 @@
+// The judgement of a run, delivery by delivery: what every subscriber was owed, what it got, and what the documents hold.
+import { API_KEY, sleep } from './cluster';
+
+/** What one subscriber saw on one channel. */
+export interface SubscriberLog {
+  channel: string;
+  /** Offsets of the publications delivered, in delivery order. */
+  offsets: number[];
+  /** What each delivery carried (the publisher's sequence number `n`, or the document version), beside `offsets`. */
+  tags: number[];
+  /** Ranges (after, upTo] the server said it could not recover: offsets in them may be missing. */
+  excused: [after: number, upTo: number][];
+  /** Offset of the stream when the subscriber first subscribed: it is owed everything after. */
+  startedAt: number;
+  /** The epoch of its first subscribe; another one later means the stream was lost and started anew. */
+  epoch: string;
+  /** Epochs other than the first that a resubscribe reported. */
+  epochChanges: number;
+  /** Resubscribes that recovered. */
+  recoveries: number;
+}
+
+export function newLog(channel: string): SubscriberLog {
+  return { channel, offsets: [], tags: [], excused: [], startedAt: -1, epoch: '', epochChanges: 0, recoveries: 0 };
+}
+
+/** Records a (re)subscribe of `log`'s subscription: where its stream stands and whether the server recovered the gap. */
+export function onSubscribed(log: SubscriberLog, position: { offset: number; epoch: string } | undefined, recovered: boolean): void {
+  const top = position?.offset ?? 0;
+  const epoch = position?.epoch ?? '';
+  if (log.startedAt < 0) {
+    log.startedAt = top;
+    log.epoch = epoch;
+    return;
+  }
+  if (epoch !== log.epoch) log.epochChanges++;
+  if (recovered) log.recoveries++;
+  else log.excused.push([log.offsets.at(-1) ?? log.startedAt, top]);
+}
+
+/** A publication (or document version) the server acknowledged: it is owed to every subscriber of its channel. */
+export interface Acked {
+  channel: string;
+  offset: number;
+  /** What the publication carries, as the subscribers' `tags` record it. */
+  tag: number;
+}
+
+export interface DeliveryCounts {
+  /** Deliveries owed: each acknowledged publication to each subscriber of its channel that was there for it. */
+  owed: number;
+  delivered: number;
+  missing: number;
+  duplicates: number;
+  outOfOrder: number;
+  /** Deliveries whose offset was acknowledged for another publication. */
+  wrongData: number;
+  /** Publications a subscriber was told it could not recover (allowed, and counted). */
+  excused: number;
+  recoveries: number;
+  epochChanges: number;
+}
+
+/** Pure: compares what every subscriber got with what was acknowledged. Linear in deliveries plus owed deliveries. */
+export function judgeDeliveries(acked: readonly Acked[], logs: readonly SubscriberLog[]): DeliveryCounts {
+  const c: DeliveryCounts = { owed: 0, delivered: 0, missing: 0, duplicates: 0, outOfOrder: 0, wrongData: 0, excused: 0, recoveries: 0, epochChanges: 0 };
+  const byChannel = new Map<string, Map<number, number>>();
+  for (const a of acked) {
+    let m = byChannel.get(a.channel);
+    if (!m) byChannel.set(a.channel, (m = new Map()));
+    m.set(a.offset, a.tag);
+  }
+  for (const log of logs) {
+    c.recoveries += log.recoveries;
+    c.epochChanges += log.epochChanges;
+    const owedHere = byChannel.get(log.channel) ?? new Map<number, number>();
+    const seen = new Map<number, number>();
+    for (let i = 0; i < log.offsets.length; i++) {
+      const o = log.offsets[i];
+      seen.set(o, (seen.get(o) ?? 0) + 1);
+      if (i > 0 && o <= log.offsets[i - 1]) c.outOfOrder++;
+      const tag = owedHere.get(o);
+      if (tag !== undefined && tag !== log.tags[i]) c.wrongData++;
+    }
+    for (const n of seen.values()) if (n > 1) c.duplicates += n - 1;
+    for (const offset of owedHere.keys()) {
+      if (offset <= log.startedAt) continue;
+      if (log.excused.some(([after, upTo]) => offset > after && offset <= upTo)) {
+        if (!seen.has(offset)) c.excused++;
+        continue;
+      }
+      c.owed++;
+      if (seen.has(offset)) c.delivered++;
+      else c.missing++;
+    }
+  }
+  return c;
+}
+
+export function deliveryProblems(c: DeliveryCounts): string[] {
+  const problems: string[] = [];
+  if (c.missing > 0) problems.push(`${c.missing} owed deliveries missing`);
+  if (c.duplicates > 0) problems.push(`${c.duplicates} duplicate deliveries`);
+  if (c.outOfOrder > 0) problems.push(`${c.outOfOrder} deliveries out of order`);
+  if (c.wrongData > 0) problems.push(`${c.wrongData} deliveries carried another publication than their offset was acknowledged for`);
+  // With AOF on every write nothing acknowledged may be lost, so a new epoch is a failure, not an excuse.
+  if (c.epochChanges > 0) problems.push(`${c.epochChanges} resubscribes found a new epoch (the stream was lost)`);
+  return problems;
+}
+
+export interface Verdict extends DeliveryCounts {
+  publications: number;
+  /** Publications stored twice, or acknowledged with an offset history does not hold. */
+  publishMismatches: number;
+  docUpdates: number;
+  /** Writers whose field is not exactly the number of updates acknowledged to them. */
+  docMismatches: number;
+  problems: string[];
+}
+
+/** What a run hands the judge: the load's records, read once it has stopped. */
+export interface RunRecord {
+  /** Publications acknowledged by the publish API, tagged with the publisher's sequence number. */
+  published: readonly Acked[];
+  /** Document versions acknowledged by doc_update, tagged with the version itself. */
+  docVersions: readonly Acked[];
+  logs: readonly SubscriberLog[];
+  /** Per writer: increments acknowledged (each an `incr` of 1 on its own field `w<i>`). */
+  docAcked: readonly number[];
+  docChannel: string;
+  failures: readonly string[];
+}
+
+async function api<T>(url: string, method: string, body: unknown): Promise<T> {
+  const res = await fetch(`${url}/api/${method}`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body: JSON.stringify(body), signal: AbortSignal.timeout(10000) });
+  const json = (await res.json()) as { result?: T; error?: unknown };
+  if (!json.result) throw new Error(`${method} failed: ${JSON.stringify(json.error)}`);
+  return json.result;
+}
+
+/** Waits (up to `timeoutMs`) until every subscriber has caught up with the newest acknowledged offset of its channels. */
+export async function settle(run: RunRecord, timeoutMs: number): Promise<void> {
+  const top = new Map<string, number>();
+  for (const a of [...run.published, ...run.docVersions]) top.set(a.channel, Math.max(top.get(a.channel) ?? 0, a.offset));
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const behind = run.logs.some((l) => (l.offsets.at(-1) ?? 0) < (top.get(l.channel) ?? 0));
+    if (!behind) return;
+    await sleep(200);
+  }
+}
+
+export async function judge(run: RunRecord, url: string): Promise<Verdict> {
+  const counts = judgeDeliveries([...run.published, ...run.docVersions], run.logs);
+  const v: Verdict = { ...counts, publications: run.published.length, publishMismatches: 0, docUpdates: 0, docMismatches: 0, problems: [...run.failures, ...deliveryProblems(counts)] };
+
+  // Exactly-once publishing: history holds each publication once, at the offset its acknowledgement named.
+  const byChannel = new Map<string, Acked[]>();
+  for (const a of run.published) {
+    const list = byChannel.get(a.channel);
+    if (list) list.push(a);
+    else byChannel.set(a.channel, [a]);
+  }
+  for (const [channel, list] of byChannel) {
+    const h = await api<{ publications: { offset: number; data: { n: number } }[] }>(url, 'history', { channel, limit: -1 });
+    const atOffset = new Map(h.publications.map((p) => [p.offset, p.data.n]));
+    const counts = new Map<number, number>();
+    for (const p of h.publications) counts.set(p.data.n, (counts.get(p.data.n) ?? 0) + 1);
+    for (const [, n] of counts) if (n > 1) v.publishMismatches++;
+    for (const a of list) if (atOffset.get(a.offset) !== a.tag) v.publishMismatches++;
+  }
+  if (v.publishMismatches > 0) v.problems.push(`${v.publishMismatches} publications stored twice or not where acknowledged`);
+
+  if (run.docAcked.length > 0) {
+    const doc = await api<{ version: number; state: Record<string, number> }>(url, 'doc_get', { channel: run.docChannel });
+    run.docAcked.forEach((acked, w) => {
+      v.docUpdates += acked;
+      if ((doc.state[`w${w}`] ?? 0) !== acked) {
+        v.docMismatches++;
+        v.problems.push(`document field w${w} is ${doc.state[`w${w}`]} after ${acked} acknowledged increments`);
+      }
+    });
+    // Every update was an increment, so the versions 1..N are exactly the acknowledged updates.
+    if (doc.version !== v.docUpdates) v.problems.push(`document version ${doc.version} after ${v.docUpdates} acknowledged updates`);
+  }
+  return v;
+}
