@@ -25,6 +25,7 @@ import {
   shardOf,
 } from './redis_keys';
 import { RedisShard } from './redis_shard';
+import { parseShardAddress } from './redis_url';
 
 /** Join and leave share the channel's pub/sub with publications (`<offset> <epoch> <json>`, a digit first). */
 const JOIN_PREFIX = 'j ';
@@ -38,7 +39,10 @@ const CHAR_9 = 57;
 export { redisPubSubChannel } from './redis_keys';
 
 export interface RedisBrokerOptions {
-  /** One URL per shard; a channel lives on shard `fnv1a(channel) % urls.length`, so keep the order stable. */
+  /**
+   * One URL per shard (`redis://`, `rediss://`, or `redis+sentinel://` for a primary Sentinel names); a channel
+   * lives on shard `fnv1a(channel) % urls.length`, so keep the order stable.
+   */
   urls: string[];
   /** Prefix of every key and pub/sub channel; default 'sb'. */
   prefix?: string;
@@ -75,7 +79,7 @@ export class RedisBroker implements Broker {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.shards = options.urls.map(
       (url) =>
-        new RedisShard(url, this.prefix, this.connectTimeoutMs, {
+        new RedisShard(parseShardAddress(url), this.prefix, this.connectTimeoutMs, {
           message: (channel, payload) => this.receive(channel, payload),
           control: (payload) => this.receiveControl(payload),
           restored: () => {

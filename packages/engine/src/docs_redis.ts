@@ -4,7 +4,9 @@
 // over this node's reply channel. No answer within the timeout is a DocUnavailableError: the outcome is then
 // unknown, and a retry with the same idempotency key gets the first outcome if there was one.
 import { randomBytes } from 'node:crypto';
-import Redis, { type RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
+import { redisConnection } from './redis_connection';
+import { parseShardAddress } from './redis_url';
 import { DEFAULT_META_TTL_SECONDS } from './defaults';
 import { DocError, type DocUpdate } from '@switchboard/protocol';
 import { DocUnavailableError, type DocChannelOptions, type DocResult, type DocState, type DocStore } from './docs';
@@ -72,21 +74,12 @@ export class RedisDocStore implements DocStore {
     if (!Number.isSafeInteger(this.partitions) || this.partitions < 1) throw new Error(`partitions must be a positive integer, got ${this.partitions}`);
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.replyChannel = docReplyChannel(this.prefix, options.node);
-    const connection: RedisOptions = {
-      lazyConnect: true,
-      // Fail fast while Redis is down: the caller gets DocUnavailableError and retries with its key.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      connectTimeout: options.connectTimeoutMs ?? 5000,
-      retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
-    };
+    const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    const shards = options.urls.map(parseShardAddress);
     // Requests issued in one tick (many callers' XADDs) leave in one write.
-    this.commands = options.urls.map((url) =>
-      withDocScripts(new Redis(url, { ...connection, enableAutoPipelining: true, connectionName: 'switchboard-docs' })),
-    );
+    this.commands = shards.map((shard) => withDocScripts(redisConnection(shard, { name: 'switchboard-docs', autoPipelining: true, connectTimeoutMs })));
     // Replies always come on shard 0, like control messages.
-    this.subscriber = new Redis(options.urls[0], { ...connection, connectionName: 'switchboard-docs-replies' });
+    this.subscriber = redisConnection(shards[0], { name: 'switchboard-docs-replies', autoResubscribe: true, connectTimeoutMs });
     this.subscriber.on('message', (_channel: string, payload: string) => this.receive(payload));
     for (const conn of [...this.commands, this.subscriber]) this.watchErrors(conn);
   }

@@ -1,7 +1,8 @@
 // One Redis shard: a command connection (scripts) and a pub/sub connection, their readiness and their errors.
-import Redis, { type RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
 import { BrokerUnavailableError } from './errors';
-import { redactUrl } from './redis_url';
+import { redisConnection } from './redis_connection';
+import type { ShardAddress } from './redis_url';
 import { withScripts, type ScriptedRedis } from './redis_scripts';
 import { ShardSubscriber } from './redis_subscriber';
 
@@ -25,23 +26,10 @@ export class RedisShard {
   private started = false;
   private lastError: Error | undefined;
 
-  constructor(url: string, prefix: string, connectTimeoutMs: number, events: ShardEvents) {
-    this.label = redactUrl(url);
-    const options: RedisOptions = {
-      lazyConnect: true,
-      // Fail fast while Redis is down: no queue of commands waiting for it, in-flight ones rejected on
-      // disconnect (maxRetriesPerRequest 0) and never resent; the connection itself keeps retrying.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      autoResubscribe: false,
-      connectTimeout: connectTimeoutMs,
-      retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
-    };
-    // Auto-pipelining: the publishes, history reads and presence calls of one event-loop tick leave in one
-    // write() instead of one syscall each; order on the connection is unchanged.
-    this.cmd = withScripts(new Redis(url, { ...options, connectionName: 'switchboard', enableAutoPipelining: true }));
-    this.sub = new Redis(url, { ...options, connectionName: 'switchboard-pubsub' });
+  constructor(address: ShardAddress, prefix: string, connectTimeoutMs: number, events: ShardEvents) {
+    this.label = address.label;
+    this.cmd = withScripts(redisConnection(address, { name: 'switchboard', autoPipelining: true, connectTimeoutMs }));
+    this.sub = redisConnection(address, { name: 'switchboard-pubsub', connectTimeoutMs });
     this.subscriber = new ShardSubscriber(this.sub, prefix, this.label, events);
     this.cmd.on('ready', () => events.commandReady());
     this.watchErrors(this.cmd, 'command', events);

@@ -119,6 +119,13 @@ describe('each setting as a flag and as an environment variable', () => {
     expect(configOf(['gateway'], { SWITCHBOARD_REDIS_URL: urls }).redis).toEqual(expected);
   });
 
+  it('--redis takes Sentinel addresses in Centrifugo\'s forms, alone or as shards', () => {
+    const sentinel = 'redis+sentinel://:pw@s1:26379,s2:26380?sentinel_master_name=mymaster&sentinel_password=x';
+    expect(configOf(['gateway', '--redis', sentinel]).redis).toEqual([sentinel]);
+    const twoGroups = `${sentinel},redis+sentinel://s3?sentinel_master_name=other&addr=s4:26379`;
+    expect(configOf(['worker', '--redis', twoGroups]).redis).toEqual([sentinel, 'redis+sentinel://s3?sentinel_master_name=other&addr=s4:26379']);
+  });
+
   it('--config / SWITCHBOARD_CONFIG names the file', () => {
     const path = file('yaml', 'http_api:\n  key: from-file\n');
     expect(configOf(['--config', path])).toMatchObject({ apiKey: 'from-file', configFile: path });
@@ -401,10 +408,14 @@ describe('bad input', () => {
     ['bad boolean env', [], { SWITCHBOARD_INSECURE: 'yes' }, /^SWITCHBOARD_INSECURE: expected true, false, 1 or 0, got "yes"$/],
     ['bad boolean flag', ['--dev=on'], {}, /^--dev: expected true, false, 1 or 0/],
     ['bad log level', ['--log-level', 'verbose'], {}, /^--log-level: expected one of trace, debug, info, warn, error, fatal, silent, got "verbose"$/],
-    ['redis not a URL', ['gateway', '--redis', 'localhost:6379'], {}, /^--redis: expected redis:\/\/host:port/],
-    ['redis wrong protocol', ['gateway', '--redis', 'http://h:1'], {}, /^--redis: expected redis:\/\/.*got "http:\/\/h:1"$/],
-    ['redis one bad shard', [], { SWITCHBOARD_REDIS_URL: 'redis://a:1,nope' }, /^SWITCHBOARD_REDIS_URL: expected .* got "nope"$/],
-    ['redis empty list', ['gateway', '--redis', ','], {}, /^--redis: expected one or more redis:\/\/ URLs/],
+    ['redis not a URL', ['gateway', '--redis', 'localhost:6379'], {}, /^--redis: localhost:6379: unknown scheme; expected redis:\/\/\[user:password@\]host:port/],
+    ['redis wrong protocol', ['gateway', '--redis', 'http://h:1'], {}, /^--redis: http:\/\/h:1: unknown scheme/],
+    ['redis one bad shard', [], { SWITCHBOARD_REDIS_URL: 'redis://a:1,nope' }, /^SWITCHBOARD_REDIS_URL: redis:\/\/a:1,nope: one host per redis:\/\/ URL/],
+    ['redis empty list', ['gateway', '--redis', ','], {}, /^--redis: no Redis address given/],
+    ['redis bad port, password not echoed', ['gateway', '--redis', 'redis://u:secret@h:99999'], {}, /^--redis: redis:\/\/u:\*\*\*@h:99999: port "99999" is not a port number$/],
+    ['sentinel without a master name', ['gateway', '--redis', 'redis+sentinel://h:26379'], {}, /^--redis: .*"sentinel_master_name" is required/],
+    ['a Redis Cluster address (no cluster engine yet)', ['gateway', '--redis', 'redis+cluster://h1:7000,h2:7001'], {}, /^--redis: redis\+cluster:\/\/h1:7000,h2:7001: this version has no Redis Cluster engine yet/],
+    ['an unknown URL parameter', ['gateway', '--redis', 'redis://h:1?timeout=5'], {}, /^--redis: .*unknown parameter "timeout"/],
     ['gateway without redis', ['gateway'], {}, /gateway role needs --redis.*standalone/],
     ['standalone with redis', ['--redis', 'redis://h:1'], {}, /standalone runs the in-memory engine/],
     ['dev outside standalone', ['gateway', '--redis', 'redis://h:1', '--dev'], {}, /^--dev \/ SWITCHBOARD_DEV is only for the standalone role, not gateway$/],

@@ -1,6 +1,7 @@
 // Parsers of single setting values (ports, booleans, durations, Redis URLs, public keys); each names its source when it rejects.
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { parseRedisAddress, RedisAddressError, type RedisAddress } from '@switchboard/engine';
 
 /** A setting the user gave is wrong; the message names the flag, variable or key and what it expects. */
 export class ConfigError extends Error {
@@ -130,24 +131,22 @@ export function parseSeconds(value: unknown, label: string, opts: { wholeSeconds
 }
 
 /** Comma-separated Redis URLs (several = client-side shards). */
+/**
+ * `--redis`: the shard URLs the engine connects to (`redis://`, `rediss://`, `redis+sentinel://…`). Errors quote the
+ * address without its passwords.
+ */
 export function parseRedisUrls(text: string, label: string): string[] {
-  const urls = text
-    .split(',')
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
-  if (urls.length === 0) throw expected(label, 'one or more redis:// URLs separated by commas', text);
-  for (const item of urls) {
-    let url: URL;
-    try {
-      url = new URL(item);
-    } catch {
-      throw expected(label, 'redis://host:port or rediss://host:port URLs', item);
-    }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-      throw expected(label, 'redis://host:port or rediss://host:port URLs', item);
-    }
+  let address: RedisAddress;
+  try {
+    address = parseRedisAddress(text);
+  } catch (err) {
+    if (err instanceof RedisAddressError) throw new ConfigError(`${label}: ${err.message}`);
+    throw err;
   }
-  return urls;
+  if (address.kind === 'cluster') {
+    throw new ConfigError(`${label}: ${address.cluster.label}: this version has no Redis Cluster engine yet; use redis:// (client-side shards) or redis+sentinel://`);
+  }
+  return address.shards.map((shard) => shard.url);
 }
 
 export type PublicKeyKind = 'rsa' | 'ec' | 'rsa-or-ec';

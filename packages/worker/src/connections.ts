@@ -1,8 +1,8 @@
 // The worker's Redis connections: per shard one for commands and scripts and one for blocking stream reads.
 import fs from 'node:fs';
 import path from 'node:path';
-import { redactUrl, withDocScripts, type DocScriptedRedis } from '@switchboard/engine';
-import Redis, { type RedisOptions } from 'ioredis';
+import { parseShardAddress, redisConnection, withDocScripts, type DocScriptedRedis } from '@switchboard/engine';
+import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 
 export interface WorkerScriptCommands {
@@ -44,19 +44,11 @@ export interface Shard {
 }
 
 export function createShard(index: number, url: string, name: string, connectTimeoutMs: number, logger: Logger): Shard {
-  const options: RedisOptions = {
-    lazyConnect: true,
-    // Fail fast while Redis is down: the loops back off and try again, nothing queues up behind an outage.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    connectTimeout: connectTimeoutMs,
-    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
-  };
-  const label = redactUrl(url);
+  const address = parseShardAddress(url);
+  const label = address.label;
   // Commands issued in one tick (a batch's scripts, replies, XACK) leave in one write.
-  const commands = withWorkerScripts(new Redis(url, { ...options, enableAutoPipelining: true, connectionName: `${name}` }));
-  const reader = new Redis(url, { ...options, connectionName: `${name}-reader` });
+  const commands = withWorkerScripts(redisConnection(address, { name, autoPipelining: true, connectTimeoutMs }));
+  const reader = redisConnection(address, { name: `${name}-reader`, connectTimeoutMs });
   for (const [conn, role] of [
     [commands, 'command'],
     [reader, 'reader'],

@@ -1,0 +1,42 @@
+// The one way Switchboard opens a Redis connection: fail fast while Redis is down, reconnect forever.
+import Redis, { type RedisOptions } from 'ioredis';
+import type { ShardAddress } from './redis_url';
+
+export interface ConnectionRole {
+  /** CLIENT SETNAME, so `CLIENT LIST` on Redis tells the connections apart. */
+  name: string;
+  /** Commands issued in one event-loop tick leave in one write (command connections, not pub/sub or blocking). */
+  autoPipelining?: boolean;
+  /** Let the driver restore this connection's subscriptions after a reconnect (fixed ones nothing checks). */
+  autoResubscribe?: boolean;
+  connectTimeoutMs: number;
+}
+
+/**
+ * Fail fast while Redis is down: no queue of commands waiting for it, in-flight ones rejected on disconnect and
+ * never resent (the callers retry with their idempotency keys); the connection itself keeps retrying. Channel
+ * subscriptions are restored by our own subscriber, which then checks positions, so by default the driver does
+ * not resubscribe on its own.
+ */
+export function redisConnection(address: ShardAddress, role: ConnectionRole): Redis {
+  const options: RedisOptions = {
+    ...address.connection,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    autoResubscribe: role.autoResubscribe === true,
+    connectTimeout: role.connectTimeoutMs,
+    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+    connectionName: role.name,
+    enableAutoPipelining: role.autoPipelining === true,
+  };
+  if (options.sentinels) {
+    // Through Sentinel: ask again at once after a failover instead of waiting out the backoff, and drop the
+    // connection when the server we reached turns out to be a replica (READONLY), so the next one is the primary.
+    options.sentinelRetryStrategy = (attempt: number) => Math.min(attempt * 100, 1000);
+    options.reconnectOnError = (err: Error) => (err.message.startsWith('READONLY') ? 1 : false);
+    options.failoverDetector = true;
+  }
+  return new Redis(options);
+}
