@@ -218,6 +218,24 @@ export function brokerContract(name: string, make: () => Promise<BrokerUnderTest
       expect(await broker.history(ch, { limit: 0 })).toEqual({ offset: 2, epoch, publications: [] });
     });
 
+    it('forks the epoch once when a caller saw an offset the stream no longer has (lost publications)', async () => {
+      const ch = fresh('regressed');
+      for (let i = 1; i <= 3; i++) await broker.publish(ch, body(i), withHistory);
+      const { epoch } = await broker.history(ch, { limit: 0 });
+      // Seen positions the stream still has change nothing.
+      expect(await broker.history(ch, { limit: 0, seen: { epoch, offset: 3 } })).toMatchObject({ epoch, offset: 3 });
+      expect(await broker.history(ch, { limit: 0, seen: { epoch: 'other', offset: 9 } })).toMatchObject({ epoch, offset: 3 });
+
+      const forked = await broker.history(ch, { limit: -1, seen: { epoch, offset: 5 } });
+      expect(forked.epoch).not.toBe(epoch);
+      expect(forked.offset).toBe(3);
+      expect(forked.publications.map((p) => p.offset)).toEqual([1, 2, 3]);
+      // A second caller with the same old position finds the fork done: one new epoch, not one per caller.
+      expect((await broker.history(ch, { limit: 0, seen: { epoch, offset: 5 } })).epoch).toBe(forked.epoch);
+      // Publishing goes on under the new epoch, from the same offsets.
+      expect(await broker.publish(ch, body(4), withHistory)).toMatchObject({ epoch: forked.epoch, offset: 4 });
+    });
+
     it('keeps one epoch for a channel without publications, from its first read on', async () => {
       const ch = fresh('empty');
       const first = await broker.history(ch, { limit: -1 });

@@ -38,6 +38,13 @@ export interface HistoryOptions {
   reverse?: boolean;
   /** Seconds the channel's meta (epoch, top offset) lives; it is created on first read too. */
   metaTtlSeconds?: number;
+  /**
+   * A position the caller saw on this channel. When the channel is still in that epoch but its top is below the
+   * offset, the backend lost acknowledged publications (a failover before replication caught up): offsets would
+   * be reused for other publications. The channel then gets a new epoch, atomically and once, so every position
+   * of the old epoch is refused as unrecoverable instead of silently skipping what was published since.
+   */
+  seen?: StreamPosition;
 }
 
 export interface HistoryResult extends StreamPosition {

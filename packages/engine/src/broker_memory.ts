@@ -129,6 +129,7 @@ export class MemoryBroker implements Broker {
 
   async history(channel: string, opts: HistoryOptions): Promise<HistoryResult> {
     const state = this.channelState(channel, Date.now(), historyMetaTtlSeconds(opts.metaTtlSeconds));
+    if (opts.seen && opts.seen.epoch === state.epoch && opts.seen.offset > state.top) state.epoch = newEpoch();
     const result: HistoryResult = { offset: state.top, epoch: state.epoch, publications: [] };
     const ring = state.history;
     if (!ring || ring.size === 0) return result;

@@ -178,6 +178,8 @@ export class RedisBroker implements Broker {
           opts.limit,
           opts.since ? opts.since.offset : '',
           opts.reverse ? '1' : '0',
+          opts.seen ? opts.seen.epoch : '',
+          opts.seen ? opts.seen.offset : 0,
         );
       const publications: Publication[] = new Array(entries.length);
       // Entry ids are `<offset>-0`: parseInt stops at the dash. Fields are ['d', json].

@@ -29,6 +29,8 @@ export interface ScriptCommands {
     limit: number,
     sinceOffset: number | '',
     reverse: '1' | '0',
+    seenEpoch: string,
+    seenOffset: number,
   ): Promise<HistoryReply>;
   /** `pairs`: client id, info JSON, client id, info JSON, … */
   sbPresenceAdd(entriesKey: string, expiryKey: string, ttlMs: number, ...pairs: string[]): Promise<number>;

@@ -8,7 +8,10 @@
 // - a publication whose offset skips one, or whose epoch changed, means pub/sub lost something: no
 //   subscriber gets it, all of them are told to resync (resubscribe and recover from history);
 // - a periodic check compares the stream's top with what pub/sub delivered, for losses with no
-//   later publication to reveal them.
+//   later publication to reveal them;
+// - an offset at or below one already delivered, or a stream top below it, means Redis itself lost
+//   publications (a failover before the replica caught up) and is reusing their offsets: the channel's
+//   epoch is forked, so every subscriber resyncs and is told it could not recover.
 import type { Broker, Publication } from '@switchboard/engine';
 import { encodeJoinLeavePush, encodePublicationPush, type StreamPosition } from '@switchboard/protocol';
 import type { Logger } from 'pino';
@@ -47,6 +50,8 @@ interface ChannelEntry {
   told: number;
   /** A position check saw the stream ahead of us; confirmed lost if still ahead at the next check. */
   suspect: StreamPosition | undefined;
+  /** An epoch fork for reused offsets is in flight. */
+  forking: boolean;
 }
 
 export class Hub {
@@ -95,6 +100,7 @@ export class Hub {
         delivered: 0,
         told: 0,
         suspect: undefined,
+        forking: false,
       };
       // The rejection reaches every waiting subscriber; this only keeps it from being unhandled.
       entry.ready.catch(() => undefined);
@@ -179,7 +185,11 @@ export class Hub {
         this.lost(channel, entry, { epoch, offset: pub.offset }, true, `pub/sub skipped from offset ${last} to ${pub.offset}`);
         return;
       }
-      if (pub.offset <= entry.delivered) return;
+      if (pub.offset <= entry.delivered) {
+        // Pub/sub never repeats a message: an offset seen before was handed out again.
+        this.forkEpoch(channel, entry, `offset ${pub.offset} arrived again after ${entry.delivered}`);
+        return;
+      }
       entry.delivered = pub.offset;
       if (pub.offset > entry.told) entry.told = pub.offset;
     }
@@ -258,17 +268,36 @@ export class Hub {
     }
   }
 
+  /**
+   * Redis lost publications this gateway delivered and reuses their offsets: fork the channel's epoch (once,
+   * whichever gateway gets there first) and resync every subscriber, who then learns it could not recover.
+   */
+  private forkEpoch(channel: string, entry: ChannelEntry, why: string): void {
+    if (entry.forking) return;
+    entry.forking = true;
+    const seen = { epoch: entry.epoch, offset: Math.max(entry.delivered, entry.told) };
+    this.broker.history(channel, { limit: 0, seen }).then(
+      (top) => {
+        entry.forking = false;
+        if (this.channels.get(channel) === entry && top.epoch !== entry.epoch) this.lost(channel, entry, top, false, `Redis lost publications: ${why}`);
+      },
+      // Redis is away again; the position check after it comes back repeats this.
+      () => (entry.forking = false),
+    );
+  }
+
   /** Compares each channel's stream top with what pub/sub delivered; a lag seen twice in a row is a loss. */
   async checkPositions(): Promise<void> {
     const checks = [...this.channels].filter(([, e]) => e.epoch !== '').map(async ([channel, entry]) => {
+      const known = Math.max(entry.delivered, entry.told);
       let top: StreamPosition;
       try {
-        top = await this.broker.history(channel, { limit: 0 });
+        // `seen`: a stream top below what we know forks the epoch (see forkEpoch), and the check below resyncs.
+        top = await this.broker.history(channel, { limit: 0, seen: { epoch: entry.epoch, offset: known } });
       } catch {
         return;
       }
       if (this.channels.get(channel) !== entry) return;
-      const known = Math.max(entry.delivered, entry.told);
       if (top.epoch === entry.epoch && top.offset <= known) {
         entry.suspect = undefined;
         return;

@@ -206,3 +206,71 @@ it('repairs a lost pub/sub message with no later publication within the position
   expect(t.offsets).toEqual([1, 2]);
   expect(t.subscribed[1]).toEqual({ wasRecovering: true, recovered: true });
 });
+
+/** What a failover before the replica caught up leaves: the channel's top offset back at `top`, the newer entries gone. */
+async function loseNewest(channel: string, top: number): Promise<void> {
+  const keys = channelKeys(channel, 'sb');
+  const conn = redis.client();
+  try {
+    // A replica never had the newer entries, so its stream's last id is `top`: rebuild the stream (XDEL would keep
+    // the last id, and Redis 7 refuses XSETID below a deleted id).
+    const kept = (await conn.xrange(keys.history, '-', String(top))) as [string, string[]][];
+    const tx = conn.multi().hset(keys.meta, 'o', top).del(keys.history);
+    for (const [id, fields] of kept) tx.xadd(keys.history, id, ...fields);
+    await tx.exec();
+  } finally {
+    conn.disconnect();
+  }
+}
+
+describe('when Redis loses acknowledged publications and reuses their offsets', () => {
+  it('forks the epoch at the first reused offset: subscribers on every gateway are told, none skips a publication', async () => {
+    const channel = 'r:regressed-next';
+    const [a, b] = [await subscriber(gateways[0].wsUrl, channel), await subscriber(gateways[1].wsUrl, channel)];
+    for (let i = 1; i <= 5; i++) await publish(gateways[0], channel, i);
+    await waitFor(() => a.offsets.length === 5 && b.offsets.length === 5);
+    await loseNewest(channel, 3);
+    // Offset 4 again, for another publication: both gateways delivered the old 4, so neither may pass this one
+    // on as if it were known, nor drop it silently.
+    expect(await publish(gateways[1], channel, 'reused')).toBe(4);
+    for (const t of [a, b]) {
+      await waitFor(() => t.subscribed.length === 2, { timeoutMs: 5000, message: 'the subscriber was told to resubscribe' });
+      expect(t.subscribed[1]).toEqual({ wasRecovering: true, recovered: false });
+    }
+    // Under the new epoch publishing goes on, and each subscriber gets what comes next.
+    expect(await publish(gateways[0], channel, 'next')).toBe(5);
+    for (const t of [a, b]) await waitFor(() => t.offsets.length === 6, { timeoutMs: 5000, message: 'the next publication arrived' });
+    expect(a.offsets).toEqual([1, 2, 3, 4, 5, 5]);
+    expect(b.offsets).toEqual([1, 2, 3, 4, 5, 5]);
+  });
+
+  it('forks it at the next position check when no publication follows, and a client ahead of the stream is told too', async () => {
+    const channel = 'r:regressed-quiet';
+    const t = await subscriber(gateways[0].wsUrl, channel);
+    for (let i = 1; i <= 4; i++) await publish(gateways[0], channel, i);
+    await waitFor(() => t.offsets.length === 4);
+    await loseNewest(channel, 2);
+    await waitFor(() => t.subscribed.length === 2, { timeoutMs: 5000, message: 'the position check forked the epoch' });
+    expect(t.subscribed[1]).toEqual({ wasRecovering: true, recovered: false });
+
+    // A client that saw offset 4 under the new epoch comes back after the stream lost it again: told as well.
+    const epoch = t.sub.state === 'subscribed' ? (await historyTop(channel)).epoch : '';
+    await publish(gateways[0], channel, 'three');
+    await publish(gateways[0], channel, 'four');
+    await waitFor(() => t.offsets.length === 6);
+    t.client.disconnect();
+    await loseNewest(channel, 3);
+    const late = new Centrifuge(gateways[1].wsUrl, { websocket: WebSocket, token: await hmacToken(SECRET, { sub: 'late' }) });
+    cleanups.push(() => late.disconnect());
+    const sub = late.newSubscription(channel, { since: { offset: 4, epoch } });
+    const subscribed = new Promise<{ recovered: boolean; wasRecovering: boolean }>((resolve) => sub.once('subscribed', resolve));
+    sub.subscribe();
+    late.connect();
+    expect(await subscribed).toMatchObject({ wasRecovering: true, recovered: false });
+  });
+});
+
+async function historyTop(channel: string): Promise<{ offset: number; epoch: string }> {
+  const r = await fetch(`${gateways[0].url}/api/history`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body: JSON.stringify({ channel, limit: 0 }) });
+  return ((await r.json()) as { result: { offset: number; epoch: string } }).result;
+}

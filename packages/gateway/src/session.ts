@@ -407,7 +407,8 @@ export class ClientSession {
       if (recovering) {
         const since = { offset: req.offset ?? 0, epoch: req.epoch ?? '' };
         position = await this.ctx.metrics.timeEngine('recover', () =>
-          this.ctx.broker.history(channel, { limit: this.ctx.limits.maxRecoveredPublications, since, metaTtlSeconds: ns.history_ttl }),
+          // `seen`: a client ahead of the stream saw publications Redis lost; the epoch forks and it is told.
+          this.ctx.broker.history(channel, { limit: this.ctx.limits.maxRecoveredPublications, since, seen: since, metaTtlSeconds: ns.history_ttl }),
         );
         recovered = isRecovered(position, since.offset, since.epoch);
         this.ctx.metrics.recoveries.labels(recovered ? 'recovered' : 'unrecovered').inc();
