@@ -2,21 +2,16 @@
 import { parseNumberFlags } from './args';
 import { Cluster, sleep } from './cluster';
 import { judge, settle, type Verdict } from './judge';
-import { Load } from './load';
+import { Load, type RunShape } from './load';
 
-export interface ChaosOptions {
+export interface ChaosOptions extends RunShape {
   /** Time under load, faults included (default 60 s). */
   seconds: number;
-  gateways: number;
-  workers: number;
-  subscribers: number;
-  channels: number;
-  publishRate: number;
-  docWriters: number;
-  log?: (line: string) => void;
+  /** Seconds between faults; 0 spreads one of each evenly over the run. */
+  faultEvery: number;
 }
 
-export const defaultChaos: ChaosOptions = { seconds: 60, gateways: 3, workers: 2, subscribers: 60, channels: 20, publishRate: 200, docWriters: 8 };
+export const defaultChaos: ChaosOptions = { seconds: 60, gateways: 3, workers: 2, subscribers: 60, channels: 20, publishRate: 200, docWriters: 8, faultEvery: 0 };
 
 export interface ChaosReport extends Verdict {
   faults: string[];
@@ -45,7 +40,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const started = Date.now();
     const end = started + opts.seconds * 1000;
     // Faults at even spacing, one of each in turn; the last one leaves a gap before the end for the cluster to heal.
-    const gap = Math.max(4000, (opts.seconds * 1000) / (faults.length + 1));
+    const gap = opts.faultEvery > 0 ? Math.max(4000, opts.faultEvery * 1000) : Math.max(4000, (opts.seconds * 1000) / (faults.length + 1));
     for (let i = 0; started + (i + 1) * gap < end; i++) {
       await sleep(Math.max(0, started + (i + 1) * gap - Date.now()));
       const fault = faults[i % faults.length];
@@ -102,10 +97,10 @@ export function passed(r: ChaosReport): boolean {
 
 export async function main(argv: string[]): Promise<number> {
   const opts = { ...defaultChaos, log: (l: string) => process.stdout.write(`${new Date().toISOString()} ${l}\n`) };
-  const flags = { '--seconds': 'seconds', '--subscribers': 'subscribers', '--rate': 'publishRate', '--channels': 'channels', '--doc-writers': 'docWriters' } as const;
+  const flags = { '--seconds': 'seconds', '--subscribers': 'subscribers', '--rate': 'publishRate', '--channels': 'channels', '--doc-writers': 'docWriters', '--fault-every': 'faultEvery' } as const;
   const bad = parseNumberFlags(argv, flags, opts);
   if (bad) {
-    process.stderr.write(`chaos: ${bad}\nusage: npm run chaos -- [--seconds N] [--subscribers N] [--rate N] [--channels N] [--doc-writers N]\n`);
+    process.stderr.write(`chaos: ${bad}\nusage: npm run chaos -- [--seconds N] [--fault-every N] [--subscribers N] [--rate N] [--channels N] [--doc-writers N]\n`);
     return 2;
   }
   const report = await runChaos(opts);

@@ -5,6 +5,18 @@ import { hmacToken } from '@switchboard/testkit';
 import { API_KEY, DOC_NAMESPACE, FEED_NAMESPACE, SECRET, sleep } from './cluster';
 import { newLog, onSubscribed, type Acked, type RunRecord, type SubscriberLog } from './judge';
 
+/** The size of a run: the cluster's processes and the load on them (shared by chaos and soak runs). */
+export interface RunShape {
+  gateways: number;
+  workers: number;
+  subscribers: number;
+  channels: number;
+  /** Publications per second, spread over the channels. */
+  publishRate: number;
+  docWriters: number;
+  log?: (line: string) => void;
+}
+
 export interface LoadOptions {
   url: string;
   wsUrl: string;

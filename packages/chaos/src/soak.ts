@@ -1,25 +1,18 @@
 // `npm run soak -- --minutes N`: steady mixed load on a cluster with no faults; samples every process and prints slopes.
 import { Cluster, sleep, type Member } from './cluster';
 import { judge, settle, type Verdict } from './judge';
-import { Load } from './load';
+import { Load, type RunShape } from './load';
 import { parseNumberFlags } from './args';
 import { formatCounts } from './chaos';
 
-export interface SoakOptions {
+export interface SoakOptions extends RunShape {
   minutes: number;
   /** Seconds between samples. */
   sampleSeconds: number;
   /** The first part of the run that the slopes leave out (caches filling, JIT, pools growing). */
   warmupFraction: number;
-  gateways: number;
-  workers: number;
-  subscribers: number;
-  channels: number;
-  publishRate: number;
-  docWriters: number;
   /** Short-lived clients per second: connect, subscribe, get a publication, disconnect. */
   churnPerSecond: number;
-  log?: (line: string) => void;
 }
 
 export const defaultSoak: SoakOptions = {

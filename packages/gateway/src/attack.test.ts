@@ -236,10 +236,11 @@ describe('frames', () => {
     expect((await framesOutcome([await connectFrame(), wsFrame(1, Buffer.from([0x7b, 0xff, 0xfe, 0x7d]))])).close).toBe('reset');
   });
 
-  it('uWS: an unmasked client frame is never executed', async () => {
-    const r = await framesOutcome([wsFrame(1, JSON.stringify({ id: 1, connect: { token: await tokenFor('u1') } }), { mask: false })], 1000);
+  it('uWS: an unmasked client frame is never executed, and the connect deadline closes the connection (3502)', async () => {
+    const r = await framesOutcome([wsFrame(1, JSON.stringify({ id: 1, connect: { token: await tokenFor('u1') } }), { mask: false })], 12000);
     expect(r.texts).toEqual([]);
-  });
+    expect(r.close).toBe(3502);
+  }, 20000);
 
   it('a fragmented text message is reassembled and executed', async () => {
     const text = JSON.stringify({ id: 1, connect: { token: await tokenFor('u1') } });
