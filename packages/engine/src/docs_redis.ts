@@ -5,7 +5,7 @@
 // unknown, and a retry with the same idempotency key gets the first outcome if there was one.
 import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
-import { redisConnection } from './redis_connection';
+import { closeConnection, redisConnection } from './redis_connection';
 import { parseShardAddress } from './redis_url';
 import { DEFAULT_META_TTL_SECONDS } from './defaults';
 import { DocError, type DocUpdate } from '@switchboard/protocol';
@@ -156,9 +156,7 @@ export class RedisDocStore implements DocStore {
   async close(): Promise<void> {
     this.started = false;
     for (const id of [...this.waiting.keys()]) this.settle(id)?.reject(new DocUnavailableError('the document store is closing'));
-    await Promise.all(
-      [...this.commands, this.subscriber].map((conn) => (conn.status === 'ready' ? conn.quit().then(() => undefined, () => conn.disconnect()) : conn.disconnect())),
-    );
+    await Promise.all([...this.commands, this.subscriber].map(closeConnection));
   }
 
   private ready(conn: DocScriptedRedis): DocScriptedRedis {

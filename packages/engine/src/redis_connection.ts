@@ -40,3 +40,12 @@ export function redisConnection(address: ShardAddress, role: ConnectionRole): Re
   }
   return new Redis(options);
 }
+
+/**
+ * QUIT when connected, so replies to commands already sent still arrive; then disconnect, which also closes the
+ * sentinel connections of the failover detector (QUIT alone leaves them open and the process never exits).
+ */
+export async function closeConnection(conn: Redis): Promise<void> {
+  if (conn.status === 'ready') await conn.quit().catch(() => undefined);
+  conn.disconnect();
+}

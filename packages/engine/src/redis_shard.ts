@@ -1,7 +1,7 @@
 // One Redis shard: a command connection (scripts) and a pub/sub connection, their readiness and their errors.
 import type Redis from 'ioredis';
 import { BrokerUnavailableError } from './errors';
-import { redisConnection } from './redis_connection';
+import { closeConnection, redisConnection } from './redis_connection';
 import type { ShardAddress } from './redis_url';
 import { withScripts, type ScriptedRedis } from './redis_scripts';
 import { ShardSubscriber } from './redis_subscriber';
@@ -79,8 +79,7 @@ export class RedisShard {
     this.subscriber.close();
     this.sub.disconnect();
     // QUIT lets publishes already sent get their replies; a connection that is down (or never started) just goes.
-    if (this.cmd.status === 'ready') await this.cmd.quit().catch(() => this.cmd.disconnect());
-    else this.cmd.disconnect();
+    await closeConnection(this.cmd);
   }
 
   /**

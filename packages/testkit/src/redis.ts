@@ -27,29 +27,18 @@ export interface StartRedisOptions {
 
 const OUTPUT_KEPT = 16 * 1024;
 const POLL_MS = 20;
+const SETTLE_POLL_MS = 50;
 
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
-  const binary = findRedisServer();
   const args = opts.args ?? [];
   const timeoutMs = opts.timeoutMs ?? 5000;
-
-  // The free port can be taken between probing and binding; another port fixes that.
-  let child: ChildProcess | undefined;
-  let port = 0;
-  for (let attempt = 1; child === undefined; attempt++) {
-    port = await freePort();
-    try {
-      child = await spawnRedis(binary, port, args, timeoutMs);
-    } catch (err) {
-      if (attempt >= 3 || !/address already in use/i.test((err as Error).message)) throw err;
-    }
-  }
+  const { port, value: child } = await onFreePort((port) => spawnRedisServer(redisServerArgs(port, args), port, { timeoutMs }));
 
   let current: ChildProcess | undefined = child;
   const stop = async (): Promise<void> => {
     const running = current;
     current = undefined;
-    if (running) await stopProcess(running);
+    if (running) await stopRedisProcess(running);
   };
   return {
     port,
@@ -57,7 +46,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     stop,
     async restart() {
       await stop();
-      current = await spawnRedis(binary, port, args, timeoutMs);
+      current = await spawnRedisServer(redisServerArgs(port, args), port, { timeoutMs });
     },
     client() {
       const client = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
@@ -66,6 +55,23 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
       return client;
     },
   };
+}
+
+/** Calls `start` with a free port, and again with another one when the port was taken between probing and binding. */
+export async function onFreePort<T>(start: (port: number) => Promise<T>): Promise<{ port: number; value: T }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { port, value: await start(port) };
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/i.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+/** The arguments of a private, memory-only redis-server on `port`, followed by `extra`. */
+export function redisServerArgs(port: number, extra: string[] = []): string[] {
+  return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra];
 }
 
 function findRedisServer(): string {
@@ -82,9 +88,21 @@ function findRedisServer(): string {
   throw new Error('redis-server is not on PATH; install it to run the Redis tests (apt-get install redis-server)');
 }
 
-async function spawnRedis(binary: string, port: number, extra: string[], timeoutMs: number): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra];
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export interface SpawnRedisOptions {
+  /** How long to wait for the server to answer PING; default 5000 ms. */
+  timeoutMs?: number;
+  /** The working directory, where redis-server writes its files unless told otherwise. */
+  cwd?: string;
+}
+
+/**
+ * Runs `redis-server <args>` (a data node or a sentinel, whatever the arguments say) and resolves once it answers PING
+ * on `port`; the process dies with the test run. Stop it with `stopRedisProcess`.
+ */
+export async function spawnRedisServer(args: string[], port: number, opts: SpawnRedisOptions = {}): Promise<ChildProcess> {
+  const binary = findRedisServer();
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const child = spawn(binary, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   killOnExit(child);
 
   // Keep reading the output for the whole life of the server (a full pipe would block redis), but keep only the tail.
@@ -106,7 +124,7 @@ async function spawnRedis(binary: string, port: number, extra: string[], timeout
     if (exited) throw new Error(`redis-server on port ${port} exited before accepting connections:\n${output.trim()}`);
     if (await answersPing(port)) break;
     if (Date.now() > deadline) {
-      await stopProcess(child);
+      await stopRedisProcess(child);
       throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms:\n${output.trim()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -137,12 +155,36 @@ function answersPing(port: number): Promise<boolean> {
   });
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+/**
+ * Polls `reason` every 50 ms until it returns undefined; for clusters and sentinel sets, whose state is read from several
+ * nodes that may disagree for a while. A throw counts as a reason too (a node may be restarting); the timeout error
+ * ends with the last reason seen.
+ */
+export async function waitUntilSettled(
+  reason: () => Promise<string | undefined>,
+  opts: { timeoutMs: number; message: string },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const why = await reason();
+      if (why === undefined) return;
+      last = why;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() >= deadline) throw new Error(`${opts.message}; last seen: ${last}`);
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+  }
+}
+
+/** Sends `signal` (SIGKILL after 5 s if still running) and resolves once the process has exited; a no-op when it has. */
+export async function stopRedisProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
 }
-

@@ -1,7 +1,7 @@
 // The worker's Redis connections: per shard one for commands and scripts and one for blocking stream reads.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseShardAddress, redisConnection, withDocScripts, type DocScriptedRedis } from '@switchboard/engine';
+import { closeConnection, parseShardAddress, redisConnection, withDocScripts, type DocScriptedRedis } from '@switchboard/engine';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -109,7 +109,7 @@ export function isShardReady(shard: Shard): boolean {
 
 export async function quitShard(shard: Shard): Promise<void> {
   await Promise.all(
-    [shard.commands, shard.reader].map((conn) => (conn.status === 'ready' ? conn.quit().then(() => undefined, () => conn.disconnect()) : conn.disconnect())),
+    [shard.commands, shard.reader].map(closeConnection),
   );
 }
 
