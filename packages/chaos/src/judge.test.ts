@@ -1,4 +1,4 @@
-import { deliveryProblems, judgeDeliveries, newLog, onSubscribed, type Acked, type SubscriberLog } from './judge';
+import { deliveryProblems, failoverProblems, judgeAfterFailovers, judgeDeliveries, newLog, onSubscribed, type Acked, type SubscriberLog } from './judge';
 
 const acked = (channel: string, offsets: number[]): Acked[] => offsets.map((offset) => ({ channel, offset, tag: offset * 10 }));
 
@@ -58,5 +58,55 @@ describe('judgeDeliveries', () => {
     expect(c.recoveries).toBe(1);
     expect(c.epochChanges).toBe(1);
     expect(deliveryProblems(c)).toEqual([expect.stringContaining('new epoch')]);
+  });
+});
+
+describe('judgeAfterFailovers', () => {
+  const stream = (epoch: string, entries: [number, number][]) => ({ epoch, offset: entries.at(-1)?.[0] ?? 0, tags: new Map(entries) });
+  const acks = (pairs: [number, number][]): Acked[] => pairs.map(([offset, tag]) => ({ channel: 'a', offset, tag }));
+
+  it('accepts a subscriber told after Redis lost publications, and counts what was lost', () => {
+    // Redis acknowledged 1..5, lost 4 and 5, handed 4 and 5 to new publications, and the epoch forked.
+    const acked = acks([[1, 10], [2, 20], [3, 30], [4, 40], [5, 50], [4, 41], [5, 51], [6, 61]]);
+    const log = newLog('a');
+    onSubscribed(log, { offset: 0, epoch: 'e1' }, false);
+    log.offsets.push(1, 2, 3, 4, 5);
+    log.tags.push(10, 20, 30, 40, 50);
+    onSubscribed(log, { offset: 5, epoch: 'e2' }, false);
+    log.offsets.push(6);
+    log.tags.push(61);
+    const c = judgeAfterFailovers(acked, [log], new Map([['a', stream('e2', [[1, 10], [2, 20], [3, 30], [4, 41], [5, 51], [6, 61]])]]));
+    expect(c).toMatchObject({ delivered: 6, breaks: 0, wrongData: 0, behind: 0, told: 1, lostByRedis: 2 });
+    expect(failoverProblems(c)).toEqual([]);
+  });
+
+  it('finds a silent skip, a repeat, a stale payload and a subscriber left behind', () => {
+    const acked = acks([[1, 10], [2, 20], [3, 30]]);
+    const final = new Map([['a', stream('e1', [[1, 10], [2, 20], [3, 30]])]]);
+    const of = (offsets: number[], tags: number[], epoch = 'e1') => {
+      const log = newLog('a');
+      onSubscribed(log, { offset: 0, epoch }, false);
+      log.offsets.push(...offsets);
+      log.tags.push(...tags);
+      return log;
+    };
+    expect(judgeAfterFailovers(acked, [of([1, 3], [10, 30])], final)).toMatchObject({ breaks: 1 });
+    expect(judgeAfterFailovers(acked, [of([1, 2, 2, 3], [10, 20, 20, 30])], final)).toMatchObject({ breaks: 1 });
+    expect(judgeAfterFailovers(acked, [of([1, 2, 3], [10, 20, 99])], final)).toMatchObject({ wrongData: 1 });
+    expect(judgeAfterFailovers(acked, [of([1, 2], [10, 20])], final)).toMatchObject({ behind: 1 });
+    expect(judgeAfterFailovers(acked, [of([1, 2, 3], [10, 20, 30], 'e0')], final)).toMatchObject({ behind: 1 });
+    expect(failoverProblems(judgeAfterFailovers(acked, [of([1, 3], [10, 99])], final))).toHaveLength(2);
+  });
+
+  it('lets a recovered resubscribe continue the same stretch', () => {
+    const log = newLog('a');
+    onSubscribed(log, { offset: 0, epoch: 'e1' }, false);
+    log.offsets.push(1);
+    log.tags.push(10);
+    onSubscribed(log, { offset: 2, epoch: 'e1' }, true);
+    log.offsets.push(2);
+    log.tags.push(20);
+    const c = judgeAfterFailovers(acks([[1, 10], [2, 20]]), [log], new Map([['a', stream('e1', [[1, 10], [2, 20]])]]));
+    expect(c).toMatchObject({ breaks: 0, told: 0, recoveries: 1, behind: 0 });
   });
 });

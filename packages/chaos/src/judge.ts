@@ -18,16 +18,22 @@ export interface SubscriberLog {
   epochChanges: number;
   /** Resubscribes that recovered. */
   recoveries: number;
+  /**
+   * Where each stretch of continuous delivery began: the first subscribe and every resubscribe that was told it
+   * could not recover, with the position it was given and the index of its first delivery in `offsets`.
+   */
+  segments: { epoch: string; from: number; start: number }[];
 }
 
 export function newLog(channel: string): SubscriberLog {
-  return { channel, offsets: [], tags: [], excused: [], startedAt: -1, epoch: '', epochChanges: 0, recoveries: 0 };
+  return { channel, offsets: [], tags: [], excused: [], startedAt: -1, epoch: '', epochChanges: 0, recoveries: 0, segments: [] };
 }
 
 /** Records a (re)subscribe of `log`'s subscription: where its stream stands and whether the server recovered the gap. */
 export function onSubscribed(log: SubscriberLog, position: { offset: number; epoch: string } | undefined, recovered: boolean): void {
   const top = position?.offset ?? 0;
   const epoch = position?.epoch ?? '';
+  if (log.startedAt < 0 || !recovered) log.segments.push({ epoch, from: top, start: log.offsets.length });
   if (log.startedAt < 0) {
     log.startedAt = top;
     log.epoch = epoch;
@@ -184,4 +190,72 @@ export async function judge(run: RunRecord, url: string): Promise<Verdict> {
     if (doc.version !== v.docUpdates) v.problems.push(`document version ${doc.version} after ${v.docUpdates} acknowledged updates`);
   }
   return v;
+}
+
+/**
+ * The judgement where Redis itself may lose acknowledged publications (a primary failed over before its replica
+ * caught up): what must still hold is that no subscriber skips anything silently. Each stretch of a subscriber's
+ * deliveries (from a subscribe, or a resubscribe told it could not recover) is gap-free and in order from the
+ * position it was given, carries only acknowledged publications, and the last stretch ends at the stream's top in
+ * its current epoch. What Redis lost is counted, not excused silently.
+ */
+export interface FailoverCounts {
+  delivered: number;
+  /** Breaks inside a stretch: a skipped offset, a repeat, or a step back. */
+  breaks: number;
+  /** Deliveries of something nobody acknowledged, or of another publication than history holds at that offset. */
+  wrongData: number;
+  /** Subscribers whose last stretch does not end at the stream's top, or is in an old epoch. */
+  behind: number;
+  /** Resubscribes told they could not recover. */
+  told: number;
+  recoveries: number;
+  /** Acknowledged publications history no longer holds at their offset: lost by Redis. */
+  lostByRedis: number;
+}
+
+export interface FinalStream {
+  epoch: string;
+  offset: number;
+  /** History of the current epoch: offset → tag. */
+  tags: Map<number, number>;
+}
+
+export function judgeAfterFailovers(acked: readonly Acked[], logs: readonly SubscriberLog[], streams: ReadonlyMap<string, FinalStream>): FailoverCounts {
+  const c: FailoverCounts = { delivered: 0, breaks: 0, wrongData: 0, behind: 0, told: 0, recoveries: 0, lostByRedis: 0 };
+  const ackedTags = new Map<string, Set<number>>();
+  for (const a of acked) {
+    let set = ackedTags.get(a.channel);
+    if (!set) ackedTags.set(a.channel, (set = new Set()));
+    set.add(a.tag);
+    if (streams.get(a.channel)?.tags.get(a.offset) !== a.tag) c.lostByRedis++;
+  }
+  for (const log of logs) {
+    const stream = streams.get(log.channel);
+    const known = ackedTags.get(log.channel) ?? new Set<number>();
+    c.recoveries += log.recoveries;
+    c.told += Math.max(0, log.segments.length - 1);
+    c.delivered += log.offsets.length;
+    log.segments.forEach((seg, k) => {
+      const end = k + 1 < log.segments.length ? log.segments[k + 1].start : log.offsets.length;
+      let next = seg.from + 1;
+      for (let i = seg.start; i < end; i++) {
+        const offset = log.offsets[i];
+        if (offset !== next) c.breaks++;
+        next = offset + 1;
+        const tag = log.tags[i];
+        if (!known.has(tag) || (seg.epoch === stream?.epoch && stream.tags.has(offset) && stream.tags.get(offset) !== tag)) c.wrongData++;
+      }
+      if (k === log.segments.length - 1 && stream && (seg.epoch !== stream.epoch || next - 1 !== stream.offset)) c.behind++;
+    });
+  }
+  return c;
+}
+
+export function failoverProblems(c: FailoverCounts): string[] {
+  const problems: string[] = [];
+  if (c.breaks > 0) problems.push(`${c.breaks} breaks (gap, repeat or step back) inside a subscriber's continuous stretch`);
+  if (c.wrongData > 0) problems.push(`${c.wrongData} deliveries of something not acknowledged, or not what history holds at that offset`);
+  if (c.behind > 0) problems.push(`${c.behind} subscribers did not end at their stream's top`);
+  return problems;
 }
