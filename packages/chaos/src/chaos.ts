@@ -1,7 +1,7 @@
 // `npm run chaos -- [--seconds N]`: faults injected into a loaded cluster, then every delivery and document update judged.
 import { parseNumberFlags } from './args';
-import { Cluster, sleep } from './cluster';
-import { judge, settle, type Verdict } from './judge';
+import { Cluster, sleep, type Topology } from './cluster';
+import { judge, judgeFailover, settle, type FailoverVerdict, type Verdict } from './judge';
 import { Load, type RunShape } from './load';
 
 export interface ChaosOptions extends RunShape {
@@ -9,34 +9,46 @@ export interface ChaosOptions extends RunShape {
   seconds: number;
   /** Seconds between faults; 0 spreads one of each evenly over the run. */
   faultEvery: number;
+  topology: Topology;
 }
 
-export const defaultChaos: ChaosOptions = { seconds: 60, gateways: 3, workers: 2, subscribers: 60, channels: 20, publishRate: 200, docWriters: 8, faultEvery: 0 };
+export const defaultChaos: ChaosOptions = { seconds: 60, gateways: 3, workers: 2, subscribers: 60, channels: 20, publishRate: 200, docWriters: 8, faultEvery: 0, topology: 'redis' };
 
-export interface ChaosReport extends Verdict {
+/** On one Redis with AOF nothing acknowledged may be lost; through failovers what Redis lost is counted instead. */
+export type ChaosReport = (({ topology: 'redis' } & Verdict) | ({ topology: 'sentinel' } & FailoverVerdict)) & {
   faults: string[];
   unplannedExits: string[];
-}
+};
 
 type Fault = { name: string; inject(c: Cluster): Promise<void> };
 
-/** One of each, in this order, again and again while the run lasts. */
-const faults: Fault[] = [
+const processFaults: Fault[] = [
   { name: 'gateway SIGKILL', inject: (c) => c.killAndReplace(c.gateways[0], 1000) },
   { name: 'pub/sub connections killed', inject: async (c) => void (await c.killPubSubConnections()) },
   { name: 'gateway SIGSTOP 3 s', inject: (c) => c.freeze(c.gateways[1], 3000) },
   { name: 'worker SIGKILL', inject: (c) => c.killAndReplace(c.workers[0], 1000) },
-  { name: 'Redis restart (AOF)', inject: (c) => c.restartRedis() },
 ];
+
+/** One of each, in this order, again and again while the run lasts. */
+const faultsOf: Record<Topology, Fault[]> = {
+  redis: [...processFaults, { name: 'Redis restart (AOF)', inject: (c) => c.restartRedis() }],
+  sentinel: [
+    ...processFaults.slice(0, 2),
+    { name: 'Sentinel failover', inject: (c) => c.sentinelFailover() },
+    ...processFaults.slice(2),
+    { name: 'primary SIGKILL', inject: (c) => c.killPrimary() },
+  ],
+};
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => undefined);
-  const cluster = await Cluster.start({ gateways: opts.gateways, workers: opts.workers });
+  const faults = faultsOf[opts.topology];
+  const cluster = await Cluster.start({ gateways: opts.gateways, workers: opts.workers, topology: opts.topology });
   const load = new Load({ url: cluster.balancer.url, wsUrl: cluster.balancer.wsUrl, channels: opts.channels, subscribers: opts.subscribers, publishRate: opts.publishRate, docWriters: opts.docWriters, docIntervalMs: 50 });
   const injected: string[] = [];
   try {
     await load.start();
-    log(`load running: ${opts.subscribers} subscribers, ${opts.publishRate} publications/s over ${opts.channels} channels, ${opts.docWriters} document writers`);
+    log(`load running on ${opts.topology}: ${opts.subscribers} subscribers, ${opts.publishRate} publications/s over ${opts.channels} channels, ${opts.docWriters} document writers`);
     const started = Date.now();
     const end = started + opts.seconds * 1000;
     // Faults at even spacing, one of each in turn; the last one leaves a gap before the end for the cluster to heal.
@@ -53,13 +65,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     log('load stopping: waiting for requests in flight');
     await load.stop();
     log(`load stopped; ${load.failures.length} requests not acknowledged; waiting for subscribers to catch up`);
-    await settle(load, 20000);
+    await settle(load, cluster.balancer.url, 20000);
     log('judging');
-    const verdict = await judge(load, cluster.balancer.url).catch((err: unknown) => {
+    const extra = { faults: injected, unplannedExits: [...cluster.unplannedExits] };
+    try {
+      if (opts.topology === 'redis') return { topology: 'redis', ...(await judge(load, cluster.balancer.url)), ...extra };
+      return { topology: 'sentinel', ...(await judgeFailover(load, cluster.balancer.url)), ...extra };
+    } catch (err) {
       log(`judging failed: ${(err as Error).message}`);
       throw err;
-    });
-    return { ...verdict, faults: injected, unplannedExits: [...cluster.unplannedExits] };
+    }
   } finally {
     load.disconnect();
     await cluster.stop();
@@ -68,12 +83,33 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
 
 export function formatReport(r: ChaosReport): string {
   const faults = r.faults.length ? `${r.faults.length} (${[...new Set(r.faults)].join(', ')})` : '0';
-  return [`${'faults injected'.padEnd(38)} ${faults}`, formatCounts(r), `${'unplanned exits'.padEnd(38)} ${r.unplannedExits.length}`].join('\n');
+  const counts = r.topology === 'redis' ? formatCounts(r) : formatFailoverCounts(r);
+  return [`${'topology'.padEnd(38)} ${r.topology}`, `${'faults injected'.padEnd(38)} ${faults}`, counts, `${'unplanned exits'.padEnd(38)} ${r.unplannedExits.length}`].join('\n');
+}
+
+function rows(list: [string, number | string][]): string {
+  return list.map(([k, v]) => `${k.padEnd(38)} ${v}`).join('\n');
+}
+
+export function formatFailoverCounts(r: FailoverVerdict): string {
+  return rows([
+    ['publications acknowledged', r.publications],
+    ['delivered', r.delivered],
+    ['breaks in a continuous stretch', r.breaks],
+    ['not acknowledged / not what history holds', r.wrongData],
+    ['subscribers not at the top at the end', r.behind],
+    ['resubscribes that recovered', r.recoveries],
+    ['resubscribes told unrecoverable', r.told],
+    ['acknowledged, then lost by Redis', r.lostByRedis],
+    ['republished after Redis lost the first', r.republished],
+    ['document updates acknowledged', r.docUpdates],
+    ['document updates lost by Redis', r.docLost],
+  ]);
 }
 
 /** The verdict's counts, one per line. */
 export function formatCounts(r: Verdict): string {
-  const rows: [string, number | string][] = [
+  return rows([
     ['publications acknowledged', r.publications],
     ['deliveries owed', r.owed],
     ['delivered', r.delivered],
@@ -87,8 +123,7 @@ export function formatCounts(r: Verdict): string {
     ['document updates acknowledged', r.docUpdates],
     ['document fields wrong', r.docMismatches],
     ['epoch changes (stream lost)', r.epochChanges],
-  ];
-  return rows.map(([k, v]) => `${k.padEnd(38)} ${v}`).join('\n');
+  ]);
 }
 
 export function passed(r: ChaosReport): boolean {
@@ -98,9 +133,15 @@ export function passed(r: ChaosReport): boolean {
 export async function main(argv: string[]): Promise<number> {
   const opts = { ...defaultChaos, log: (l: string) => process.stdout.write(`${new Date().toISOString()} ${l}\n`) };
   const flags = { '--seconds': 'seconds', '--subscribers': 'subscribers', '--rate': 'publishRate', '--channels': 'channels', '--doc-writers': 'docWriters', '--fault-every': 'faultEvery' } as const;
-  const bad = parseNumberFlags(argv, flags, opts);
+  const topologyAt = argv.findIndex((a) => a === '--sentinel');
+  if (topologyAt >= 0) opts.topology = 'sentinel';
+  const bad = parseNumberFlags(
+    argv.filter((_, i) => i !== topologyAt),
+    flags,
+    opts,
+  );
   if (bad) {
-    process.stderr.write(`chaos: ${bad}\nusage: npm run chaos -- [--seconds N] [--fault-every N] [--subscribers N] [--rate N] [--channels N] [--doc-writers N]\n`);
+    process.stderr.write(`chaos: ${bad}\nusage: npm run chaos -- [--sentinel] [--seconds N] [--fault-every N] [--subscribers N] [--rate N] [--channels N] [--doc-writers N]\n`);
     return 2;
   }
   const report = await runChaos(opts);

@@ -2,7 +2,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startRedis, startSwitchboard, TcpBalancer, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
+import Redis from 'ioredis';
+import { startRedis, startRedisSentinel, startSwitchboard, TcpBalancer, type RedisSentinelSet, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
 
 export const SECRET = 'chaos-secret';
 export const API_KEY = 'chaos-key';
@@ -10,9 +11,16 @@ export const API_KEY = 'chaos-key';
 export const FEED_NAMESPACE = 'feed';
 export const DOC_NAMESPACE = 'doc';
 
+/**
+ * `redis`: one server with AOF on every write, which loses nothing it acknowledged. `sentinel`: a primary, a
+ * replica and three sentinels; a failover may lose what the replica had not received yet.
+ */
+export type Topology = 'redis' | 'sentinel';
+
 export interface ClusterOptions {
   gateways: number;
   workers: number;
+  topology?: Topology;
 }
 
 /** One process of the cluster; `planned` is set while a fault the run injected has it down. */
@@ -27,7 +35,9 @@ export class Cluster {
   readonly unplannedExits: string[] = [];
 
   private constructor(
-    readonly redis: RedisServer,
+    readonly topology: Topology,
+    private readonly redis: RedisServer | undefined,
+    private readonly sentinel: RedisSentinelSet | undefined,
     readonly balancer: TcpBalancer,
     readonly gateways: Member[],
     readonly workers: Member[],
@@ -37,8 +47,11 @@ export class Cluster {
 
   static async start(opts: ClusterOptions): Promise<Cluster> {
     const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-chaos-'));
+    const topology = opts.topology ?? 'redis';
     // AOF with fsync on every write: a Redis restart keeps every acknowledged publication and document version.
-    const redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] });
+    const redis = topology === 'redis' ? await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] }) : undefined;
+    const sentinel = topology === 'sentinel' ? await startRedisSentinel() : undefined;
+    const redisUrl = redis?.url ?? sentinel?.url ?? '';
     const config = path.join(dir, 'config.yaml');
     writeFileSync(
       config,
@@ -58,7 +71,7 @@ export class Cluster {
         '      force_recovery: true',
       ].join('\n'),
     );
-    const common = ['--redis', redis.url, '--config', config, '--log-level', 'warn'];
+    const common = ['--redis', redisUrl, '--config', config, '--log-level', 'warn'];
     const gatewayArgs = [...common, '--token-hmac-secret', SECRET, '--api-key', API_KEY, '--position-check-interval', '1', '--shutdown-grace', '2'];
     const workerArgs = [...common, '--doc-lease', '2'];
     const [gateways, workers] = await Promise.all([
@@ -67,7 +80,9 @@ export class Cluster {
     ]);
     const balancer = await TcpBalancer.start(gateways.map((g) => g.port));
     const cluster = new Cluster(
+      topology,
       redis,
+      sentinel,
       balancer,
       gateways.map((proc) => ({ role: 'gateway' as const, proc, planned: false })),
       workers.map((proc) => ({ role: 'worker' as const, proc, planned: false })),
@@ -109,10 +124,13 @@ export class Cluster {
     process.kill(m.proc.pid, 'SIGCONT');
   }
 
-  /** Kills every pub/sub connection on Redis: gateways must resubscribe and repair what they missed. */
+  /** Kills every pub/sub connection on Redis (the primary): gateways must resubscribe and repair what they missed. */
   async killPubSubConnections(): Promise<number> {
-    const conn = this.redis.client();
+    const port = this.redis?.port ?? (await this.sentinel?.primaryPort());
+    const conn = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, lazyConnect: true });
+    conn.on('error', () => undefined);
     try {
+      await conn.connect();
       return Number(await conn.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
     } finally {
       conn.disconnect();
@@ -121,7 +139,25 @@ export class Cluster {
 
   /** Stops Redis and starts it again on the same port; AOF brings the data back. */
   async restartRedis(): Promise<void> {
-    await this.redis.restart();
+    await this.need(this.redis, 'a Redis restart').restart();
+  }
+
+  /** `SENTINEL FAILOVER`: the replica is promoted while the old primary is still up. */
+  async sentinelFailover(): Promise<void> {
+    await this.need(this.sentinel, 'a Sentinel failover').failover();
+  }
+
+  /** SIGKILLs the primary; once the replica is promoted, the old primary comes back as its replica. */
+  async killPrimary(): Promise<void> {
+    const set = this.need(this.sentinel, 'a primary kill');
+    const old = await set.primaryPort();
+    await set.killPrimary();
+    await set.restartNode(old);
+  }
+
+  private need<T>(part: T | undefined, what: string): T {
+    if (part === undefined) throw new Error(`${what} needs another topology than ${this.topology}`);
+    return part;
   }
 
   private updateBalancer(): void {
@@ -132,7 +168,8 @@ export class Cluster {
     this.stopping = true;
     await this.balancer.stop();
     await Promise.all([...this.gateways, ...this.workers].map((m) => m.proc.stop().catch(() => null)));
-    await this.redis.stop();
+    await this.redis?.stop();
+    await this.sentinel?.stop();
     clearInterval(this.keepAlive);
   }
 }

@@ -144,14 +144,19 @@ async function api<T>(url: string, method: string, body: unknown): Promise<T> {
   return json.result;
 }
 
-/** Waits (up to `timeoutMs`) until every subscriber has caught up with the newest acknowledged offset of its channels. */
-export async function settle(run: RunRecord, timeoutMs: number): Promise<void> {
-  const top = new Map<string, number>();
-  for (const a of [...run.published, ...run.docVersions]) top.set(a.channel, Math.max(top.get(a.channel) ?? 0, a.offset));
+/** Waits (up to `timeoutMs`) until every subscriber has caught up with its channels' current tops. */
+export async function settle(run: RunRecord, url: string, timeoutMs: number): Promise<void> {
+  const channels = [...new Set(run.logs.map((l) => l.channel))];
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const behind = run.logs.some((l) => (l.offsets.at(-1) ?? 0) < (top.get(l.channel) ?? 0));
-    if (!behind) return;
+    const tops = new Map<string, number>();
+    try {
+      for (const channel of channels) tops.set(channel, (await api<{ offset: number }>(url, 'history', { channel, limit: 0 })).offset);
+    } catch {
+      await sleep(200);
+      continue;
+    }
+    if (run.logs.every((l) => (l.offsets.at(-1) ?? 0) >= (tops.get(l.channel) ?? 0))) return;
     await sleep(200);
   }
 }
@@ -258,4 +263,45 @@ export function failoverProblems(c: FailoverCounts): string[] {
   if (c.wrongData > 0) problems.push(`${c.wrongData} deliveries of something not acknowledged, or not what history holds at that offset`);
   if (c.behind > 0) problems.push(`${c.behind} subscribers did not end at their stream's top`);
   return problems;
+}
+
+export interface FailoverVerdict extends FailoverCounts {
+  publications: number;
+  /** Publications in history twice: republished by a retry after Redis lost the first one and its idempotency record. */
+  republished: number;
+  docUpdates: number;
+  /** Acknowledged document updates the document no longer holds: lost by Redis with their version. */
+  docLost: number;
+  problems: string[];
+}
+
+/** The judgement of a run on a topology that fails over (see judgeAfterFailovers). */
+export async function judgeFailover(run: RunRecord, url: string): Promise<FailoverVerdict> {
+  const streams = new Map<string, FinalStream>();
+  const channels = new Set([...run.published.map((a) => a.channel), ...run.logs.map((l) => l.channel)]);
+  let republished = 0;
+  for (const channel of channels) {
+    const h = await api<{ epoch: string; offset: number; publications: { offset: number; data: { n?: number; version?: number } }[] }>(url, 'history', { channel, limit: -1 });
+    const tags = new Map<number, number>();
+    const seen = new Set<number>();
+    for (const p of h.publications) {
+      const tag = (channel === run.docChannel ? p.data.version : p.data.n) ?? -1;
+      tags.set(p.offset, tag);
+      if (seen.has(tag)) republished++;
+      seen.add(tag);
+    }
+    streams.set(channel, { epoch: h.epoch, offset: h.offset, tags });
+  }
+  const counts = judgeAfterFailovers([...run.published, ...run.docVersions], run.logs, streams);
+  const v: FailoverVerdict = { ...counts, publications: run.published.length, republished, docUpdates: 0, docLost: 0, problems: [...run.failures, ...failoverProblems(counts)] };
+  if (run.docAcked.length > 0) {
+    const doc = await api<{ state: Record<string, number> }>(url, 'doc_get', { channel: run.docChannel });
+    run.docAcked.forEach((acked, w) => {
+      v.docUpdates += acked;
+      const held = doc.state[`w${w}`] ?? 0;
+      if (held > acked) v.problems.push(`document field w${w} is ${held} after ${acked} acknowledged increments: applied twice`);
+      else v.docLost += acked - held;
+    });
+  }
+  return v;
 }

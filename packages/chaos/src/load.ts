@@ -152,8 +152,15 @@ export class Load implements RunRecord {
   private async docLoop(w: number): Promise<void> {
     let base = 0;
     for (let k = 0; this.running; k++) {
-      const body = JSON.stringify({ channel: this.docChannel, base, ops: [{ op: 'incr', path: `/w${w}`, value: 1 }], key: `doc-${w}-${k}` });
-      const r = await this.call<{ status: string; version: number }>('doc_update', body, `doc ${w}/${k}`);
+      const body = (b: number) => JSON.stringify({ channel: this.docChannel, base: b, ops: [{ op: 'incr', path: `/w${w}`, value: 1 }], key: `doc-${w}-${k}` });
+      // A base ahead of the document means Redis lost versions this writer saw (a failover before the replica
+      // caught up): re-read the document and retry on its version, with the same key.
+      const rebase = async (error: { code: number; message: string }): Promise<string | undefined> => {
+        if (error.code !== 107 || !error.message.includes('ahead of the document')) return undefined;
+        const doc = await this.call<{ version: number }>('doc_get', JSON.stringify({ channel: this.docChannel }), `doc ${w}/${k} re-read`);
+        return doc ? body(doc.version) : undefined;
+      };
+      const r = await this.call<{ status: string; version: number }>('doc_update', body(base), `doc ${w}/${k}`, rebase);
       if (r) {
         if (r.status === 'conflict') this.failures.push(`doc ${w}/${k}: an incr conflicted`);
         else {
@@ -168,17 +175,21 @@ export class Load implements RunRecord {
 
   /**
    * Calls the API through the balancer as a careful backend does: a timeout per attempt, and retries with the
-   * same idempotency key until a result comes back. Gives up only after 60 s, which is a failure of the run.
+   * same idempotency key until a result comes back (`repair` may rewrite the request after an error). Gives up
+   * only after 60 s, which is a failure of the run.
    */
-  private async call<T>(method: string, body: string, what: string): Promise<T | undefined> {
+  private async call<T>(method: string, first: string, what: string, repair?: (error: { code: number; message: string }) => Promise<string | undefined>): Promise<T | undefined> {
     const deadline = Date.now() + 60000;
     let last = '';
+    let body = first;
     while (Date.now() < deadline) {
       try {
         const res = await fetch(`${this.opts.url}/api/${method}`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body, signal: AbortSignal.timeout(3000) });
         const json = (await res.json()) as { result?: T; error?: { code: number; message: string } };
         if (json.result) return json.result;
         last = JSON.stringify(json.error);
+        const repaired = json.error && repair ? await repair(json.error) : undefined;
+        if (repaired) body = repaired;
       } catch (err) {
         last = (err as Error).message;
       }

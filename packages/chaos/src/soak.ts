@@ -183,7 +183,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     }
     log('load stopping: waiting for requests in flight');
     await load.stop();
-    await settle(load, 20000);
+    await settle(load, cluster.balancer.url, 20000);
     log('judging');
     const verdict = await judge(load, cluster.balancer.url);
     return {
