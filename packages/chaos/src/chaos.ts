@@ -70,7 +70,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const extra = { faults: injected, unplannedExits: [...cluster.unplannedExits] };
     try {
       if (opts.topology === 'redis') return { topology: 'redis', ...(await judge(load, cluster.balancer.url)), ...extra };
-      return { topology: 'sentinel', ...(await judgeFailover(load, cluster.balancer.url)), ...extra };
+      // Workers run with --doc-wait-replicas 1 on Sentinel (see Cluster.start): no acknowledged update may be lost.
+      return { topology: 'sentinel', ...(await judgeFailover(load, cluster.balancer.url, true)), ...extra };
     } catch (err) {
       log(`judging failed: ${(err as Error).message}`);
       throw err;

@@ -73,7 +73,8 @@ export class Cluster {
     );
     const common = ['--redis', redisUrl, '--config', config, '--log-level', 'warn'];
     const gatewayArgs = [...common, '--token-hmac-secret', SECRET, '--api-key', API_KEY, '--position-check-interval', '1', '--shutdown-grace', '2'];
-    const workerArgs = [...common, '--doc-lease', '2'];
+    // On Sentinel a commit is acknowledged only once the replica has it, as production should run it.
+    const workerArgs = [...common, '--doc-lease', '2', ...(topology === 'sentinel' ? ['--doc-wait-replicas', '1'] : [])];
     const [gateways, workers] = await Promise.all([
       Promise.all(Array.from({ length: opts.gateways }, () => startSwitchboard('gateway', gatewayArgs))),
       Promise.all(Array.from({ length: opts.workers }, () => startSwitchboard('worker', workerArgs))),

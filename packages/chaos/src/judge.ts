@@ -275,8 +275,11 @@ export interface FailoverVerdict extends FailoverCounts {
   problems: string[];
 }
 
-/** The judgement of a run on a topology that fails over (see judgeAfterFailovers). */
-export async function judgeFailover(run: RunRecord, url: string): Promise<FailoverVerdict> {
+/**
+ * The judgement of a run on a topology that fails over (see judgeAfterFailovers). `docsReplicated`: the workers
+ * acknowledged a commit only once a replica had it, so no acknowledged document update may be lost.
+ */
+export async function judgeFailover(run: RunRecord, url: string, docsReplicated: boolean): Promise<FailoverVerdict> {
   const streams = new Map<string, FinalStream>();
   const channels = new Set([...run.published.map((a) => a.channel), ...run.logs.map((l) => l.channel)]);
   let republished = 0;
@@ -302,6 +305,7 @@ export async function judgeFailover(run: RunRecord, url: string): Promise<Failov
       if (held > acked) v.problems.push(`document field w${w} is ${held} after ${acked} acknowledged increments: applied twice`);
       else v.docLost += acked - held;
     });
+    if (docsReplicated && v.docLost > 0) v.problems.push(`${v.docLost} acknowledged document updates lost although a replica acknowledged each`);
   }
   return v;
 }

@@ -66,6 +66,7 @@ describe('defaults', () => {
       presenceTtlMs: 60000,
       docPartitions: 16,
       docLeaseMs: 10000,
+      docWaitReplicas: 0,
       limits: { maxConnections: 0, maxChannelsPerConnection: 128, maxMessageSize: 65536, commandsPerSecond: 100, commandBurst: 200, maxBackpressure: 4194304 },
       configFile: undefined,
     });
@@ -109,6 +110,12 @@ describe('each setting as a flag and as an environment variable', () => {
     expect(read(configOf(flagArgs))).toEqual(expected);
     expect(read(configOf([`${flag}=${text}`]))).toEqual(expected);
     expect(read(configOf([], { [env]: text }))).toEqual(expected);
+  });
+
+  it('--doc-wait-replicas / SWITCHBOARD_DOC_WAIT_REPLICAS takes a whole number', () => {
+    expect(configOf(['worker', '--redis', 'redis://h:1', '--doc-wait-replicas', '1']).docWaitReplicas).toBe(1);
+    expect(configOf(['worker', '--redis', 'redis://h:1'], { SWITCHBOARD_DOC_WAIT_REPLICAS: '2' }).docWaitReplicas).toBe(2);
+    expect(() => configOf(['worker', '--redis', 'redis://h:1', '--doc-wait-replicas', 'one'])).toThrow(/^--doc-wait-replicas: expected a whole number of at least 0, got "one"$/);
   });
 
   it('--redis / SWITCHBOARD_REDIS_URL takes comma-separated shards', () => {

@@ -42,6 +42,7 @@ export interface Settings {
   presenceTtlSeconds: number;
   docPartitions: number;
   docLeaseSeconds: number;
+  docWaitReplicas: number;
   maxConnections: number;
   maxChannelsPerConnection: number;
   maxMessageSize: number;
@@ -72,6 +73,8 @@ export interface Config {
   docPartitions: number;
   /** How long a worker's partition lease lasts unless renewed. */
   docLeaseMs: number;
+  /** Worker: replicas that must have a document commit before it is acknowledged. */
+  docWaitReplicas: number;
   limits: Partial<GatewayLimits>;
   /** The config file read, if any. */
   configFile?: string;
@@ -102,6 +105,7 @@ const defaults: Settings = {
   presenceTtlSeconds: 60,
   docPartitions: 16,
   docLeaseSeconds: 10,
+  docWaitReplicas: 0,
   maxConnections: defaultLimits.maxConnections,
   maxChannelsPerConnection: defaultLimits.maxChannelsPerConnection,
   maxMessageSize: defaultLimits.maxMessageSize,
@@ -216,6 +220,13 @@ const specs: SettingSpecs = {
     value: '<seconds>',
     help: "worker only: a dead worker's partitions are taken over after this long (default 10)",
     parse: positiveSeconds,
+  },
+  docWaitReplicas: {
+    flag: '--doc-wait-replicas',
+    env: 'SWITCHBOARD_DOC_WAIT_REPLICAS',
+    value: '<n>',
+    help: 'worker only: acknowledge a document update once this many Redis replicas have it (WAIT, 1 s), so a failover cannot lose it (default 0)',
+    parse: (text, label) => wholeNumber(text, label, 0),
   },
   maxConnections: {
     flag: '--max-connections',
@@ -337,6 +348,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     presenceTtlMs: Math.round(settings.presenceTtlSeconds * 1000),
     docPartitions: settings.docPartitions,
     docLeaseMs: Math.round(settings.docLeaseSeconds * 1000),
+    docWaitReplicas: settings.docWaitReplicas,
     limits: {
       maxConnections: settings.maxConnections,
       maxChannelsPerConnection: settings.maxChannelsPerConnection,

@@ -94,7 +94,7 @@ async function serveGateway(config: Config, warnings: string[], logger: Logger, 
 async function serveWorker(config: Config, warnings: string[], logger: Logger, nodeId: string): Promise<void> {
   let worker: Worker;
   try {
-    worker = await startWorker({ redis: config.redis, partitions: config.docPartitions, leaseMs: config.docLeaseMs, logger, nodeId });
+    worker = await startWorker({ redis: config.redis, partitions: config.docPartitions, leaseMs: config.docLeaseMs, waitReplicas: config.docWaitReplicas, logger, nodeId });
   } catch (err) {
     exitWith(EXIT_USAGE, errorMessage(err));
   }

@@ -27,6 +27,10 @@ export interface WorkerOptions {
   cacheBytes?: number;
   /** How long `startWorker` waits for each Redis shard; default 5000 ms. */
   connectTimeoutMs?: number;
+  /** Replicas that must have a commit before it is acknowledged (Redis WAIT); default 0. */
+  waitReplicas?: number;
+  /** How long a commit waits for them before it is retried; default 1000 ms. */
+  waitTimeoutMs?: number;
 }
 
 export interface ResolvedWorkerOptions {
@@ -42,6 +46,8 @@ export interface ResolvedWorkerOptions {
   batchSize: number;
   cacheBytes: number;
   connectTimeoutMs: number;
+  waitReplicas: number;
+  waitTimeoutMs: number;
   /** How long a blocking read waits: short, so ownership changes and stop() take effect quickly. */
   blockMs: number;
   /** Delay before a failed request is tried again. */
@@ -71,6 +77,8 @@ export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
     batchSize: positiveInt('batchSize', o.batchSize ?? 64),
     cacheBytes: positiveInt('cacheBytes', o.cacheBytes ?? 64 * 1024 * 1024),
     connectTimeoutMs: positiveInt('connectTimeoutMs', o.connectTimeoutMs ?? 5000),
+    waitReplicas: o.waitReplicas === undefined || o.waitReplicas === 0 ? 0 : positiveInt('waitReplicas', o.waitReplicas),
+    waitTimeoutMs: positiveInt('waitTimeoutMs', o.waitTimeoutMs ?? 1000),
     blockMs: Math.min(1000, Math.floor(leaseMs / 4)),
     retryDelayMs: Math.min(250, Math.floor(leaseMs / 10)),
   };

@@ -59,6 +59,12 @@ export interface ProcessorContext {
   stats: StatsRecorder;
   /** The command connection of the shard that holds this channel's keys. */
   commandsFor(channel: string): DocScriptedRedis;
+  /**
+   * Replicas that must have a group's commit before it is acknowledged (WAIT); 0 acknowledges once the primary has
+   * it. A failover can then lose only what was never acknowledged.
+   */
+  waitReplicas: number;
+  waitTimeoutMs: number;
 }
 
 /** Thrown for a request that cannot be carried out because stored data is broken; retried, then dead-lettered. */
@@ -162,6 +168,15 @@ export class Processor {
         }
       }
       if (last !== start) this.ctx.cache.set(channel, last);
+      if (this.ctx.waitReplicas > 0) {
+        // WAIT covers every write this connection made, so also the commits that answers from records stand on.
+        const replicas = Number(await redis.wait(this.ctx.waitReplicas, this.ctx.waitTimeoutMs));
+        if (replicas < this.ctx.waitReplicas) {
+          // Not acknowledged: the retry answers from the record if the commit survives, or decides anew if not.
+          const error = new Error(`the commit reached ${replicas} of ${this.ctx.waitReplicas} replicas within ${this.ctx.waitTimeoutMs} ms`);
+          return pending.map((p) => p.result ?? { error });
+        }
+      }
       const latency = Number(process.hrtime.bigint() - started) / 1e9;
       for (const [counter, count] of Object.entries(counts) as Array<[keyof typeof counts, number]>) {
         for (let i = 0; i < count; i++) this.ctx.stats.inc(counter);

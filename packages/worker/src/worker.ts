@@ -48,6 +48,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     cache,
     stats,
     commandsFor: (channel) => shards[shardOf(channel, shards.length)].commands,
+    waitReplicas: o.waitReplicas,
+    waitTimeoutMs: o.waitTimeoutMs,
   });
   const readers = shards.map(
     (shard) =>
