@@ -4,7 +4,7 @@
 -- KEYS[3] idempotency key (same hash tag; unused when ARGV[7] is 0)
 -- ARGV[1] publication body `"data":…,"info":…`   ARGV[2] history size   ARGV[3] history TTL (s)
 -- ARGV[4] meta TTL (s)   ARGV[5] epoch to use if the channel has none   ARGV[6] pub/sub channel
--- ARGV[7] idempotency TTL (s), 0 without a key
+-- ARGV[7] idempotency TTL (s), 0 without a key   ARGV[8] 'publish', or 'spublish' on Redis Cluster (sharded pub/sub)
 -- Returns {offset, epoch, duplicate (0/1)}.
 
 local idempotency_ttl = tonumber(ARGV[7])
@@ -44,7 +44,7 @@ end
 redis.call('expire', KEYS[1], ARGV[4])
 
 -- `<offset> <epoch> <json>`: the subscriber splits on the first two spaces and never parses the JSON.
-redis.call('publish', ARGV[6], offset .. ' ' .. epoch .. ' ' .. pub)
+redis.call(ARGV[8], ARGV[6], offset .. ' ' .. epoch .. ' ' .. pub)
 
 if idempotency_ttl > 0 then
   redis.call('set', KEYS[3], offset .. ' ' .. epoch, 'EX', idempotency_ttl)

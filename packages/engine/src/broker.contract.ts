@@ -373,7 +373,8 @@ export function brokerContract(name: string, make: () => Promise<BrokerUnderTest
     });
 
     it('handles channel names with braces, colons, spaces and unicode', async () => {
-      const names = [fresh('a{b}c:d e'), `}{${fresh('x')}`, `${fresh('日本語')} 😀`, `{${fresh('')}}`, `${fresh('p')}:{q}:h`];
+      // (Names never begin with `}`: the gateway refuses them, as they would empty the Redis Cluster hash tag.)
+      const names = [fresh('a{b}c:d e'), `x}{${fresh('x')}`, `${fresh('日本語')} 😀`, `{${fresh('')}}`, `${fresh('p')}:{q}:h`, `{}${fresh('e')}`];
       const inbox = new Inbox(broker);
       await broker.subscribe(names);
       for (const ch of names) {
@@ -517,10 +518,12 @@ export function brokerContract(name: string, make: () => Promise<BrokerUnderTest
         await peer.publishControl('to first', subject.node);
         await nodeless.publishControl('from a broker without a node');
         await broker.publishControl('last');
-        await own.waitFor(() => own.messages.includes('last'), 'the broadcast on the first node');
-        await theirs.waitFor(() => theirs.messages.includes('last'), 'the broadcast on the peer');
-        expect(own.messages).toEqual(['to first', 'from a broker without a node', 'last']);
-        expect(theirs.messages).toEqual(['to peer', 'from a broker without a node', 'last']);
+        // Messages from different senders keep no order between them (on Redis Cluster a PUBLISH reaches the
+        // other nodes over the cluster bus), so wait for each one.
+        await own.waitFor(() => own.messages.length === 3, 'three control messages on the first node');
+        await theirs.waitFor(() => theirs.messages.length === 3, 'three control messages on the peer');
+        expect([...own.messages].sort()).toEqual(['from a broker without a node', 'last', 'to first']);
+        expect([...theirs.messages].sort()).toEqual(['from a broker without a node', 'last', 'to peer']);
         expect(none.messages).toEqual([]);
       });
     }

@@ -1,4 +1,4 @@
-// RedisBroker: the cluster engine — channels spread over client-side shards, history, publish and presence in Lua scripts.
+// RedisBroker: the Redis engine — history, publish and presence in Lua scripts, on client-side shards or a Redis Cluster.
 import type {
   Broker,
   ControlHandler,
@@ -14,18 +14,10 @@ import type {
 import { historyMetaTtlSeconds, resolvePublishOptions } from './defaults';
 import { newEpoch } from './epoch';
 import { presenceTtlMs } from './presence';
-import {
-  DEFAULT_PREFIX,
-  channelKeys,
-  controlChannel,
-  idempotencyKey,
-  nodeChannel,
-  presenceKeys,
-  redisPubSubChannel,
-  shardOf,
-} from './redis_keys';
-import { RedisShard } from './redis_shard';
-import { parseShardAddress } from './redis_url';
+import { DEFAULT_PREFIX, channelKeys, idempotencyKey, presenceKeys, redisPubSubChannel } from './redis_keys';
+import { ShardsTopology, type RedisTopology, type TopologyEvents } from './redis_topology';
+import { ClusterTopology } from './redis_cluster_topology';
+import type { ClusterAddress } from './redis_url';
 
 /** Join and leave share the channel's pub/sub with publications (`<offset> <epoch> <json>`, a digit first). */
 const JOIN_PREFIX = 'j ';
@@ -44,6 +36,8 @@ export interface RedisBrokerOptions {
    * lives on shard `fnv1a(channel) % urls.length`, so keep the order stable.
    */
   urls: string[];
+  /** A Redis Cluster instead of `urls`: channels live on their slot's primary, publications use sharded pub/sub. */
+  cluster?: ClusterAddress;
   /** Prefix of every key and pub/sub channel; default 'sb'. */
   prefix?: string;
   /**
@@ -62,50 +56,30 @@ export interface RedisBrokerOptions {
 
 export class RedisBroker implements Broker {
   readonly kind = 'redis' as const;
-  private readonly shards: RedisShard[];
+  private readonly topology: RedisTopology;
   private readonly prefix: string;
-  private readonly connectTimeoutMs: number;
   private handler: PublicationHandler | undefined;
   private joinLeaveHandler: JoinLeaveHandler | undefined;
   private controlHandler: ControlHandler | undefined;
   private resubscribedHandler: (() => void) | undefined;
-  /** A shard restored its subscriptions; tell the caller once every shard is ready. */
-  private restoredPending = false;
   private started = false;
 
   constructor(private readonly options: RedisBrokerOptions) {
-    if (options.urls.length === 0) throw new Error('RedisBroker needs at least one Redis URL');
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
-    this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
-    this.shards = options.urls.map(
-      (url) =>
-        new RedisShard(parseShardAddress(url), this.prefix, this.connectTimeoutMs, {
-          message: (channel, payload) => this.receive(channel, payload),
-          control: (payload) => this.receiveControl(payload),
-          restored: () => {
-            this.restoredPending = true;
-            this.notifyIfRestored();
-          },
-          commandReady: () => this.notifyIfRestored(),
-          error: (err) => this.reportError(err),
-        }),
-    );
+    const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+    const events: TopologyEvents = {
+      message: (channel, payload) => this.receive(channel, payload),
+      control: (payload) => this.receiveControl(payload),
+      restored: () => this.resubscribedHandler?.(),
+      error: (err) => this.reportError(err),
+    };
+    this.topology = options.cluster
+      ? new ClusterTopology(options.cluster, this.prefix, connectTimeoutMs, events)
+      : new ShardsTopology(options.urls, this.prefix, connectTimeoutMs, events);
   }
 
   async start(): Promise<void> {
-    const results = await Promise.allSettled(this.shards.map((shard) => shard.connect(this.connectTimeoutMs)));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    try {
-      if (failed) throw failed.reason;
-      // Control messages are not about any channel, so no hash picks their shard: shard 0 is the one every
-      // node agrees on, as they must list the shards in one order anyway.
-      if (this.options.node !== undefined) {
-        await this.shards[0].subscriber.subscribeFixed([controlChannel(this.prefix), nodeChannel(this.prefix, this.options.node)]);
-      }
-    } catch (err) {
-      await Promise.all(this.shards.map((shard) => shard.close()));
-      throw err;
-    }
+    await this.topology.start(this.options.node);
     this.started = true;
   }
 
@@ -115,11 +89,11 @@ export class RedisBroker implements Broker {
     this.joinLeaveHandler = undefined;
     this.controlHandler = undefined;
     this.resubscribedHandler = undefined;
-    await Promise.all(this.shards.map((shard) => shard.close()));
+    await this.topology.close();
   }
 
   isReady(): boolean {
-    return this.started && this.shards.every((shard) => shard.isReady());
+    return this.started && this.topology.isReady();
   }
 
   onPublication(handler: PublicationHandler): void {
@@ -132,7 +106,7 @@ export class RedisBroker implements Broker {
 
   async publish(channel: string, body: string, opts: PublishOptions): Promise<PublishResult> {
     const o = resolvePublishOptions(opts);
-    const shard = this.shardFor(channel);
+    const shard = this.topology.connectionFor(channel);
     const keys = channelKeys(channel, this.prefix);
     try {
       const [offset, epoch, duplicate] = await shard
@@ -148,6 +122,7 @@ export class RedisBroker implements Broker {
           newEpoch(),
           keys.pubsub,
           o.idempotencyKey === '' ? 0 : o.idempotencyTtlSeconds,
+          this.topology.publishCommand,
         );
       return { offset, epoch, duplicate: duplicate === 1 };
     } catch (err) {
@@ -156,16 +131,16 @@ export class RedisBroker implements Broker {
   }
 
   subscribe(channels: string[]): Promise<void> {
-    return this.perShard(channels, (shard, part) => shard.subscriber.subscribe(part));
+    return this.topology.subscribe(channels);
   }
 
   unsubscribe(channels: string[]): Promise<void> {
-    return this.perShard(channels, (shard, part) => shard.subscriber.unsubscribe(part));
+    return this.topology.unsubscribe(channels);
   }
 
   /** `since.epoch` is not compared here: the result carries the current epoch and the caller decides. */
   async history(channel: string, opts: HistoryOptions): Promise<HistoryResult> {
-    const shard = this.shardFor(channel);
+    const shard = this.topology.connectionFor(channel);
     const keys = channelKeys(channel, this.prefix);
     try {
       const [offset, epoch, entries] = await shard
@@ -193,7 +168,7 @@ export class RedisBroker implements Broker {
   }
 
   async removeHistory(channel: string): Promise<void> {
-    const shard = this.shardFor(channel);
+    const shard = this.topology.connectionFor(channel);
     try {
       await shard.commands().del(channelKeys(channel, this.prefix).history);
     } catch (err) {
@@ -210,9 +185,12 @@ export class RedisBroker implements Broker {
    * carries the channel's publish scripts, so both reach subscribers in the order they were sent.
    */
   async publishJoinLeave(channel: string, kind: 'join' | 'leave', info: string): Promise<void> {
-    const shard = this.shardFor(channel);
+    const shard = this.topology.connectionFor(channel);
     try {
-      await shard.commands().publish(redisPubSubChannel(channel, this.prefix), (kind === 'join' ? JOIN_PREFIX : LEAVE_PREFIX) + info);
+      const message = (kind === 'join' ? JOIN_PREFIX : LEAVE_PREFIX) + info;
+      const pubsub = redisPubSubChannel(channel, this.prefix);
+      const commands = shard.commands();
+      await (this.topology.publishCommand === 'spublish' ? commands.spublish(pubsub, message) : commands.publish(pubsub, message));
     } catch (err) {
       throw shard.commandError(err);
     }
@@ -226,7 +204,7 @@ export class RedisBroker implements Broker {
       pairs[2 * i] = entries[i][0];
       pairs[2 * i + 1] = entries[i][1];
     }
-    const shard = this.shardFor(channel);
+    const shard = this.topology.connectionFor(channel);
     const keys = presenceKeys(channel, this.prefix);
     try {
       await shard.commands().sbPresenceAdd(keys.entries, keys.expiry, ttlMs, ...pairs);
@@ -237,7 +215,7 @@ export class RedisBroker implements Broker {
 
   async removePresence(channel: string, clients: string[]): Promise<void> {
     if (clients.length === 0) return;
-    const shard = this.shardFor(channel);
+    const shard = this.topology.connectionFor(channel);
     const keys = presenceKeys(channel, this.prefix);
     try {
       await shard.commands().sbPresenceRemove(keys.entries, keys.expiry, ...clients);
@@ -247,7 +225,7 @@ export class RedisBroker implements Broker {
   }
 
   async presence(channel: string): Promise<Map<string, string>> {
-    const shard = this.shardFor(channel);
+    const shard = this.topology.connectionFor(channel);
     const keys = presenceKeys(channel, this.prefix);
     try {
       const flat = await shard.commands().sbPresenceGet(keys.entries, keys.expiry, 'entries');
@@ -260,7 +238,7 @@ export class RedisBroker implements Broker {
   }
 
   async presenceStats(channel: string): Promise<PresenceStats> {
-    const shard = this.shardFor(channel);
+    const shard = this.topology.connectionFor(channel);
     const keys = presenceKeys(channel, this.prefix);
     try {
       const [numClients, numUsers] = await shard.commands().sbPresenceGet(keys.entries, keys.expiry, 'stats');
@@ -274,31 +252,9 @@ export class RedisBroker implements Broker {
     this.controlHandler = handler;
   }
 
-  /** PUBLISHes on shard 0: `<prefix>:control` for every node, `<prefix>:node:<id>` for one. */
-  async publishControl(message: string, toNode?: string): Promise<void> {
-    const shard = this.shards[0];
-    const target = toNode === undefined ? controlChannel(this.prefix) : nodeChannel(this.prefix, toNode);
-    try {
-      await shard.commands().publish(target, message);
-    } catch (err) {
-      throw shard.commandError(err);
-    }
-  }
-
-  private shardFor(channel: string): RedisShard {
-    return this.shards[shardOf(channel, this.shards.length)];
-  }
-
-  private async perShard(channels: string[], run: (shard: RedisShard, part: string[]) => Promise<void>): Promise<void> {
-    if (this.shards.length === 1) return run(this.shards[0], channels);
-    const parts = new Map<RedisShard, string[]>();
-    for (const channel of channels) {
-      const shard = this.shardFor(channel);
-      const part = parts.get(shard);
-      if (part) part.push(channel);
-      else parts.set(shard, [channel]);
-    }
-    await Promise.all([...parts].map(([shard, part]) => run(shard, part)));
+  /** `<prefix>:control` reaches every node, `<prefix>:node:<id>` one. */
+  publishControl(message: string, toNode?: string): Promise<void> {
+    return this.topology.publishControl(message, toNode);
   }
 
   /**
@@ -353,12 +309,6 @@ export class RedisBroker implements Broker {
       queueMicrotask(() => {
         throw error;
       });
-  }
-
-  private notifyIfRestored(): void {
-    if (!this.restoredPending || !this.isReady()) return;
-    this.restoredPending = false;
-    this.resubscribedHandler?.();
   }
 
   private reportError(err: Error): void {

@@ -20,6 +20,7 @@ export interface ScriptCommands {
     newEpoch: string,
     pubsubChannel: string,
     idempotencyTtlSeconds: number,
+    publishCommand: 'publish' | 'spublish',
   ): Promise<PublishReply>;
   sbHistory(
     metaKey: string,
@@ -40,6 +41,9 @@ export interface ScriptCommands {
 }
 
 export type ScriptedRedis = Redis & ScriptCommands;
+
+/** What the broker needs of a channel's command connection: the scripts and a few plain commands. */
+export type ChannelCommands = ScriptCommands & Pick<Redis, 'del' | 'publish' | 'spublish'>;
 
 // From src/ (jest) and from dist/ alike, the scripts are one level up.
 const LUA_DIR = path.join(__dirname, '..', 'lua');
@@ -68,7 +72,7 @@ function loadSources(): Array<{ name: ScriptName; numberOfKeys: number; lua: str
  * EVALSHA, so a restarted server (empty script cache) costs no NOSCRIPT round trip; only a SCRIPT FLUSH under a
  * live connection does, and its retry is the one case where a script call can overtake a later command.
  */
-export function withScripts(redis: Redis): ScriptedRedis {
+export function withScripts<T extends Pick<Redis, 'defineCommand'>>(redis: T): T & ScriptCommands {
   for (const { name, numberOfKeys, lua } of loadSources()) redis.defineCommand(name, { numberOfKeys, lua });
-  return redis as ScriptedRedis;
+  return redis as T & ScriptCommands;
 }

@@ -286,6 +286,7 @@ describe('channel names', () => {
     ['a real astral character', 'chat:\u{1F600}', 'ok'],
     ['U+FFFD itself', 'chat:\ufffd', 'ok'],
     ['hash-tag characters', 'chat:{x}}{', 'ok'],
+    ['a leading } (it would empty the Redis Cluster hash tag)', '}x', { error: 107 }],
     ['glob characters', 'chat:*?[a]', 'ok'],
     ['256 characters', 'chat:' + 'x'.repeat(251), { error: 107 }],
     ['255 characters', 'chat:' + 'x'.repeat(250), 'ok'],

@@ -85,6 +85,9 @@ export function channelUsers(channel: string): string[] | undefined {
 export function channelNameProblem(channel: string, maxLength: number): string | undefined {
   if (channel.length > maxLength) return `channel name longer than ${maxLength} characters`;
   if (!channel.isWellFormed()) return 'channel name is not well-formed Unicode (lone surrogate)';
+  // Every Redis key of a channel carries the hash tag `{<channel>}`; a name starting with `}` would make it
+  // empty, and Redis Cluster would then spread the channel's keys over several slots.
+  if (channel.charCodeAt(0) === 0x7d) return 'channel name begins with "}"';
   for (let i = 0; i < channel.length; i++) {
     const c = channel.charCodeAt(i);
     if (c < 0x20 || c === 0x7f) return `channel name holds a control character (U+${c.toString(16).padStart(4, '0').toUpperCase()})`;

@@ -175,7 +175,7 @@ async function publishSilently(channel: string, data: unknown): Promise<number> 
   const keys = channelKeys(channel, 'sb');
   const conn = redis.client();
   try {
-    const [offset] = (await conn.eval(script, 3, keys.meta, keys.history, `${keys.meta}:unused`, `"data":${JSON.stringify(data)}`, 10000, 300, 86400, 'unused', 'nowhere', 0)) as [number];
+    const [offset] = (await conn.eval(script, 3, keys.meta, keys.history, `${keys.meta}:unused`, `"data":${JSON.stringify(data)}`, 10000, 300, 86400, 'unused', 'nowhere', 0, 'publish')) as [number];
     return offset;
   } finally {
     conn.disconnect();

@@ -1,0 +1,277 @@
+// Redis Cluster: commands through ioredis's Cluster (slot routing, MOVED/ASK), publications over sharded pub/sub
+// subscribed per primary on our own connections, and channels placed again whenever their slot moves.
+import { Cluster, type ClusterOptions } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import { BrokerUnavailableError } from './errors';
+import { channelOfPubSub, controlChannel, nodeChannel, redisPubSubChannel } from './redis_keys';
+import { withScripts, type ChannelCommands } from './redis_scripts';
+import type { ChannelConnection, RedisTopology, TopologyEvents } from './redis_topology';
+import type { ClusterAddress } from './redis_url';
+import { ShardedSubscriber } from './sharded_subscriber';
+
+/** Delay before placing channels again after a loss; doubles up to the maximum while the cluster settles. */
+const REPAIR_MIN_MS = 100;
+const REPAIR_MAX_MS = 1000;
+
+export class ClusterTopology implements RedisTopology, ChannelConnection {
+  readonly publishCommand = 'spublish' as const;
+  private readonly cmd: Cluster & ChannelCommands;
+  /** Classic pub/sub for control messages: PUBLISH reaches every node of the cluster, they are few. */
+  private readonly control: Cluster;
+  private readonly label: string;
+  /** One sharded pub/sub connection per primary, by `host:port`. */
+  private readonly subscribers = new Map<string, Promise<ShardedSubscriber>>();
+  private readonly desired = new Set<string>();
+  /** Channel → the node whose connection holds its subscription. */
+  private readonly placed = new Map<string, string>();
+  /** Wanted channels that lost their subscription (slot moved, node gone) and wait for `repair`. */
+  private readonly unplaced = new Set<string>();
+  private repairTimer: NodeJS.Timeout | undefined;
+  private repairDelayMs = REPAIR_MIN_MS;
+  private started = false;
+  private closing = false;
+
+  constructor(
+    private readonly address: ClusterAddress,
+    private readonly prefix: string,
+    private readonly connectTimeoutMs: number,
+    private readonly events: TopologyEvents,
+  ) {
+    this.label = address.label;
+    const options: ClusterOptions = {
+      lazyConnect: true,
+      // Fail fast while the cluster is down, like the other engines: callers retry with their idempotency keys.
+      enableOfflineQueue: false,
+      enableAutoPipelining: true,
+      scaleReads: 'master',
+      slotsRefreshTimeout: connectTimeoutMs,
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnTryAgain: 100,
+      clusterRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+      redisOptions: {
+        username: address.username,
+        password: address.password,
+        connectTimeout: connectTimeoutMs,
+        ...(address.tls ? { tls: {} } : {}),
+      },
+    };
+    this.cmd = withScripts(new Cluster(address.seeds, options));
+    this.control = new Cluster(address.seeds, { ...options, enableAutoPipelining: false });
+    this.control.on('message', (_channel: string, payload: string) => events.control(payload));
+    for (const [conn, role] of [
+      [this.cmd, 'command'],
+      [this.control, 'control'],
+    ] as const) {
+      conn.on('error', (err: Error) => {
+        if (this.started) events.error(new Error(`redis ${this.label} (${role} connection): ${err.message}`));
+      });
+    }
+  }
+
+  async start(node: string | undefined): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+    });
+    const connected = (async () => {
+      await Promise.all([this.cmd.connect(), this.control.connect()]);
+      if (node !== undefined) await this.control.subscribe(controlChannel(this.prefix), nodeChannel(this.prefix, node));
+    })();
+    connected.catch(() => undefined); // the timeout may win the race
+    try {
+      await Promise.race([connected, timeout]);
+      this.started = true;
+    } catch (err) {
+      this.cmd.disconnect();
+      this.control.disconnect();
+      throw new Error(`cannot connect to Redis Cluster at ${this.label}: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.started = false;
+    this.closing = true;
+    clearTimeout(this.repairTimer);
+    const subs = await Promise.allSettled(this.subscribers.values());
+    for (const s of subs) if (s.status === 'fulfilled') s.value.close();
+    this.subscribers.clear();
+    this.control.disconnect();
+    if (this.cmd.status === 'ready') await this.cmd.quit().catch(() => undefined);
+    this.cmd.disconnect();
+  }
+
+  isReady(): boolean {
+    return this.started && this.cmd.status === 'ready' && this.control.status === 'ready' && this.unplaced.size === 0;
+  }
+
+  connectionFor(): ChannelConnection {
+    return this;
+  }
+
+  commands(): ChannelCommands {
+    if (this.cmd.status !== 'ready') throw new BrokerUnavailableError(`redis ${this.label} is unavailable (${this.cmd.status})`);
+    return this.cmd;
+  }
+
+  commandError(err: unknown): Error {
+    if (!(err instanceof Error)) return new Error(String(err));
+    if (err instanceof BrokerUnavailableError) return err;
+    // A script's own error is Redis answering; a cluster in transition is not.
+    if (err.name === 'ReplyError' && !/^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK|LOADING|READONLY|MASTERDOWN)\b/.test(err.message)) return err;
+    return new BrokerUnavailableError(`redis ${this.label}: ${err.message}`);
+  }
+
+  async subscribe(channels: string[]): Promise<void> {
+    for (const channel of channels) this.desired.add(channel);
+    const failed = await this.place(channels);
+    if (failed.length === 0) return;
+    // The slot map may be stale (a slot moved, a failover): refresh it and try once more before giving up.
+    await this.refreshSlots();
+    const still = await this.place(failed);
+    if (still.length === 0) return;
+    for (const channel of still) {
+      this.desired.delete(channel);
+      this.unplaced.delete(channel);
+    }
+    throw new BrokerUnavailableError(`redis ${this.label}: cannot subscribe ${still.length} channel(s) on their slot's primary`);
+  }
+
+  async unsubscribe(channels: string[]): Promise<void> {
+    const byNode = new Map<string, string[]>();
+    for (const channel of channels) {
+      this.desired.delete(channel);
+      this.unplaced.delete(channel);
+      const node = this.placed.get(channel);
+      if (node === undefined) continue;
+      this.placed.delete(channel);
+      const list = byNode.get(node);
+      if (list) list.push(channel);
+      else byNode.set(node, [channel]);
+    }
+    await Promise.all(
+      [...byNode].map(async ([node, list]) => {
+        const sub = await this.subscribers.get(node)?.catch(() => undefined);
+        // A lost connection has dropped its subscriptions anyway.
+        await sub?.sunsubscribe(list.map((c) => redisPubSubChannel(c, this.prefix))).catch(() => undefined);
+      }),
+    );
+  }
+
+  async publishControl(message: string, toNode: string | undefined): Promise<void> {
+    const target = toNode === undefined ? controlChannel(this.prefix) : nodeChannel(this.prefix, toNode);
+    try {
+      await this.commands().publish(target, message);
+    } catch (err) {
+      throw this.commandError(err);
+    }
+  }
+
+  /** SSUBSCRIBEs each channel on the primary that owns its slot; returns the channels that could not be placed. */
+  private async place(channels: string[]): Promise<string[]> {
+    const byNode = new Map<string, string[]>();
+    const failed: string[] = [];
+    for (const channel of channels) {
+      if (!this.desired.has(channel) || this.placed.has(channel)) continue;
+      const node = this.ownerOf(channel);
+      if (node === undefined) {
+        failed.push(channel);
+        continue;
+      }
+      const list = byNode.get(node);
+      if (list) list.push(channel);
+      else byNode.set(node, [channel]);
+    }
+    await Promise.all(
+      [...byNode].map(async ([node, list]) => {
+        try {
+          const sub = await this.subscriberFor(node);
+          await sub.ssubscribe(list.map((c) => redisPubSubChannel(c, this.prefix)));
+          for (const channel of list) {
+            if (this.desired.has(channel)) {
+              this.placed.set(channel, node);
+              this.unplaced.delete(channel);
+            }
+          }
+        } catch {
+          failed.push(...list);
+        }
+      }),
+    );
+    for (const channel of failed) this.unplaced.add(channel);
+    return failed;
+  }
+
+  /** `host:port` of the primary serving the channel's slot, from the driver's slot map. */
+  private ownerOf(channel: string): string | undefined {
+    return this.cmd.slots[calculateSlot(redisPubSubChannel(channel, this.prefix))]?.[0];
+  }
+
+  private subscriberFor(node: string): Promise<ShardedSubscriber> {
+    let sub = this.subscribers.get(node);
+    if (sub) return sub;
+    const colon = node.lastIndexOf(':');
+    const host = node.slice(0, colon);
+    const port = Number(node.slice(colon + 1));
+    sub = ShardedSubscriber.connect({ host, port, username: this.address.username, password: this.address.password, tls: this.address.tls }, 'switchboard-spubsub', this.connectTimeoutMs, {
+      message: (name, payload) => {
+        const channel = channelOfPubSub(name, this.prefix);
+        // Messages still arrive between SUNSUBSCRIBE and its confirmation; the caller asked for none.
+        if (this.placed.get(channel) === node) this.events.message(channel, payload);
+      },
+      dropped: (names) => this.lost(node, names.map((n) => channelOfPubSub(n, this.prefix))),
+      moved: () => undefined, // the failed SSUBSCRIBE is retried by `place`'s caller
+      closed: () => {
+        if (this.subscribers.get(node) === sub) this.subscribers.delete(node);
+        this.lost(node, [...this.placed].filter(([, n]) => n === node).map(([c]) => c));
+      },
+    });
+    this.subscribers.set(node, sub);
+    sub.catch(() => {
+      if (this.subscribers.get(node) === sub) this.subscribers.delete(node);
+    });
+    return sub;
+  }
+
+  /** Subscriptions the node no longer holds (slot moved, node gone): place them again once the map settles. */
+  private lost(node: string, channels: string[]): void {
+    if (this.closing) return;
+    let any = false;
+    for (const channel of channels) {
+      if (this.placed.get(channel) !== node) continue;
+      this.placed.delete(channel);
+      if (this.desired.has(channel)) {
+        this.unplaced.add(channel);
+        any = true;
+      }
+    }
+    if (any) this.scheduleRepair();
+  }
+
+  private scheduleRepair(): void {
+    if (this.repairTimer || this.closing) return;
+    this.repairTimer = setTimeout(() => void this.repair(), this.repairDelayMs);
+  }
+
+  private async repair(): Promise<void> {
+    this.repairTimer = undefined;
+    await this.refreshSlots();
+    const failed = await this.place([...this.unplaced]);
+    if (failed.length > 0 || this.unplaced.size > 0) {
+      this.repairDelayMs = Math.min(this.repairDelayMs * 2, REPAIR_MAX_MS);
+      this.scheduleRepair();
+      return;
+    }
+    this.repairDelayMs = REPAIR_MIN_MS;
+    // Publications may have gone by while the channels had no subscription: the broker checks their positions.
+    this.events.restored();
+  }
+
+  private refreshSlots(): Promise<void> {
+    return new Promise((resolve) => {
+      this.cmd.refreshSlotsCache(() => resolve());
+    });
+  }
+}
