@@ -1,13 +1,15 @@
-// Picks the engine: memory when no Redis address is given, Redis (one or more shards) otherwise.
+// Picks the engine: memory when no Redis address is given, Redis (shards, Sentinel or a Redis Cluster) otherwise.
 import type { Broker } from './broker';
 import type { DocStore } from './docs';
 import { MemoryDocStore } from './docs_memory';
 import { RedisDocStore } from './docs_redis';
 import { MemoryBroker } from './broker_memory';
 import { RedisBroker } from './broker_redis';
+import { NoDocStore } from './docs_none';
+import { parseRedisAddress } from './redis_url';
 
 export interface EngineOptions {
-  /** Redis URLs; several are client-side shards (a channel lives on one). Empty: memory engine. */
+  /** Redis URLs; several are client-side shards (a channel lives on one), one may be `redis+cluster://`. Empty: memory engine. */
   redis?: string[];
   /** Prefix of every Redis key and pub/sub channel. */
   prefix?: string;
@@ -20,12 +22,19 @@ export interface EngineOptions {
 export function createBroker(options: EngineOptions): Broker {
   const urls = options.redis ?? [];
   if (urls.length === 0) return new MemoryBroker({ node: options.node, onError: options.onError });
-  return new RedisBroker({ urls, prefix: options.prefix, node: options.node, onError: options.onError });
+  const address = parseRedisAddress(urls.join(','));
+  const common = { prefix: options.prefix, node: options.node, onError: options.onError };
+  if (address.kind === 'cluster') return new RedisBroker({ urls: [], cluster: address.cluster, ...common });
+  return new RedisBroker({ urls, ...common });
 }
 
-/** The document store of the same engine: in-process over the memory broker, the versioning workers' client over Redis. */
+/**
+ * The document store of the same engine: in-process over the memory broker, the versioning workers' client over
+ * Redis. On Redis Cluster there is none yet (the configuration refuses document namespaces there).
+ */
 export async function startDocStore(broker: Broker, options: EngineOptions & { node: string; partitions?: number }): Promise<DocStore> {
   if (broker instanceof MemoryBroker) return new MemoryDocStore(broker);
+  if (parseRedisAddress((options.redis ?? []).join(',')).kind === 'cluster') return new NoDocStore('documents are not available on Redis Cluster yet');
   const store = new RedisDocStore({ urls: options.redis ?? [], node: options.node, prefix: options.prefix, partitions: options.partitions });
   await store.start();
   return store;

@@ -126,6 +126,12 @@ describe('each setting as a flag and as an environment variable', () => {
     expect(configOf(['gateway'], { SWITCHBOARD_REDIS_URL: urls }).redis).toEqual(expected);
   });
 
+  it('--redis takes a Redis Cluster address as one, and refuses document namespaces on it', () => {
+    expect(configOf(['gateway', '--redis', 'redis+cluster://h1:7000,h2:7001?addr=h3:7002']).redis).toEqual(['redis+cluster://h1:7000,h2:7001?addr=h3:7002']);
+    const docs = file('yaml', 'channel:\n  namespaces:\n    - name: board\n      documents: true\n');
+    expect(() => configOf(['gateway', '--redis', 'redis+cluster://h1:7000', '--config', docs])).toThrow(/^namespace board: documents are not available on Redis Cluster yet/);
+  });
+
   it('--redis takes Sentinel addresses in Centrifugo\'s forms, alone or as shards', () => {
     const sentinel = 'redis+sentinel://:pw@s1:26379,s2:26380?sentinel_master_name=mymaster&sentinel_password=x';
     expect(configOf(['gateway', '--redis', sentinel]).redis).toEqual([sentinel]);
@@ -421,7 +427,7 @@ describe('bad input', () => {
     ['redis empty list', ['gateway', '--redis', ','], {}, /^--redis: no Redis address given/],
     ['redis bad port, password not echoed', ['gateway', '--redis', 'redis://u:secret@h:99999'], {}, /^--redis: redis:\/\/u:\*\*\*@h:99999: port "99999" is not a port number$/],
     ['sentinel without a master name', ['gateway', '--redis', 'redis+sentinel://h:26379'], {}, /^--redis: .*"sentinel_master_name" is required/],
-    ['a Redis Cluster address (no cluster engine yet)', ['gateway', '--redis', 'redis+cluster://h1:7000,h2:7001'], {}, /^--redis: redis\+cluster:\/\/h1:7000,h2:7001: this version has no Redis Cluster engine yet/],
+    ['a worker on Redis Cluster', ['worker', '--redis', 'redis+cluster://h1:7000,h2:7001'], {}, /^--redis: the versioning worker does not run on Redis Cluster yet/],
     ['an unknown URL parameter', ['gateway', '--redis', 'redis://h:1?timeout=5'], {}, /^--redis: .*unknown parameter "timeout"/],
     ['gateway without redis', ['gateway'], {}, /gateway role needs --redis.*standalone/],
     ['standalone with redis', ['--redis', 'redis://h:1'], {}, /standalone runs the in-memory engine/],

@@ -132,8 +132,8 @@ export function parseSeconds(value: unknown, label: string, opts: { wholeSeconds
 
 /** Comma-separated Redis URLs (several = client-side shards). */
 /**
- * `--redis`: the shard URLs the engine connects to (`redis://`, `rediss://`, `redis+sentinel://…`). Errors quote the
- * address without its passwords.
+ * `--redis`: the shard URLs the engine connects to (`redis://`, `rediss://`, `redis+sentinel://…`), or one
+ * `redis+cluster://` address. Errors quote the address without its passwords.
  */
 export function parseRedisUrls(text: string, label: string): string[] {
   let address: RedisAddress;
@@ -143,9 +143,8 @@ export function parseRedisUrls(text: string, label: string): string[] {
     if (err instanceof RedisAddressError) throw new ConfigError(`${label}: ${err.message}`);
     throw err;
   }
-  if (address.kind === 'cluster') {
-    throw new ConfigError(`${label}: ${address.cluster.label}: this version has no Redis Cluster engine yet; use redis:// (client-side shards) or redis+sentinel://`);
-  }
+  // A cluster is one address (its seeds); the engine parses it again and picks the cluster topology.
+  if (address.kind === 'cluster') return [text.trim()];
   return address.shards.map((shard) => shard.url);
 }
 
