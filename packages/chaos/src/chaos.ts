@@ -1,8 +1,9 @@
 // `npm run chaos -- [--seconds N]`: faults injected into a loaded cluster, then every delivery and document update judged.
 import { parseNumberFlags } from './args';
-import { Cluster, sleep, type Topology } from './cluster';
+import { Cluster, hasDocuments, sleep, type Topology } from './cluster';
 import { judge, judgeFailover, settle, type FailoverVerdict, type Verdict } from './judge';
 import { Load, type RunShape } from './load';
+import { FEED_NAMESPACE } from './cluster';
 
 export interface ChaosOptions extends RunShape {
   /** Time under load, faults included (default 60 s). */
@@ -15,7 +16,7 @@ export interface ChaosOptions extends RunShape {
 export const defaultChaos: ChaosOptions = { seconds: 60, gateways: 3, workers: 2, subscribers: 60, channels: 20, publishRate: 200, docWriters: 8, faultEvery: 0, topology: 'redis' };
 
 /** On one Redis with AOF nothing acknowledged may be lost; through failovers what Redis lost is counted instead. */
-export type ChaosReport = (({ topology: 'redis' } & Verdict) | ({ topology: 'sentinel' } & FailoverVerdict)) & {
+export type ChaosReport = (({ topology: 'redis' } & Verdict) | ({ topology: 'sentinel' | 'cluster' } & FailoverVerdict)) & {
   faults: string[];
   unplannedExits: string[];
 };
@@ -38,13 +39,30 @@ const faultsOf: Record<Topology, Fault[]> = {
     ...processFaults.slice(2),
     { name: 'primary SIGKILL', inject: (c) => c.killPrimary() },
   ],
+  // Channels c0 and c1 carry load; their slots' primaries are the ones hit.
+  cluster: [
+    ...processFaults.slice(0, 2),
+    { name: 'slot of a live channel moved', inject: (c) => c.moveSlotOf(`sb:{${FEED_NAMESPACE}:c0}`) },
+    processFaults[2],
+    { name: 'cluster primary SIGKILL', inject: (c) => c.killClusterPrimary(`sb:{${FEED_NAMESPACE}:c1}`) },
+  ],
 };
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => undefined);
   const faults = faultsOf[opts.topology];
   const cluster = await Cluster.start({ gateways: opts.gateways, workers: opts.workers, topology: opts.topology });
-  const load = new Load({ url: cluster.balancer.url, wsUrl: cluster.balancer.wsUrl, channels: opts.channels, subscribers: opts.subscribers, publishRate: opts.publishRate, docWriters: opts.docWriters, docIntervalMs: 50 });
+  const documents = hasDocuments(opts.topology);
+  const load = new Load({
+    url: cluster.balancer.url,
+    wsUrl: cluster.balancer.wsUrl,
+    channels: opts.channels,
+    subscribers: opts.subscribers,
+    publishRate: opts.publishRate,
+    docWriters: documents ? opts.docWriters : 0,
+    docIntervalMs: 50,
+    documents,
+  });
   const injected: string[] = [];
   try {
     await load.start();
@@ -71,7 +89,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     try {
       if (opts.topology === 'redis') return { topology: 'redis', ...(await judge(load, cluster.balancer.url)), ...extra };
       // Workers run with --doc-wait-replicas 1 on Sentinel (see Cluster.start): no acknowledged update may be lost.
-      return { topology: 'sentinel', ...(await judgeFailover(load, cluster.balancer.url, true)), ...extra };
+      return { topology: opts.topology, ...(await judgeFailover(load, cluster.balancer.url, true)), ...extra };
     } catch (err) {
       log(`judging failed: ${(err as Error).message}`);
       throw err;
@@ -134,15 +152,15 @@ export function passed(r: ChaosReport): boolean {
 export async function main(argv: string[]): Promise<number> {
   const opts = { ...defaultChaos, log: (l: string) => process.stdout.write(`${new Date().toISOString()} ${l}\n`) };
   const flags = { '--seconds': 'seconds', '--subscribers': 'subscribers', '--rate': 'publishRate', '--channels': 'channels', '--doc-writers': 'docWriters', '--fault-every': 'faultEvery' } as const;
-  const topologyAt = argv.findIndex((a) => a === '--sentinel');
-  if (topologyAt >= 0) opts.topology = 'sentinel';
+  const topologyAt = argv.findIndex((a) => a === '--sentinel' || a === '--cluster');
+  if (topologyAt >= 0) opts.topology = argv[topologyAt] === '--sentinel' ? 'sentinel' : 'cluster';
   const bad = parseNumberFlags(
     argv.filter((_, i) => i !== topologyAt),
     flags,
     opts,
   );
   if (bad) {
-    process.stderr.write(`chaos: ${bad}\nusage: npm run chaos -- [--sentinel] [--seconds N] [--fault-every N] [--subscribers N] [--rate N] [--channels N] [--doc-writers N]\n`);
+    process.stderr.write(`chaos: ${bad}\nusage: npm run chaos -- [--sentinel | --cluster] [--seconds N] [--fault-every N] [--subscribers N] [--rate N] [--channels N] [--doc-writers N]\n`);
     return 2;
   }
   const report = await runChaos(opts);

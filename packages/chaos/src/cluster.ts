@@ -3,7 +3,17 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Redis from 'ioredis';
-import { startRedis, startRedisSentinel, startSwitchboard, TcpBalancer, type RedisSentinelSet, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
+import {
+  startRedis,
+  startRedisCluster,
+  startRedisSentinel,
+  startSwitchboard,
+  TcpBalancer,
+  type RedisCluster,
+  type RedisSentinelSet,
+  type RedisServer,
+  type SwitchboardProcess,
+} from '@switchboard/testkit';
 
 export const SECRET = 'chaos-secret';
 export const API_KEY = 'chaos-key';
@@ -13,9 +23,15 @@ export const DOC_NAMESPACE = 'doc';
 
 /**
  * `redis`: one server with AOF on every write, which loses nothing it acknowledged. `sentinel`: a primary, a
- * replica and three sentinels; a failover may lose what the replica had not received yet.
+ * replica and three sentinels; a failover may lose what the replica had not received yet. `cluster`: a Redis
+ * Cluster of 3 primaries with a replica each (no documents there yet, so no workers).
  */
-export type Topology = 'redis' | 'sentinel';
+export type Topology = 'redis' | 'sentinel' | 'cluster';
+
+/** Whether the topology has the versioning worker and document namespaces. */
+export function hasDocuments(topology: Topology): boolean {
+  return topology !== 'cluster';
+}
 
 export interface ClusterOptions {
   gateways: number;
@@ -38,6 +54,7 @@ export class Cluster {
     readonly topology: Topology,
     private readonly redis: RedisServer | undefined,
     private readonly sentinel: RedisSentinelSet | undefined,
+    private readonly redisCluster: RedisCluster | undefined,
     readonly balancer: TcpBalancer,
     readonly gateways: Member[],
     readonly workers: Member[],
@@ -51,7 +68,8 @@ export class Cluster {
     // AOF with fsync on every write: a Redis restart keeps every acknowledged publication and document version.
     const redis = topology === 'redis' ? await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir] }) : undefined;
     const sentinel = topology === 'sentinel' ? await startRedisSentinel() : undefined;
-    const redisUrl = redis?.url ?? sentinel?.url ?? '';
+    const redisCluster = topology === 'cluster' ? await startRedisCluster() : undefined;
+    const redisUrl = redis?.url ?? sentinel?.url ?? redisCluster?.url ?? '';
     const config = path.join(dir, 'config.yaml');
     writeFileSync(
       config,
@@ -63,12 +81,9 @@ export class Cluster {
         '      history_size: 100000',
         '      history_ttl: 3600s',
         '      force_recovery: true',
-        `    - name: ${DOC_NAMESPACE}`,
-        '      documents: true',
-        '      allow_subscribe_for_client: true',
-        '      history_size: 100000',
-        '      history_ttl: 3600s',
-        '      force_recovery: true',
+        ...(hasDocuments(topology)
+          ? [`    - name: ${DOC_NAMESPACE}`, '      documents: true', '      allow_subscribe_for_client: true', '      history_size: 100000', '      history_ttl: 3600s', '      force_recovery: true']
+          : []),
       ].join('\n'),
     );
     const common = ['--redis', redisUrl, '--config', config, '--log-level', 'warn'];
@@ -77,13 +92,14 @@ export class Cluster {
     const workerArgs = [...common, '--doc-lease', '2', ...(topology === 'sentinel' ? ['--doc-wait-replicas', '1'] : [])];
     const [gateways, workers] = await Promise.all([
       Promise.all(Array.from({ length: opts.gateways }, () => startSwitchboard('gateway', gatewayArgs))),
-      Promise.all(Array.from({ length: opts.workers }, () => startSwitchboard('worker', workerArgs))),
+      Promise.all(Array.from({ length: hasDocuments(topology) ? opts.workers : 0 }, () => startSwitchboard('worker', workerArgs))),
     ]);
     const balancer = await TcpBalancer.start(gateways.map((g) => g.port));
     const cluster = new Cluster(
       topology,
       redis,
       sentinel,
+      redisCluster,
       balancer,
       gateways.map((proc) => ({ role: 'gateway' as const, proc, planned: false })),
       workers.map((proc) => ({ role: 'worker' as const, proc, planned: false })),
@@ -125,17 +141,23 @@ export class Cluster {
     process.kill(m.proc.pid, 'SIGCONT');
   }
 
-  /** Kills every pub/sub connection on Redis (the primary): gateways must resubscribe and repair what they missed. */
+  /** Kills every pub/sub connection on Redis (on every primary): gateways must resubscribe and repair what they missed. */
   async killPubSubConnections(): Promise<number> {
-    const port = this.redis?.port ?? (await this.sentinel?.primaryPort());
-    const conn = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, lazyConnect: true });
-    conn.on('error', () => undefined);
-    try {
-      await conn.connect();
-      return Number(await conn.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
-    } finally {
-      conn.disconnect();
+    const ports = this.redisCluster
+      ? (await this.redisCluster.primaries()).map((p) => p.port)
+      : [this.redis?.port ?? (await this.need(this.sentinel, 'a pub/sub kill').primaryPort())];
+    let killed = 0;
+    for (const port of ports) {
+      const conn = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, lazyConnect: true });
+      conn.on('error', () => undefined);
+      try {
+        await conn.connect();
+        killed += Number(await conn.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
+      } finally {
+        conn.disconnect();
+      }
     }
+    return killed;
   }
 
   /** Stops Redis and starts it again on the same port; AOF brings the data back. */
@@ -156,6 +178,23 @@ export class Cluster {
     await set.restartNode(old);
   }
 
+  /** SIGKILLs the primary that owns the slot of `key`; once its replica is promoted, it comes back as a replica. */
+  async killClusterPrimary(key: string): Promise<void> {
+    const c = this.need(this.redisCluster, 'a cluster primary kill');
+    const owner = await c.ownerOfSlot(await c.slotOfKey(key));
+    await c.failoverKill(owner);
+    await c.restartNode(owner);
+  }
+
+  /** Moves the slot of `key`, with its keys, to another primary while the load goes on. */
+  async moveSlotOf(key: string): Promise<void> {
+    const c = this.need(this.redisCluster, 'a slot move');
+    const slot = await c.slotOfKey(key);
+    const owner = await c.ownerOfSlot(slot);
+    const target = (await c.primaries()).find((p) => p.port !== owner);
+    if (target) await c.moveSlot(slot, target.port);
+  }
+
   private need<T>(part: T | undefined, what: string): T {
     if (part === undefined) throw new Error(`${what} needs another topology than ${this.topology}`);
     return part;
@@ -171,6 +210,7 @@ export class Cluster {
     await Promise.all([...this.gateways, ...this.workers].map((m) => m.proc.stop().catch(() => null)));
     await this.redis?.stop();
     await this.sentinel?.stop();
+    await this.redisCluster?.stop();
     clearInterval(this.keepAlive);
   }
 }

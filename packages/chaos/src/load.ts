@@ -29,6 +29,8 @@ export interface LoadOptions {
   docIntervalMs: number;
   /** Short-lived clients per second (connect, subscribe, wait for one publication, disconnect); default none. */
   churnPerSecond?: number;
+  /** The cluster serves documents (default): a few subscribers follow the document channel too. */
+  documents?: boolean;
 }
 
 export class Load implements RunRecord {
@@ -71,7 +73,7 @@ export class Load implements RunRecord {
         });
         // Each subscriber follows two channels (the documents channel too, for the first few).
         const mine = [channels[i % channels.length], channels[(i + 1) % channels.length]];
-        if (i < 3) mine.push(this.docChannel);
+        if (i < 3 && this.opts.documents !== false) mine.push(this.docChannel);
         const logs: SubscriberLog[] = [];
         const subscribed: Promise<void>[] = [];
         for (const channel of mine) {
