@@ -94,3 +94,39 @@ it('delivers every publication exactly once, in order, to subscribers on both ga
   await waitFor(async () => (await shardSubscriptions()).size === 0, { timeoutMs: 5000, message: 'no sharded subscription left' });
 }, 60000);
 
+
+it('is ready again within 10 s of a primary failover, and its subscriber gets what comes next, gap-free', async () => {
+  const channel = 'room:failover';
+  const client = new Centrifuge(gateways[0].wsUrl, { websocket: WebSocket, token: await hmacToken(SECRET, { sub: 'f' }), minReconnectDelay: 50, maxReconnectDelay: 500 });
+  const offsets: number[] = [];
+  const sub = client.newSubscription(channel);
+  sub.on('publication', (ctx) => offsets.push(ctx.offset ?? -1));
+  const subscribed = new Promise<void>((resolve) => sub.once('subscribed', () => resolve()));
+  sub.subscribe();
+  client.connect();
+  try {
+    await subscribed;
+    await publish(gateways[1], channel, 'before');
+    const owner = await cluster.ownerOfSlot(await cluster.slotOfKey(redisPubSubChannel(channel, 'sb')));
+    await cluster.failoverKill(owner);
+    const promotedAt = Date.now();
+    await waitFor(async () => (await fetch(`${gateways[0].url}/readyz`)).status === 200 && (await fetch(`${gateways[1].url}/readyz`)).status === 200, {
+      timeoutMs: 10000,
+      message: 'both gateways ready after the promotion',
+    });
+    expect(Date.now() - promotedAt).toBeLessThan(10000);
+    let acknowledged = 0;
+    await waitFor(
+      async () => {
+        acknowledged = await publish(gateways[1], channel, 'after').catch(() => 0);
+        return acknowledged > 0;
+      },
+      { timeoutMs: 10000, message: 'a publish after the failover' },
+    );
+    await waitFor(() => offsets.includes(acknowledged), { timeoutMs: 10000, message: 'the publication after the failover' });
+    expect(offsets).toEqual(Array.from({ length: acknowledged }, (_, i) => i + 1));
+    await cluster.restartNode(owner);
+  } finally {
+    client.disconnect();
+  }
+}, 60000);
