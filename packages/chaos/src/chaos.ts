@@ -1,6 +1,6 @@
 // `npm run chaos -- [--seconds N]`: faults injected into a loaded cluster, then every delivery and document update judged.
 import { parseNumberFlags } from './args';
-import { Cluster, hasDocuments, sleep, type Topology } from './cluster';
+import { Cluster, sleep, type Topology } from './cluster';
 import { judge, judgeFailover, settle, type FailoverVerdict, type Verdict } from './judge';
 import { Load, type RunShape } from './load';
 import { FEED_NAMESPACE } from './cluster';
@@ -52,17 +52,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => undefined);
   const faults = faultsOf[opts.topology];
   const cluster = await Cluster.start({ gateways: opts.gateways, workers: opts.workers, topology: opts.topology });
-  const documents = hasDocuments(opts.topology);
-  const load = new Load({
-    url: cluster.balancer.url,
-    wsUrl: cluster.balancer.wsUrl,
-    channels: opts.channels,
-    subscribers: opts.subscribers,
-    publishRate: opts.publishRate,
-    docWriters: documents ? opts.docWriters : 0,
-    docIntervalMs: 50,
-    documents,
-  });
+  const load = Load.on(cluster, opts);
   const injected: string[] = [];
   try {
     await load.start();

@@ -2,7 +2,7 @@
 import WebSocket from 'ws';
 import { Centrifuge } from 'centrifuge';
 import { hmacToken } from '@switchboard/testkit';
-import { API_KEY, DOC_NAMESPACE, FEED_NAMESPACE, SECRET, sleep } from './cluster';
+import { API_KEY, DOC_NAMESPACE, FEED_NAMESPACE, SECRET, hasDocuments, sleep, type Cluster } from './cluster';
 import { newLog, onSubscribed, type Acked, type RunRecord, type SubscriberLog } from './judge';
 
 /** The size of a run: the cluster's processes and the load on them (shared by chaos and soak runs). */
@@ -51,6 +51,22 @@ export class Load implements RunRecord {
 
   get logs(): SubscriberLog[] {
     return this.subscribers.flatMap((s) => s.logs);
+  }
+
+  /** The load of a run on `cluster`, through its balancer: no document writers where the topology has none. */
+  static on(cluster: Cluster, shape: RunShape, extra: Partial<LoadOptions> = {}): Load {
+    const documents = hasDocuments(cluster.topology);
+    return new Load({
+      url: cluster.balancer.url,
+      wsUrl: cluster.balancer.wsUrl,
+      channels: shape.channels,
+      subscribers: shape.subscribers,
+      publishRate: shape.publishRate,
+      docWriters: documents ? shape.docWriters : 0,
+      docIntervalMs: 50,
+      documents,
+      ...extra,
+    });
   }
 
   constructor(readonly opts: LoadOptions) {

@@ -145,16 +145,7 @@ async function sampleMember(m: Member): Promise<Sample['values'] | undefined> {
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const log = opts.log ?? (() => undefined);
   const cluster = await Cluster.start({ gateways: opts.gateways, workers: opts.workers });
-  const load = new Load({
-    url: cluster.balancer.url,
-    wsUrl: cluster.balancer.wsUrl,
-    channels: opts.channels,
-    subscribers: opts.subscribers,
-    publishRate: opts.publishRate,
-    docWriters: opts.docWriters,
-    docIntervalMs: 50,
-    churnPerSecond: opts.churnPerSecond,
-  });
+  const load = Load.on(cluster, opts, { churnPerSecond: opts.churnPerSecond });
   const members = [...cluster.gateways.map((m, i) => ({ name: `gateway ${i + 1}`, m })), ...cluster.workers.map((m, i) => ({ name: `worker ${i + 1}`, m }))];
   const samples = new Map<string, Sample[]>(members.map(({ name }) => [name, []]));
   try {
