@@ -1,6 +1,6 @@
 // Redis Cluster: commands through ioredis's Cluster (slot routing, MOVED/ASK), publications over sharded pub/sub
 // subscribed per primary on our own connections, and channels placed again whenever their slot moves.
-import { Cluster, type ClusterOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, type Redis } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { BrokerUnavailableError } from './errors';
 import { channelOfPubSub, controlChannel, nodeChannel, redisPubSubChannel } from './redis_keys';
@@ -8,6 +8,10 @@ import { withScripts, type ChannelCommands } from './redis_scripts';
 import type { ChannelConnection, RedisTopology, TopologyEvents } from './redis_topology';
 import type { ClusterAddress } from './redis_url';
 import { ShardedSubscriber } from './sharded_subscriber';
+
+function nodeKey(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`;
+}
 
 /** Delay before placing channels again after a loss; doubles up to the maximum while the cluster settles. */
 const REPAIR_MIN_MS = 100;
@@ -163,7 +167,12 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
   async publishControl(message: string, toNode: string | undefined): Promise<void> {
     const target = toNode === undefined ? controlChannel(this.prefix) : nodeChannel(this.prefix, toNode);
     try {
-      await this.commands().publish(target, message);
+      this.commands();
+      // A PUBLISH without a key would go to any node, and messages sent through different nodes reach the
+      // subscribers over different cluster-bus links, out of order. Through one node they keep their order.
+      const [first] = this.cmd.nodes('master').sort((a, b) => nodeKey(a).localeCompare(nodeKey(b)));
+      if (!first) throw new BrokerUnavailableError(`redis ${this.label}: no primary known`);
+      await first.publish(target, message);
     } catch (err) {
       throw this.commandError(err);
     }
