@@ -1,6 +1,6 @@
-// The short chaos runs of npm test: every fault once against 3 gateways (and 2 workers where documents run) behind a
-// balancer, judged delivery by delivery — on one Redis with AOF (nothing acknowledged may be lost), and on Sentinel
-// and Redis Cluster with failovers (what Redis loses is counted; no subscriber may skip anything untold).
+// The short chaos runs of npm test: every fault once against 3 gateways and 2 workers behind a balancer, judged
+// delivery by delivery — on one Redis with AOF (nothing acknowledged may be lost), and on Sentinel and Redis
+// Cluster with failovers (what Redis loses is counted; no subscriber may skip anything untold).
 import { defaultChaos, formatReport, passed, runChaos, type ChaosReport } from './chaos';
 
 function summary(lines: string[], report: ChaosReport): string {
@@ -28,11 +28,12 @@ it('on Sentinel, through a SENTINEL FAILOVER and a killed primary, no subscriber
   expect(report.docUpdates).toBeGreaterThan(1000);
 }, 150000);
 
-it('on Redis Cluster, through a moved slot and a killed primary, no subscriber skips a publication untold', async () => {
+it('on Redis Cluster, through a moved slot, a killed primary and a killed worker, no subscriber skips a publication untold', async () => {
   const lines: string[] = [];
-  const report = await runChaos({ ...defaultChaos, topology: 'cluster', seconds: 42, subscribers: 45, publishRate: 150, log: (l) => lines.push(l) });
+  const report = await runChaos({ ...defaultChaos, topology: 'cluster', seconds: 49, subscribers: 45, publishRate: 150, docWriters: 6, log: (l) => lines.push(l) });
   const text = summary(lines, report);
-  expect({ faults: [...new Set(report.faults)].length, passed: passed(report), text }).toEqual({ faults: 5, passed: true, text });
+  expect({ faults: [...new Set(report.faults)].length, passed: passed(report), text }).toEqual({ faults: 6, passed: true, text });
   expect(report.topology).toBe('cluster');
   expect(report.delivered).toBeGreaterThan(10000);
+  expect(report.docUpdates).toBeGreaterThan(1000);
 }, 150000);

@@ -43,7 +43,7 @@ const faultsOf: Record<Topology, Fault[]> = {
   cluster: [
     ...processFaults.slice(0, 2),
     { name: 'slot of a live channel moved', inject: (c) => c.moveSlotOf(`sb:{${FEED_NAMESPACE}:c0}`) },
-    processFaults[2],
+    ...processFaults.slice(2),
     { name: 'cluster primary SIGKILL', inject: (c) => c.killClusterPrimary(`sb:{${FEED_NAMESPACE}:c1}`) },
   ],
 };
@@ -78,7 +78,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const extra = { faults: injected, unplannedExits: [...cluster.unplannedExits] };
     try {
       if (opts.topology === 'redis') return { topology: 'redis', ...(await judge(load, cluster.balancer.url)), ...extra };
-      // Workers run with --doc-wait-replicas 1 on Sentinel (see Cluster.start): no acknowledged update may be lost.
+      // Workers run with --doc-wait-replicas 1 there (see Cluster.start): no acknowledged update may be lost.
       return { topology: opts.topology, ...(await judgeFailover(load, cluster.balancer.url, true)), ...extra };
     } catch (err) {
       log(`judging failed: ${(err as Error).message}`);

@@ -24,14 +24,9 @@ export const DOC_NAMESPACE = 'doc';
 /**
  * `redis`: one server with AOF on every write, which loses nothing it acknowledged. `sentinel`: a primary, a
  * replica and three sentinels; a failover may lose what the replica had not received yet. `cluster`: a Redis
- * Cluster of 3 primaries with a replica each (no documents there yet, so no workers).
+ * Cluster of 3 primaries with a replica each, where the same holds for each primary.
  */
 export type Topology = 'redis' | 'sentinel' | 'cluster';
-
-/** Whether the topology has the versioning worker and document namespaces. */
-export function hasDocuments(topology: Topology): boolean {
-  return topology !== 'cluster';
-}
 
 export interface ClusterOptions {
   gateways: number;
@@ -81,18 +76,21 @@ export class Cluster {
         '      history_size: 100000',
         '      history_ttl: 3600s',
         '      force_recovery: true',
-        ...(hasDocuments(topology)
-          ? [`    - name: ${DOC_NAMESPACE}`, '      documents: true', '      allow_subscribe_for_client: true', '      history_size: 100000', '      history_ttl: 3600s', '      force_recovery: true']
-          : []),
+        `    - name: ${DOC_NAMESPACE}`,
+        '      documents: true',
+        '      allow_subscribe_for_client: true',
+        '      history_size: 100000',
+        '      history_ttl: 3600s',
+        '      force_recovery: true',
       ].join('\n'),
     );
     const common = ['--redis', redisUrl, '--config', config, '--log-level', 'warn'];
     const gatewayArgs = [...common, '--token-hmac-secret', SECRET, '--api-key', API_KEY, '--position-check-interval', '1', '--shutdown-grace', '2'];
-    // On Sentinel a commit is acknowledged only once the replica has it, as production should run it.
-    const workerArgs = [...common, '--doc-lease', '2', ...(topology === 'sentinel' ? ['--doc-wait-replicas', '1'] : [])];
+    // With replicas a commit is acknowledged only once one has it, as production should run it.
+    const workerArgs = [...common, '--doc-lease', '2', ...(topology === 'redis' ? [] : ['--doc-wait-replicas', '1'])];
     const [gateways, workers] = await Promise.all([
       Promise.all(Array.from({ length: opts.gateways }, () => startSwitchboard('gateway', gatewayArgs))),
-      Promise.all(Array.from({ length: hasDocuments(topology) ? opts.workers : 0 }, () => startSwitchboard('worker', workerArgs))),
+      Promise.all(Array.from({ length: opts.workers }, () => startSwitchboard('worker', workerArgs))),
     ]);
     const balancer = await TcpBalancer.start(gateways.map((g) => g.port));
     const cluster = new Cluster(

@@ -2,7 +2,7 @@
 import WebSocket from 'ws';
 import { Centrifuge } from 'centrifuge';
 import { hmacToken } from '@switchboard/testkit';
-import { API_KEY, DOC_NAMESPACE, FEED_NAMESPACE, SECRET, hasDocuments, sleep, type Cluster } from './cluster';
+import { API_KEY, DOC_NAMESPACE, FEED_NAMESPACE, SECRET, sleep, type Cluster } from './cluster';
 import { newLog, onSubscribed, type Acked, type RunRecord, type SubscriberLog } from './judge';
 
 /** The size of a run: the cluster's processes and the load on them (shared by chaos and soak runs). */
@@ -29,8 +29,6 @@ export interface LoadOptions {
   docIntervalMs: number;
   /** Short-lived clients per second (connect, subscribe, wait for one publication, disconnect); default none. */
   churnPerSecond?: number;
-  /** The cluster serves documents (default): a few subscribers follow the document channel too. */
-  documents?: boolean;
 }
 
 export class Load implements RunRecord {
@@ -53,18 +51,16 @@ export class Load implements RunRecord {
     return this.subscribers.flatMap((s) => s.logs);
   }
 
-  /** The load of a run on `cluster`, through its balancer: no document writers where the topology has none. */
+  /** The load of a run on `cluster`, through its balancer. */
   static on(cluster: Cluster, shape: RunShape, extra: Partial<LoadOptions> = {}): Load {
-    const documents = hasDocuments(cluster.topology);
     return new Load({
       url: cluster.balancer.url,
       wsUrl: cluster.balancer.wsUrl,
       channels: shape.channels,
       subscribers: shape.subscribers,
       publishRate: shape.publishRate,
-      docWriters: documents ? shape.docWriters : 0,
+      docWriters: shape.docWriters,
       docIntervalMs: 50,
-      documents,
       ...extra,
     });
   }
@@ -89,7 +85,7 @@ export class Load implements RunRecord {
         });
         // Each subscriber follows two channels (the documents channel too, for the first few).
         const mine = [channels[i % channels.length], channels[(i + 1) % channels.length]];
-        if (i < 3 && this.opts.documents !== false) mine.push(this.docChannel);
+        if (i < 3) mine.push(this.docChannel);
         const logs: SubscriberLog[] = [];
         const subscribed: Promise<void>[] = [];
         for (const channel of mine) {

@@ -12,9 +12,11 @@
 -- ARGV[8] pub/sub channel   ARGV[9] idempotency TTL (s)   ARGV[10] n, the number of records
 -- ARGV[9+2i] publication JSON of record i (`{"offset":…,"data":…}`), '' for a conflict
 -- ARGV[10+2i] outcome JSON of record i
+-- ARGV[11+2n], optional: 'spublish' on Redis Cluster (sharded pub/sub), 'publish' when absent
 -- Returns {'dup', {i, recorded outcome, ...}} | {'stale', current offset} | {'ok', epoch}.
 
 local n = tonumber(ARGV[10])
+local publish = ARGV[11 + 2 * n] or 'publish'
 local dups = {}
 for i = 1, n do
   local seen = redis.call('get', KEYS[3 + i])
@@ -47,7 +49,7 @@ for i = 1, n do
     offset = redis.call('hincrby', KEYS[2], 'o', 1)
     redis.call('xadd', KEYS[3], 'MAXLEN', '~', ARGV[5], offset, 'd', publication)
     -- `<offset> <epoch> <json>`, the payload format of publish.lua.
-    redis.call('publish', ARGV[8], offset .. ' ' .. epoch .. ' ' .. publication)
+    redis.call(publish, ARGV[8], offset .. ' ' .. epoch .. ' ' .. publication)
   end
   redis.call('set', KEYS[3 + i], ARGV[10 + 2 * i], 'EX', ARGV[9])
 end

@@ -5,8 +5,8 @@
 // unknown, and a retry with the same idempotency key gets the first outcome if there was one.
 import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
-import { closeConnection, redisConnection } from './redis_connection';
-import { parseShardAddress } from './redis_url';
+import { closeConnection, clusterConnection, redisConnection } from './redis_connection';
+import { parseShardAddress, type ClusterAddress } from './redis_url';
 import { DEFAULT_META_TTL_SECONDS } from './defaults';
 import { DocError, type DocUpdate } from '@switchboard/protocol';
 import { DocUnavailableError, type DocChannelOptions, type DocResult, type DocState, type DocStore } from './docs';
@@ -30,6 +30,8 @@ import { DEFAULT_PREFIX, shardOf } from './redis_keys';
 export interface RedisDocStoreOptions {
   /** The same shard URLs, in the same order, as the broker and the workers. */
   urls: string[];
+  /** A Redis Cluster instead of `urls`: every key is routed by its slot, replies come over classic pub/sub. */
+  cluster?: ClusterAddress;
   /** This node's id; replies come on `<prefix>:docs:reply:<node>`, so it must be unique among live gateways. */
   node: string;
   prefix?: string;
@@ -68,18 +70,26 @@ export class RedisDocStore implements DocStore {
   private started = false;
 
   constructor(private readonly options: RedisDocStoreOptions) {
-    if (options.urls.length === 0) throw new Error('RedisDocStore needs at least one Redis URL');
+    if (options.urls.length === 0 && !options.cluster) throw new Error('RedisDocStore needs at least one Redis URL');
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.partitions = options.partitions ?? DEFAULT_DOC_PARTITIONS;
     if (!Number.isSafeInteger(this.partitions) || this.partitions < 1) throw new Error(`partitions must be a positive integer, got ${this.partitions}`);
     this.timeoutMs = options.timeoutMs ?? 5000;
     this.replyChannel = docReplyChannel(this.prefix, options.node);
     const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
-    const shards = options.urls.map(parseShardAddress);
-    // Requests issued in one tick (many callers' XADDs) leave in one write.
-    this.commands = shards.map((shard) => withDocScripts(redisConnection(shard, { name: 'switchboard-docs', autoPipelining: true, connectTimeoutMs })));
-    // Replies always come on shard 0, like control messages.
-    this.subscriber = redisConnection(shards[0], { name: 'switchboard-docs-replies', autoResubscribe: true, connectTimeoutMs });
+    const commands = { name: 'switchboard-docs', autoPipelining: true, connectTimeoutMs };
+    const replies = { name: 'switchboard-docs-replies', autoResubscribe: true, connectTimeoutMs };
+    if (options.cluster) {
+      // The Cluster client answers every command this store sends, routed by key (one "shard" holds them all).
+      this.commands = [withDocScripts(clusterConnection(options.cluster, commands) as unknown as Redis)];
+      this.subscriber = clusterConnection(options.cluster, replies) as unknown as Redis;
+    } else {
+      const shards = options.urls.map(parseShardAddress);
+      // Requests issued in one tick (many callers' XADDs) leave in one write.
+      this.commands = shards.map((shard) => withDocScripts(redisConnection(shard, commands)));
+      // Replies always come on shard 0, like control messages.
+      this.subscriber = redisConnection(shards[0], replies);
+    }
     this.subscriber.on('message', (_channel: string, payload: string) => this.receive(payload));
     for (const conn of [...this.commands, this.subscriber]) this.watchErrors(conn);
   }

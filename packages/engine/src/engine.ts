@@ -5,7 +5,6 @@ import { MemoryDocStore } from './docs_memory';
 import { RedisDocStore } from './docs_redis';
 import { MemoryBroker } from './broker_memory';
 import { RedisBroker } from './broker_redis';
-import { NoDocStore } from './docs_none';
 import { parseRedisAddress } from './redis_url';
 
 export interface EngineOptions {
@@ -28,14 +27,12 @@ export function createBroker(options: EngineOptions): Broker {
   return new RedisBroker({ urls, ...common });
 }
 
-/**
- * The document store of the same engine: in-process over the memory broker, the versioning workers' client over
- * Redis. On Redis Cluster there is none yet (the configuration refuses document namespaces there).
- */
+/** The document store of the same engine: in-process over the memory broker, the versioning workers' client over Redis. */
 export async function startDocStore(broker: Broker, options: EngineOptions & { node: string; partitions?: number }): Promise<DocStore> {
   if (broker instanceof MemoryBroker) return new MemoryDocStore(broker);
-  if (parseRedisAddress((options.redis ?? []).join(',')).kind === 'cluster') return new NoDocStore('documents are not available on Redis Cluster yet');
-  const store = new RedisDocStore({ urls: options.redis ?? [], node: options.node, prefix: options.prefix, partitions: options.partitions });
+  const address = parseRedisAddress((options.redis ?? []).join(','));
+  const where = address.kind === 'cluster' ? { urls: [], cluster: address.cluster } : { urls: options.redis ?? [] };
+  const store = new RedisDocStore({ ...where, node: options.node, prefix: options.prefix, partitions: options.partitions });
   await store.start();
   return store;
 }

@@ -1,8 +1,9 @@
 // Redis Cluster: commands through ioredis's Cluster (slot routing, MOVED/ASK), publications over sharded pub/sub
 // subscribed per primary on our own connections, and channels placed again whenever their slot moves.
-import { Cluster, type ClusterOptions, type Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { BrokerUnavailableError } from './errors';
+import { clusterConnection } from './redis_connection';
 import { channelOfPubSub, controlChannel, nodeChannel, redisPubSubChannel } from './redis_keys';
 import { withScripts, type ChannelCommands } from './redis_scripts';
 import type { ChannelConnection, RedisTopology, TopologyEvents } from './redis_topology';
@@ -42,26 +43,9 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
     private readonly events: TopologyEvents,
   ) {
     this.label = address.label;
-    const options: ClusterOptions = {
-      lazyConnect: true,
-      // Fail fast while the cluster is down, like the other engines: callers retry with their idempotency keys.
-      enableOfflineQueue: false,
-      enableAutoPipelining: true,
-      scaleReads: 'master',
-      slotsRefreshTimeout: connectTimeoutMs,
-      retryDelayOnFailover: 100,
-      retryDelayOnClusterDown: 100,
-      retryDelayOnTryAgain: 100,
-      clusterRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
-      redisOptions: {
-        username: address.username,
-        password: address.password,
-        connectTimeout: connectTimeoutMs,
-        ...(address.tls ? { tls: {} } : {}),
-      },
-    };
-    this.cmd = withScripts(new Cluster(address.seeds, options));
-    this.control = new Cluster(address.seeds, { ...options, enableAutoPipelining: false });
+    this.cmd = withScripts(clusterConnection(address, { name: 'switchboard', autoPipelining: true, connectTimeoutMs }));
+    // Control messages are fixed subscriptions nothing checks positions for: the driver may restore them.
+    this.control = clusterConnection(address, { name: 'switchboard-control', autoResubscribe: true, connectTimeoutMs });
     this.control.on('message', (_channel: string, payload: string) => events.control(payload));
     for (const [conn, role] of [
       [this.cmd, 'command'],

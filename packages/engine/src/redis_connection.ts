@@ -1,6 +1,6 @@
 // The one way Switchboard opens a Redis connection: fail fast while Redis is down, reconnect forever.
-import Redis, { type RedisOptions } from 'ioredis';
-import type { ShardAddress } from './redis_url';
+import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { ClusterAddress, ShardAddress } from './redis_url';
 
 export interface ConnectionRole {
   /** CLIENT SETNAME, so `CLIENT LIST` on Redis tells the connections apart. */
@@ -48,4 +48,31 @@ export function redisConnection(address: ShardAddress, role: ConnectionRole): Re
 export async function closeConnection(conn: Redis): Promise<void> {
   if (conn.status === 'ready') await conn.quit().catch(() => undefined);
   conn.disconnect();
+}
+
+/**
+ * A Redis Cluster client with the same stance: fail fast while the cluster is down, follow MOVED/ASK and retry
+ * TRYAGAIN and CLUSTERDOWN briefly, read and write on primaries only.
+ */
+export function clusterConnection(address: ClusterAddress, role: ConnectionRole): Cluster {
+  const options: ClusterOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableAutoPipelining: role.autoPipelining === true,
+    scaleReads: 'master',
+    slotsRefreshTimeout: role.connectTimeoutMs,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    clusterRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+    redisOptions: {
+      username: address.username,
+      password: address.password,
+      connectTimeout: role.connectTimeoutMs,
+      connectionName: role.name,
+      autoResubscribe: role.autoResubscribe === true,
+      ...(address.tls ? { tls: {} } : {}),
+    },
+  };
+  return new Cluster(address.seeds, options);
 }

@@ -126,10 +126,9 @@ describe('each setting as a flag and as an environment variable', () => {
     expect(configOf(['gateway'], { SWITCHBOARD_REDIS_URL: urls }).redis).toEqual(expected);
   });
 
-  it('--redis takes a Redis Cluster address as one, and refuses document namespaces on it', () => {
+  it('--redis takes a Redis Cluster address as one, for gateways and workers', () => {
     expect(configOf(['gateway', '--redis', 'redis+cluster://h1:7000,h2:7001?addr=h3:7002']).redis).toEqual(['redis+cluster://h1:7000,h2:7001?addr=h3:7002']);
-    const docs = file('yaml', 'channel:\n  namespaces:\n    - name: board\n      documents: true\n');
-    expect(() => configOf(['gateway', '--redis', 'redis+cluster://h1:7000', '--config', docs])).toThrow(/^namespace board: documents are not available on Redis Cluster yet/);
+    expect(configOf(['worker', '--redis', 'rediss+cluster://u:p@h1:7000']).redis).toEqual(['rediss+cluster://u:p@h1:7000']);
   });
 
   it('--redis takes Sentinel addresses in Centrifugo\'s forms, alone or as shards', () => {
@@ -427,7 +426,6 @@ describe('bad input', () => {
     ['redis empty list', ['gateway', '--redis', ','], {}, /^--redis: no Redis address given/],
     ['redis bad port, password not echoed', ['gateway', '--redis', 'redis://u:secret@h:99999'], {}, /^--redis: redis:\/\/u:\*\*\*@h:99999: port "99999" is not a port number$/],
     ['sentinel without a master name', ['gateway', '--redis', 'redis+sentinel://h:26379'], {}, /^--redis: .*"sentinel_master_name" is required/],
-    ['a worker on Redis Cluster', ['worker', '--redis', 'redis+cluster://h1:7000,h2:7001'], {}, /^--redis: the versioning worker does not run on Redis Cluster yet/],
     ['an unknown URL parameter', ['gateway', '--redis', 'redis://h:1?timeout=5'], {}, /^--redis: .*unknown parameter "timeout"/],
     ['gateway without redis', ['gateway'], {}, /gateway role needs --redis.*standalone/],
     ['standalone with redis', ['--redis', 'redis://h:1'], {}, /standalone runs the in-memory engine/],

@@ -326,12 +326,6 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
 
   const channels = file?.channels ?? defaultChannelConfig();
   if (settings.dev) applyDevMode(channels, file?.defaultHistorySet ?? false);
-  if (settings.redis.some((url) => url.toLowerCase().startsWith('redis+cluster://') || url.toLowerCase().startsWith('rediss+cluster://'))) {
-    // The versioning worker reads its request streams per shard; on Redis Cluster it would cross slots.
-    if (role === 'worker') throw new ConfigError('--redis: the versioning worker does not run on Redis Cluster yet; documents need redis:// or redis+sentinel://');
-    const docs = [...(channels.without_namespace.documents ? ['(without namespace)'] : []), ...Object.keys(channels.namespaces).filter((n) => channels.namespaces[n].documents)];
-    if (docs.length > 0) throw new ConfigError(`namespace ${docs.join(', ')}: documents are not available on Redis Cluster yet (no versioning worker there); use redis:// or redis+sentinel://`);
-  }
 
   const config: Config = {
     role,

@@ -1,7 +1,7 @@
 // The worker's Redis connections: per shard one for commands and scripts and one for blocking stream reads.
 import fs from 'node:fs';
 import path from 'node:path';
-import { closeConnection, parseShardAddress, redisConnection, withDocScripts, type DocScriptedRedis } from '@switchboard/engine';
+import { closeConnection, clusterConnection, parseShardAddress, redisConnection, type ClusterAddress, withDocScripts, type DocScriptedRedis } from '@switchboard/engine';
 import type Redis from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -49,22 +49,8 @@ export function createShard(index: number, url: string, name: string, connectTim
   // Commands issued in one tick (a batch's scripts, replies, XACK) leave in one write.
   const commands = withWorkerScripts(redisConnection(address, { name, autoPipelining: true, connectTimeoutMs }));
   const reader = redisConnection(address, { name: `${name}-reader`, connectTimeoutMs });
-  for (const [conn, role] of [
-    [commands, 'command'],
-    [reader, 'reader'],
-  ] as const) {
-    // Each outage once, not every reconnect attempt; listening also keeps ioredis from printing it.
-    let reported = false;
-    conn.on('ready', () => {
-      if (reported) logger.info({ redis: label, role }, 'redis connection restored');
-      reported = false;
-    });
-    conn.on('error', (err: Error) => {
-      if (reported) return;
-      reported = true;
-      logger.warn({ redis: label, role, err: err.message }, 'redis connection lost');
-    });
-  }
+  watchConnection(commands, label, 'command', logger);
+  watchConnection(reader, label, 'reader', logger);
   const shard: Shard = { index, label, commands, reader, clockSkewMs: 0, readerId: undefined };
   // A reconnected connection has a new id.
   reader.on('ready', () => {
@@ -77,21 +63,68 @@ export function createShard(index: number, url: string, name: string, connectTim
   return shard;
 }
 
-export async function connectShard(shard: Shard, timeoutMs: number): Promise<void> {
+/**
+ * On a Redis Cluster: one shard per request partition, all sharing one Cluster client for commands (routed by key),
+ * each with its own Cluster client for its blocking reads, since a read of several partitions' streams would
+ * span slots. Partition p then lives on "shard" p, as `partitionShard` has it. A read is never cut short with
+ * CLIENT UNBLOCK here (the reader's node is the driver's choice), so `readerId` stays undefined and a partition
+ * handed back waits out the short block instead.
+ */
+export function createClusterShards(address: ClusterAddress, partitions: number, name: string, connectTimeoutMs: number, logger: Logger): Shard[] {
+  // The Cluster client answers every command the worker sends it; CLIENT ID and UNBLOCK are the exceptions, never sent.
+  const commands = withWorkerScripts(clusterConnection(address, { name, autoPipelining: true, connectTimeoutMs }) as unknown as Redis);
+  watchConnection(commands, address.label, 'command', logger);
+  return Array.from({ length: partitions }, (_, index) => {
+    const reader = clusterConnection(address, { name: `${name}-reader-${index}`, connectTimeoutMs }) as unknown as Redis;
+    watchConnection(reader, address.label, 'reader', logger);
+    return { index, label: address.label, commands, reader, clockSkewMs: 0, readerId: undefined };
+  });
+}
+
+/** Connects the cluster shards: the shared command client once, then every reader. */
+export async function connectClusterShards(shards: Shard[], timeoutMs: number): Promise<void> {
+  const all = [shards[0].commands, ...shards.map((s) => s.reader)];
+  await withTimeout(Promise.all(all.map((c) => c.connect())), timeoutMs, shards[0].label);
+  await measureClock(shards[0]);
+  for (const shard of shards) shard.clockSkewMs = shards[0].clockSkewMs;
+}
+
+async function withTimeout<T>(work: Promise<T>, timeoutMs: number, label: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
-  const connected = Promise.all([shard.commands.connect(), shard.reader.connect()]);
-  connected.catch(() => undefined); // the timeout may win the race
+  work.catch(() => undefined); // the timeout may win the race
   try {
-    await Promise.race([connected, timeout]);
+    return await Promise.race([work, timeout]);
+  } catch (err) {
+    throw new Error(`cannot connect to Redis at ${label}: ${(err as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Logs each outage once, not every reconnect attempt; listening also keeps ioredis from printing it. */
+function watchConnection(conn: Redis, label: string, role: string, logger: Logger): void {
+  let reported = false;
+  conn.on('ready', () => {
+    if (reported) logger.info({ redis: label, role }, 'redis connection restored');
+    reported = false;
+  });
+  conn.on('error', (err: Error) => {
+    if (reported) return;
+    reported = true;
+    logger.warn({ redis: label, role, err: err.message }, 'redis connection lost');
+  });
+}
+
+export async function connectShard(shard: Shard, timeoutMs: number): Promise<void> {
+  try {
+    await withTimeout(Promise.all([shard.commands.connect(), shard.reader.connect()]), timeoutMs, shard.label);
     await measureClock(shard);
   } catch (err) {
     closeShard(shard);
-    throw new Error(`cannot connect to Redis at ${shard.label}: ${(err as Error).message}`);
-  } finally {
-    clearTimeout(timer);
+    throw err;
   }
 }
 

@@ -67,7 +67,7 @@ function setup(): Setup {
     },
   });
   s.processor = new Processor({
-    prefix, limits: resolveLimits(), idempotencyTtlSeconds: 60, cache: new DocCache(1 << 20), stats, commandsFor: () => wrapped, waitReplicas: 0, waitTimeoutMs: 1000,
+    prefix, limits: resolveLimits(), idempotencyTtlSeconds: 60, cache: new DocCache(1 << 20), stats, commandsFor: () => wrapped, waitReplicas: 0, waitTimeoutMs: 1000, publishCommand: 'publish',
   });
   return s;
 }

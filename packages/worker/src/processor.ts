@@ -65,6 +65,8 @@ export interface ProcessorContext {
    */
   waitReplicas: number;
   waitTimeoutMs: number;
+  /** `spublish` on Redis Cluster, where subscribers hold sharded subscriptions. */
+  publishCommand: 'publish' | 'spublish';
 }
 
 /** Thrown for a request that cannot be carried out because stored data is broken; retried, then dead-lettered. */
@@ -319,6 +321,7 @@ export class Processor {
       keyList.push(r.pending.idemKey);
       args.push(r.publicationJson, r.outcomeJson);
     }
+    if (this.ctx.publishCommand === 'spublish') args.push('spublish');
     return redis.sbDocCommitBatch(keyList.length, ...keyList, ...args);
   }
 

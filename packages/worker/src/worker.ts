@@ -1,8 +1,8 @@
 // startWorker: wires the connections, the partition ownership, the stream readers and the processor of one worker.
 import { randomBytes } from 'node:crypto';
-import { DOC_CONSUMER_GROUP, docRequestStream, shardOf, partitionShard } from '@switchboard/engine';
+import { DOC_CONSUMER_GROUP, docRequestStream, parseRedisAddress, shardOf, partitionShard } from '@switchboard/engine';
 import { DocCache } from './doc_cache';
-import { closeShard, connectShard, createShard, isShardReady, measureClock, quitShard, type Shard } from './connections';
+import { closeShard, connectClusterShards, connectShard, createClusterShards, createShard, isShardReady, measureClock, quitShard, type Shard } from './connections';
 import { resolveWorkerOptions, type WorkerOptions } from './options';
 import { Ownership } from './ownership';
 import { Processor } from './processor';
@@ -31,8 +31,14 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const o = resolveWorkerOptions(options);
   const id = `${o.nodeId}.${randomBytes(4).toString('hex')}`;
   const logger = o.logger.child({ worker: id });
-  const shards: Shard[] = o.redis.map((url, i) => createShard(i, url, `switchboard-worker-${i}`, o.connectTimeoutMs, logger));
-  const connected = await Promise.allSettled(shards.map((shard) => connectShard(shard, o.connectTimeoutMs)));
+  const address = parseRedisAddress(o.redis.join(','));
+  const onCluster = address.kind === 'cluster';
+  const shards: Shard[] = onCluster
+    ? createClusterShards(address.cluster, o.partitions, 'switchboard-worker', o.connectTimeoutMs, logger)
+    : o.redis.map((url, i) => createShard(i, url, `switchboard-worker-${i}`, o.connectTimeoutMs, logger));
+  const connected = onCluster
+    ? await Promise.allSettled([connectClusterShards(shards, o.connectTimeoutMs)])
+    : await Promise.allSettled(shards.map((shard) => connectShard(shard, o.connectTimeoutMs)));
   const failed = connected.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     shards.forEach(closeShard);
@@ -50,6 +56,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     commandsFor: (channel) => shards[shardOf(channel, shards.length)].commands,
     waitReplicas: o.waitReplicas,
     waitTimeoutMs: o.waitTimeoutMs,
+    publishCommand: onCluster ? 'spublish' : 'publish',
   });
   const readers = shards.map(
     (shard) =>
