@@ -7,7 +7,7 @@ export { RedisBroker, redisPubSubChannel, type RedisBrokerOptions } from './brok
 export { channelKeys, idempotencyKey, shardOf, type ChannelKeys } from './redis_keys';
 export { BrokerUnavailableError } from './errors';
 export { redactUrl, parseRedisAddress, parseShardAddress, RedisAddressError, type RedisAddress, type ShardAddress, type ClusterAddress, type HostPort } from './redis_url';
-export { closeConnection, clusterConnection, redisConnection, type ConnectionRole } from './redis_connection';
+export { closeConnection, clusterConnection, redisConnection, waitForReplicas, type ConnectionRole } from './redis_connection';
 export { DEFAULT_META_TTL_SECONDS, DEFAULT_IDEMPOTENCY_TTL_SECONDS } from './defaults';
 // Versioned documents: the DocStore interface, the merge rules, the memory and Redis stores, and the Redis
 // names, payloads and scripts the versioning worker shares with the gateway side.

@@ -1,5 +1,6 @@
 // The one way Switchboard opens a Redis connection: fail fast while Redis is down, reconnect forever.
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
 import type { ClusterAddress, ShardAddress } from './redis_url';
 
 export interface ConnectionRole {
@@ -75,4 +76,16 @@ export function clusterConnection(address: ClusterAddress, role: ConnectionRole)
     },
   };
   return new Cluster(address.seeds, options);
+}
+
+/**
+ * WAIT for `replicas` replicas on the connection that carried the writes to `key`: itself, or on a Redis Cluster
+ * the client's connection to the primary that owns the key's slot (a keyless WAIT would go to any node). Resolves
+ * with the number of replicas that acknowledged.
+ */
+export async function waitForReplicas(conn: Redis | Cluster, key: string, replicas: number, timeoutMs: number): Promise<number> {
+  if (!(conn instanceof Cluster)) return Number(await conn.wait(replicas, timeoutMs));
+  const owner = conn.slots[calculateSlot(key)]?.[0];
+  const node = conn.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
+  return node ? Number(await node.wait(replicas, timeoutMs)) : 0;
 }

@@ -1,7 +1,7 @@
 // Documents on a real Redis Cluster (3 primaries + 3 replicas): the DocStore contract with two workers and the
 // gateway's store, request partitions spread over the primaries, and every version gap-free as a worker leaves.
 import { parseUpdate } from '@switchboard/protocol';
-import { docRequestStream, parseRedisAddress, RedisBroker, RedisDocStore, type ClusterAddress } from '@switchboard/engine';
+import { docKeys, docRequestStream, parseRedisAddress, RedisBroker, RedisDocStore, type ClusterAddress } from '@switchboard/engine';
 import { startRedisCluster, type RedisCluster } from '../../testkit/src/redis_cluster';
 import { docStoreContract } from '../../engine/src/docs.contract';
 import { Cleanups, eventually, testLogger } from './testing.fixture';
@@ -70,4 +70,32 @@ describe('documents on Redis Cluster', () => {
     }
     await eventually(() => second.ownedPartitions().length === 16, 'the second worker owning every partition');
   }, 60000);
+});
+
+describe('--doc-wait-replicas on Redis Cluster', () => {
+  const local = new Cleanups();
+  afterEach(() => local.run());
+
+  it('waits for the replica of the primary that holds the document, not of any node', async () => {
+    const prefix = `wait${process.pid}`;
+    local.add(await startWorker({ redis: [cluster.url], prefix, logger: testLogger(), nodeId: 'w', leaseMs: 1000, waitReplicas: 1, waitTimeoutMs: 300 }), (w) => w.stop());
+    const store = local.add(new RedisDocStore({ urls: [], cluster: address, prefix, node: 'gw', timeoutMs: 2500 }), (s) => s.close());
+    await store.start();
+    const opts = { historySize: 100, historyTtlSeconds: 60 };
+    const channel = 'doc:waited';
+    const owner = await cluster.ownerOfSlot(await cluster.slotOfKey(docKeys(channel, prefix).doc));
+    const [replicaPort] = await cluster.replicasOf(owner);
+    const replica = cluster.nodes.find((n) => n.port === replicaPort);
+    if (!replica) throw new Error('no replica of the owning primary');
+
+    // With that replica frozen the commit cannot be acknowledged, though every other primary's replica is fine.
+    process.kill(replica.pid, 'SIGSTOP');
+    try {
+      await expect(store.update(channel, parseUpdate({ base: 0, ops: [{ op: 'set', path: '/x', value: 1 }], key: 'frozen' }), opts)).rejects.toThrow();
+    } finally {
+      process.kill(replica.pid, 'SIGCONT');
+    }
+    const result = await store.update(channel, parseUpdate({ base: 0, ops: [{ op: 'set', path: '/y', value: 2 }], key: 'thawed' }), opts);
+    expect(result.status === 'applied' || result.status === 'merged').toBe(true);
+  }, 30000);
 });

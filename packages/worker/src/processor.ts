@@ -33,6 +33,7 @@ import {
   type DocKeyNames,
   type DocRequest,
   type DocScriptedRedis,
+  waitForReplicas,
 } from '@switchboard/engine';
 import {
   DocError,
@@ -172,7 +173,7 @@ export class Processor {
       if (last !== start) this.ctx.cache.set(channel, last);
       if (this.ctx.waitReplicas > 0) {
         // WAIT covers every write this connection made, so also the commits that answers from records stand on.
-        const replicas = Number(await redis.wait(this.ctx.waitReplicas, this.ctx.waitTimeoutMs));
+        const replicas = await waitForReplicas(redis, keys.doc, this.ctx.waitReplicas, this.ctx.waitTimeoutMs);
         if (replicas < this.ctx.waitReplicas) {
           // Not acknowledged: the retry answers from the record if the commit survives, or decides anew if not.
           const error = new Error(`the commit reached ${replicas} of ${this.ctx.waitReplicas} replicas within ${this.ctx.waitTimeoutMs} ms`);
