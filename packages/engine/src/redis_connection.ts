@@ -59,10 +59,10 @@ export function clusterConnection(address: ClusterAddress, role: ConnectionRole)
   const options: ClusterOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,
-    // Not on a cluster: ioredis retries a pipelined batch after MOVED or ASK only when every reply is that same
-    // redirection and no write in it succeeded, so an auto-pipelined batch hands the errors to the callers (a
-    // MOVED reached a test that way); a command sent alone follows the redirection.
-    enableAutoPipelining: false,
+    // Auto-pipelining also keeps a script call and the plain commands after it in order on a node (sent alone, a
+    // first EVALSHA that meets NOSCRIPT is retried after them). The price: ioredis retries a batch after MOVED or
+    // ASK only when every reply is that redirection, so during a slot move a caller may get MOVED and retry.
+    enableAutoPipelining: role.autoPipelining === true,
     scaleReads: 'master',
     slotsRefreshTimeout: role.connectTimeoutMs,
     retryDelayOnFailover: 100,

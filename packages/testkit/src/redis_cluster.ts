@@ -54,7 +54,7 @@ export interface StartRedisClusterOptions {
   primaries?: number;
   /** Default 1. */
   replicasPerPrimary?: number;
-  /** cluster-node-timeout; default 1000 ms so that failover happens within a few seconds. */
+  /** cluster-node-timeout; default 3000 ms: a killed primary is replaced within seconds, a busy one is not. */
   nodeTimeoutMs?: number;
   /** Extra redis-server arguments for every node. */
   args?: string[];
@@ -91,7 +91,9 @@ interface NodeEntry {
 export async function startRedisCluster(opts: StartRedisClusterOptions = {}): Promise<RedisCluster> {
   const primaryCount = opts.primaries ?? 3;
   const replicas = opts.replicasPerPrimary ?? 1;
-  const nodeTimeoutMs = opts.nodeTimeoutMs ?? 1000;
+  // Long enough that a node starved of CPU on a busy 2-core machine is not failed over by mistake (which moves
+  // slots under tests that do not expect it), short enough that a killed primary is replaced within seconds.
+  const nodeTimeoutMs = opts.nodeTimeoutMs ?? 3000;
   const settleTimeoutMs = opts.settleTimeoutMs ?? 20000;
   const root = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'redis-cluster-'));
   const nodes: ClusterNodeProcess[] = [];
