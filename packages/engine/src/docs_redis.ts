@@ -81,7 +81,8 @@ export class RedisDocStore implements DocStore {
     const replies = { name: 'switchboard-docs-replies', autoResubscribe: true, connectTimeoutMs };
     if (options.cluster) {
       // The Cluster client answers every command this store sends, routed by key (one "shard" holds them all).
-      this.commands = [withDocScripts(clusterConnection(options.cluster, commands) as unknown as Redis)];
+      // Not auto-pipelined on a cluster (see the worker's connections): each request is awaited on its own.
+      this.commands = [withDocScripts(clusterConnection(options.cluster, { ...commands, autoPipelining: false }) as unknown as Redis)];
       this.subscriber = clusterConnection(options.cluster, replies) as unknown as Redis;
     } else {
       const shards = options.urls.map(parseShardAddress);

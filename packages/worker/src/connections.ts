@@ -72,7 +72,9 @@ export function createShard(index: number, url: string, name: string, connectTim
  */
 export function createClusterShards(address: ClusterAddress, partitions: number, name: string, connectTimeoutMs: number, logger: Logger): Shard[] {
   // The Cluster client answers every command the worker sends it; CLIENT ID and UNBLOCK are the exceptions, never sent.
-  const commands = withWorkerScripts(clusterConnection(address, { name, autoPipelining: true, connectTimeoutMs }) as unknown as Redis);
+  // Not auto-pipelined on a cluster: a batch mixing slots hands MOVED to its callers during topology changes, and
+  // the worker orders its commands by awaiting them anyway (commit, then replies, then XACK).
+  const commands = withWorkerScripts(clusterConnection(address, { name, connectTimeoutMs }) as unknown as Redis);
   watchConnection(commands, address.label, 'command', logger);
   return Array.from({ length: partitions }, (_, index) => {
     const reader = clusterConnection(address, { name: `${name}-reader-${index}`, connectTimeoutMs }) as unknown as Redis;
