@@ -4,12 +4,17 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { defaultChannelConfig, defaultNamespaceOptions, type ChannelConfig, type NamespaceOptions } from '@switchboard/gateway';
 import type { Settings } from './config';
+import { engineRedis } from './config-engine';
 import {
   ConfigError,
   expectBoolean,
   expectNonNegativeInteger,
   expectString,
+  keepKnown,
   loadPublicKey,
+  type Mapping,
+  mapping,
+  optionalMapping,
   parseLogLevel,
   parsePort,
   parseSeconds,
@@ -18,7 +23,7 @@ import {
 
 /** The settings a file may hold, under the same names as flags and environment produce. */
 export type FileSettings = Partial<
-  Pick<Settings, 'host' | 'port' | 'internalPort' | 'insecure' | 'tokenHmacSecret' | 'tokenPublicKeys' | 'apiKey' | 'logLevel'>
+  Pick<Settings, 'host' | 'port' | 'internalPort' | 'insecure' | 'tokenHmacSecret' | 'tokenPublicKeys' | 'apiKey' | 'logLevel' | 'redis'>
 >;
 
 export interface FileConfig {
@@ -31,8 +36,6 @@ export interface FileConfig {
 }
 
 const namespaceNamePattern = /^[-a-zA-Z0-9_.]+$/;
-
-type Mapping = Record<string, unknown>;
 
 /** Reads and checks the file; throws ConfigError naming the file and the key. */
 export function readConfigFile(path: string): FileConfig {
@@ -53,7 +56,10 @@ export function parseConfigFile(text: string, path: string): FileConfig {
   const unknownKeys: string[] = [];
   const settings: FileSettings = {};
 
-  keepKnown(root, '', ['client', 'channel', 'http_api', 'http_server', 'log'], unknownKeys);
+  keepKnown(root, '', ['client', 'channel', 'engine', 'http_api', 'http_server', 'log'], unknownKeys);
+
+  const redis = engineRedis(root.engine, path, unknownKeys);
+  if (redis !== undefined) settings.redis = redis;
 
   const client = optionalMapping(root.client, path, 'client');
   if (client) {
@@ -145,28 +151,8 @@ function parseDocument(text: string, path: string): unknown {
   }
 }
 
-function isMapping(value: unknown): value is Mapping {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function mapping(value: unknown, path: string, key: string): Mapping {
-  if (!isMapping(value)) throw new ConfigError(`${path}: ${key}: expected a mapping of keys to values, got ${show(value)}`);
-  return value;
-}
-
-/** A section left empty (`client:` with nothing under it in YAML) is null: the same as absent. */
-function optionalMapping(value: unknown, path: string, key: string): Mapping | undefined {
-  return value == null ? undefined : mapping(value, path, key);
-}
-
 function optionalString(value: unknown, label: string): string | undefined {
   return value == null ? undefined : expectString(value, label);
-}
-
-function keepKnown(section: Mapping, prefix: string, known: readonly string[], unknownKeys: string[]): void {
-  for (const key of Object.keys(section)) {
-    if (!known.includes(key)) unknownKeys.push(prefix === '' ? key : `${prefix}.${key}`);
-  }
 }
 
 type BooleanOption = { [K in keyof NamespaceOptions]: NamespaceOptions[K] extends boolean ? K : never }[keyof NamespaceOptions];

@@ -297,8 +297,8 @@ channel:
     const path = file(
       'yaml',
       [
-        'engine:',
-        '  type: redis',
+        'consumers:',
+        '  - name: kafka',
         'client:',
         '  allowed_origins: ["*"]',
         '  token:',
@@ -314,10 +314,65 @@ channel:
     );
     const { config, warnings } = run(['--config', path, '--insecure']);
     expect(warnings).toEqual([
-      `config file ${path}: ignoring keys Switchboard does not know: engine, client.allowed_origins, client.token.audience, ` +
+      `config file ${path}: ignoring keys Switchboard does not know: consumers, client.allowed_origins, client.token.audience, ` +
         'channel.without_namespace.delta_publish, channel.namespaces[0].channel_regex',
     ]);
     expect(config.channels.namespaces.a.presence).toBe(true);
+  });
+});
+
+describe('config file: engine (Centrifugo v6 names)', () => {
+  const redisOf = (text: string, role = 'gateway'): string[] => configOf([role, '--config', file('yaml', text)]).redis;
+
+  it('reads engine.redis.address as one address or a list of shards, URL or host:port', () => {
+    expect(redisOf('engine:\n  type: redis\n  redis:\n    address: redis://r1:6379\n')).toEqual(['redis://r1:6379']);
+    expect(redisOf('engine:\n  redis:\n    address: [r1:6379, r2:6380]\n    password: "p@ss"\n    db: 2\n', 'worker')).toEqual([
+      'redis://:p%40ss@r1:6379/2',
+      'redis://:p%40ss@r2:6380/2',
+    ]);
+  });
+
+  it('reads cluster_address and sentinel_address into the matching URL forms', () => {
+    expect(redisOf('engine:\n  type: redis\n  redis:\n    cluster_address: [c1:7000, c2:7001]\n    user: app\n    password: pw\n    tls:\n      enabled: true\n')).toEqual([
+      'rediss+cluster://app:pw@c1:7000,c2:7001',
+    ]);
+    const sentinel = redisOf(
+      'engine:\n  type: redis\n  redis:\n    sentinel_address: [s1:26379, s2:26379]\n    sentinel_master_name: mymaster\n    sentinel_password: "s&p"\n',
+    );
+    expect(sentinel).toEqual(['redis+sentinel://s1:26379,s2:26379?sentinel_master_name=mymaster&sentinel_password=s%26p']);
+  });
+
+  it('lets --redis and SWITCHBOARD_REDIS_URL override the file, and type memory means no Redis', () => {
+    const path = file('yaml', 'engine:\n  redis:\n    address: r1:6379\n');
+    expect(configOf(['gateway', '--config', path, '--redis', 'redis://other:1']).redis).toEqual(['redis://other:1']);
+    expect(configOf(['gateway', '--config', path], { SWITCHBOARD_REDIS_URL: 'redis://env:2' }).redis).toEqual(['redis://env:2']);
+    expect(configOf(['--config', file('yaml', 'engine:\n  type: memory\n')]).redis).toEqual([]);
+    // Centrifugo's default address when the type is redis and no address is given.
+    expect(redisOf('engine:\n  type: redis\n')).toEqual(['redis://127.0.0.1:6379']);
+  });
+
+  it('names unknown engine keys in the warning', () => {
+    const { warnings } = run(['gateway', '--config', file('yaml', 'engine:\n  redis:\n    address: r1:6379\n    prefix: app\n    io_timeout: 4s\n')]);
+    expect(warnings[0]).toMatch(/ignoring keys Switchboard does not know: engine\.redis\.prefix, engine\.redis\.io_timeout$/);
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['an unknown engine type', 'engine:\n  type: nats\n', /: engine\.type: expected "memory" or "redis", got "nats"$/],
+    ['no address of any kind', 'engine:\n  redis:\n    password: x\n', /: engine\.redis: expected one of address, cluster_address or sentinel_address$/],
+    ['two kinds of address', 'engine:\n  redis:\n    address: a:1\n    cluster_address: [b:2]\n', /: engine\.redis: give one of address and cluster_address, not both$/],
+    ['a sentinel without its master name', 'engine:\n  redis:\n    sentinel_address: [s:26379]\n', /: engine\.redis\.sentinel_master_name: required with sentinel_address$/],
+    ['a master name without sentinels', 'engine:\n  redis:\n    address: a:1\n    sentinel_master_name: m\n', /: engine\.redis\.sentinel_master_name: only used with sentinel_address$/],
+    ['a URL among cluster seeds', 'engine:\n  redis:\n    cluster_address: ["redis://u:pw@c:1"]\n', /: engine\.redis\.cluster_address: expected host:port, got "redis:\/\/u:pw@c:1"/],
+    ['a database on a cluster', 'engine:\n  redis:\n    cluster_address: [c:1]\n    db: 3\n', /: engine\.redis\.db: Redis Cluster has only database 0$/],
+    ['credentials beside a URL', 'engine:\n  redis:\n    address: redis://a:1\n    password: x\n', /: engine\.redis\.address: a URL carries its own credentials/],
+    ['a bad port, password masked', 'engine:\n  redis:\n    address: a:99999\n    password: secret\n', /: engine\.redis\.address: redis:\/\/:\*\*\*@a:99999: port "99999" is not a port number$/],
+    ['a list item not a string', 'engine:\n  redis:\n    address: [a:1, 7]\n', /: engine\.redis\.address\[1\]: expected a string, got 7$/],
+    ['an empty list', 'engine:\n  redis:\n    cluster_address: []\n', /: engine\.redis\.cluster_address: expected host:port addresses, got a list$/],
+    ['a negative db', 'engine:\n  redis:\n    address: a:1\n    db: -1\n', /: engine\.redis\.db: expected a non-negative integer, got -1$/],
+    ['tls not a boolean', 'engine:\n  redis:\n    address: a:1\n    tls:\n      enabled: "yes"\n', /: engine\.redis\.tls\.enabled: expected true or false/],
+  ];
+  it.each(bad)('refuses %s', (_what, text, message) => {
+    expect(configError(['gateway', '--config', file('yaml', text)])).toMatch(message);
   });
 });
 

@@ -463,7 +463,9 @@ export function usage(): string {
     '',
     'The config file (--config) holds channel namespaces under Centrifugo v6 key names: channel.without_namespace,',
     'channel.namespaces[], client.insecure, client.token.hmac_secret_key, client.token.rsa_public_key,',
-    'client.token.ecdsa_public_key, http_api.key, http_server.address, http_server.port, http_server.internal_port, log.level.',
+    'client.token.ecdsa_public_key, http_api.key, http_server.address, http_server.port, http_server.internal_port, log.level,',
+    'engine.type (memory or redis), engine.redis.address | cluster_address | sentinel_address (+ sentinel_master_name,',
+    'sentinel_user, sentinel_password), engine.redis.user, password, db, tls.enabled.',
     '',
   ].join('\n');
 }

@@ -190,3 +190,27 @@ export function loadPublicKey(value: string, label: string, kind: PublicKeyKind)
   }
   return key.export({ type: 'spki', format: 'pem' }).toString();
 }
+
+export type Mapping = Record<string, unknown>;
+
+function isMapping(value: unknown): value is Mapping {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A config file section: a mapping, or a ConfigError naming the file and the key. */
+export function mapping(value: unknown, path: string, key: string): Mapping {
+  if (!isMapping(value)) throw new ConfigError(`${path}: ${key}: expected a mapping of keys to values, got ${show(value)}`);
+  return value;
+}
+
+/** A section left empty (`client:` with nothing under it in YAML) is null: the same as absent. */
+export function optionalMapping(value: unknown, path: string, key: string): Mapping | undefined {
+  return value == null ? undefined : mapping(value, path, key);
+}
+
+/** Adds the dotted path of every key of `section` not in `known` to `unknownKeys`. */
+export function keepKnown(section: Mapping, prefix: string, known: readonly string[], unknownKeys: string[]): void {
+  for (const key of Object.keys(section)) {
+    if (!known.includes(key)) unknownKeys.push(prefix === '' ? key : `${prefix}.${key}`);
+  }
+}
