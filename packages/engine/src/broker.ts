@@ -74,8 +74,11 @@ export interface Broker {
   isReady(): boolean;
   /** Sets the single receiver of publications for subscribed channels. */
   onPublication(handler: PublicationHandler): void;
-  /** Called after a lost backend connection came back and all subscriptions were restored. */
-  onResubscribed(handler: () => void): void;
+  /**
+   * Called after a lost backend connection came back and all subscriptions were restored; `movedSlots` counts
+   * Redis Cluster slots whose channels are now subscribed on another node (0 elsewhere).
+   */
+  onResubscribed(handler: (movedSlots: number) => void): void;
 
   /** Publishes atomically: next offset, append to history, deliver to subscribers. */
   publish(channel: string, body: string, opts: PublishOptions): Promise<PublishResult>;

@@ -92,7 +92,11 @@ describe('RedisBroker on Redis Cluster', () => {
     const got: number[] = [];
     sub.onPublication((_c, pub) => got.push(pub.offset));
     let restored = 0;
-    sub.onResubscribed(() => restored++);
+    let movedSlots = 0;
+    sub.onResubscribed((moved) => {
+      restored++;
+      movedSlots += moved;
+    });
     await sub.subscribe(['ch']);
     const pub = await open(prefix);
     await pub.publish('ch', '"data":1', withHistory);
@@ -104,6 +108,7 @@ describe('RedisBroker on Redis Cluster', () => {
     await cluster.moveSlot(slot, to);
     await eventually(async () => restored > 0 && sub.isReady(), 'the subscription placed again', 10000);
     expect(await shardSubscriptions(prefix, ['ch'])).toEqual([['ch', to, 1]]);
+    expect(movedSlots).toBe(1);
     // The first publish may meet the slot still migrating (TRYAGAIN/ASK); retry until one is acknowledged.
     const acknowledged: number[] = [];
     await eventually(async () => {
@@ -121,7 +126,11 @@ describe('RedisBroker on Redis Cluster', () => {
     const got: number[] = [];
     sub.onPublication((_c, pub) => got.push(pub.offset));
     let restored = 0;
-    sub.onResubscribed(() => restored++);
+    let movedSlots = 0;
+    sub.onResubscribed((moved) => {
+      restored++;
+      movedSlots += moved;
+    });
     await sub.subscribe(['ch']);
     const owner = await cluster.ownerOfSlot(await cluster.slotOfKey(redisPubSubChannel('ch', prefix)));
     const promotedAt = Date.now();
@@ -129,6 +138,7 @@ describe('RedisBroker on Redis Cluster', () => {
     await eventually(async () => restored > 0 && sub.isReady(), 'ready again on the promoted replica', 10000);
     expect(Date.now() - promotedAt).toBeLessThan(15000);
     expect(await shardSubscriptions(prefix, ['ch'])).toEqual([['ch', promoted, 1]]);
+    expect(movedSlots).toBe(1);
     const pub = await open(prefix, undefined, () => undefined);
     await eventually(async () => {
       await pub.publish('ch', '"data":1', withHistory).catch(() => undefined);

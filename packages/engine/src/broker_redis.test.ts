@@ -265,7 +265,7 @@ describe('RedisBroker', () => {
     const own = await newRedis();
     const broker = newBroker({ urls: [own.url], prefix: 'ctl', node: 'n1', onError: () => undefined });
     await broker.start();
-    const restored = new Promise<void>((resolve) => broker.onResubscribed(resolve));
+    const restored = new Promise<void>((resolve) => broker.onResubscribed(() => resolve()));
     const inbox = new ControlInbox(broker);
     const controlSubscribers = async (): Promise<unknown[]> => {
       const admin = newClient(own);

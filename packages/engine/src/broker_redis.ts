@@ -61,7 +61,7 @@ export class RedisBroker implements Broker {
   private handler: PublicationHandler | undefined;
   private joinLeaveHandler: JoinLeaveHandler | undefined;
   private controlHandler: ControlHandler | undefined;
-  private resubscribedHandler: (() => void) | undefined;
+  private resubscribedHandler: ((movedSlots: number) => void) | undefined;
   private started = false;
 
   constructor(private readonly options: RedisBrokerOptions) {
@@ -70,7 +70,7 @@ export class RedisBroker implements Broker {
     const events: TopologyEvents = {
       message: (channel, payload) => this.receive(channel, payload),
       control: (payload) => this.receiveControl(payload),
-      restored: () => this.resubscribedHandler?.(),
+      restored: (movedSlots) => this.resubscribedHandler?.(movedSlots),
       error: (err) => this.reportError(err),
     };
     this.topology = options.cluster
@@ -100,7 +100,7 @@ export class RedisBroker implements Broker {
     this.handler = handler;
   }
 
-  onResubscribed(handler: () => void): void {
+  onResubscribed(handler: (movedSlots: number) => void): void {
     this.resubscribedHandler = handler;
   }
 

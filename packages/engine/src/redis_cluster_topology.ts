@@ -31,6 +31,10 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
   private readonly placed = new Map<string, string>();
   /** Wanted channels that lost their subscription (slot moved, node gone) and wait for `repair`. */
   private readonly unplaced = new Set<string>();
+  /** Channel → the node it lost its subscription on, until placed again: tells a moved slot from a reconnect. */
+  private readonly lostFrom = new Map<string, string>();
+  /** Slots whose channels were placed on another node since the last `restored`. */
+  private readonly movedSlots = new Set<number>();
   private repairTimer: NodeJS.Timeout | undefined;
   private repairDelayMs = REPAIR_MIN_MS;
   private started = false;
@@ -123,6 +127,7 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
     for (const channel of still) {
       this.desired.delete(channel);
       this.unplaced.delete(channel);
+      this.lostFrom.delete(channel);
     }
     throw new BrokerUnavailableError(`redis ${this.label}: cannot subscribe ${still.length} channel(s) on their slot's primary`);
   }
@@ -132,6 +137,7 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
     for (const channel of channels) {
       this.desired.delete(channel);
       this.unplaced.delete(channel);
+      this.lostFrom.delete(channel);
       const node = this.placed.get(channel);
       if (node === undefined) continue;
       this.placed.delete(channel);
@@ -186,6 +192,11 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
             if (this.desired.has(channel)) {
               this.placed.set(channel, node);
               this.unplaced.delete(channel);
+              const from = this.lostFrom.get(channel);
+              if (from !== undefined) {
+                this.lostFrom.delete(channel);
+                if (from !== node) this.movedSlots.add(this.slotOf(channel));
+              }
             }
           }
         } catch {
@@ -199,7 +210,11 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
 
   /** `host:port` of the primary serving the channel's slot, from the driver's slot map. */
   private ownerOf(channel: string): string | undefined {
-    return this.cmd.slots[calculateSlot(redisPubSubChannel(channel, this.prefix))]?.[0];
+    return this.cmd.slots[this.slotOf(channel)]?.[0];
+  }
+
+  private slotOf(channel: string): number {
+    return calculateSlot(redisPubSubChannel(channel, this.prefix));
   }
 
   private subscriberFor(node: string): Promise<ShardedSubscriber> {
@@ -237,6 +252,7 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
       this.placed.delete(channel);
       if (this.desired.has(channel)) {
         this.unplaced.add(channel);
+        this.lostFrom.set(channel, node);
         any = true;
       }
     }
@@ -258,8 +274,10 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
       return;
     }
     this.repairDelayMs = REPAIR_MIN_MS;
+    const moved = this.movedSlots.size;
+    this.movedSlots.clear();
     // Publications may have gone by while the channels had no subscription: the broker checks their positions.
-    this.events.restored();
+    this.events.restored(moved);
   }
 
   private refreshSlots(): Promise<void> {

@@ -8,8 +8,11 @@ import { parseShardAddress } from './redis_url';
 export interface TopologyEvents {
   message(channel: string, payload: string): void;
   control(payload: string): void;
-  /** Every subscription is in place again after a loss (a reconnect, a failover, a moved slot). */
-  restored(): void;
+  /**
+   * Every subscription is in place again after a loss (a reconnect, a failover, a moved slot); `movedSlots`
+   * counts the cluster slots whose channels are now subscribed on another node than before (0 off a cluster).
+   */
+  restored(movedSlots: number): void;
   error(err: Error): void;
 }
 
@@ -126,6 +129,6 @@ export class ShardsTopology implements RedisTopology {
   private notifyIfRestored(): void {
     if (!this.restoredPending || !this.isReady()) return;
     this.restoredPending = false;
-    this.events.restored();
+    this.events.restored(0);
   }
 }

@@ -70,8 +70,9 @@ export class Hub {
       if (this.channels.has(channel)) topics.publish(joinLeaveTopic(channel), encodeJoinLeavePush(channel, kind, info));
     });
     // Publications may have been lost while the engine was away: check every channel now.
-    broker.onResubscribed(() => {
+    broker.onResubscribed((movedSlots) => {
       metrics.resubscribes.inc();
+      if (movedSlots > 0) metrics.movedSlots.inc(movedSlots);
       void this.checkPositions();
     });
   }

@@ -59,6 +59,11 @@ export class GatewayMetrics {
     help: 'Times the engine restored every channel subscription after a lost connection.',
     registers: [this.registry],
   });
+  readonly movedSlots = new Counter({
+    name: 'switchboard_engine_moved_slots_total',
+    help: 'Redis Cluster slots whose channels this gateway had to subscribe on another node (resharding, failover).',
+    registers: [this.registry],
+  });
   readonly recoveries = new Counter({
     name: 'switchboard_recoveries_total',
     help: 'Subscribes that asked to recover, by outcome (recovered or unrecovered).',

@@ -125,6 +125,9 @@ it('is ready again within 10 s of a primary failover, and its subscriber gets wh
     );
     await waitFor(() => offsets.includes(acknowledged), { timeoutMs: 10000, message: 'the publication after the failover' });
     expect(offsets).toEqual(Array.from({ length: acknowledged }, (_, i) => i + 1));
+    // The subscriber's gateway subscribed the channel's slot on the promoted replica: one moved slot at least.
+    const metrics = await (await fetch(`${gateways[0].url}/metrics`)).text();
+    expect(Number(/^switchboard_engine_moved_slots_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     await cluster.restartNode(owner);
   } finally {
     client.disconnect();
