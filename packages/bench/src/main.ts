@@ -6,14 +6,20 @@ import path from 'node:path';
 import { loadAverage, pin } from './procstat';
 import { renderReport, type Machine, type Results } from './report';
 import { LoadGen, MAX_SOCKETS_PER_PROCESS } from './runner';
-import { documentsScenario, fanoutScenario, idleScenario, manyChannelsScenario, PROFILES, type Profile } from './scenarios';
-import { startCluster, SYSTEM_LABELS, type SystemName } from './systems';
+import { documentsScenario, fanoutScenario, idleScenario, manyChannelsScenario, PROFILES, redisTopologyScenario, type Profile } from './scenarios';
+import { REDIS_TOPOLOGY_LABELS, startCluster, SYSTEM_LABELS, type SystemName } from './systems';
 
 const USAGE = `Usage: npm run bench [-- flags]
 
   --quick                 a short run (< 3 minutes): fewer configurations, 1 s steps
   --systems <list>        comma-separated: switchboard,uws-relay,socketio (default: all three)
-  --scenarios <list>      comma-separated: a,b,c,d (default: all)
+  --scenarios <list>      comma-separated (default: all):
+                            a  fan-out: 1 channel, 1,000 or 5,000 subscribers
+                            b  many channels: 1,000 channels x 5 subscribers, a random channel per publication
+                            c  idle connections: connect rate and memory per connection
+                            d  documents (Switchboard and a naive baseline)
+                            e  scenario b for Switchboard on 1 Redis, then on a 3-primary Redis Cluster: Redis CPU
+                               per 1,000 publications on each node and how the primaries share the channels
   --no-pin                do not pin processes to cores with taskset
   --cpu-prof <dir>        write a V8 CPU profile of every server process (gateways, worker, peers) into <dir>
   --gateway-args <args>   extra flags for every Switchboard gateway, space-separated (for experiments,
@@ -33,12 +39,13 @@ interface Options {
 }
 
 const ALL_SYSTEMS: SystemName[] = ['switchboard', 'uws-relay', 'socketio'];
+const ALL_SCENARIOS = ['a', 'b', 'c', 'd', 'e'];
 
 function parse(argv: string[]): Options | undefined {
   const opts: Options = {
     profile: PROFILES.full,
     systems: ALL_SYSTEMS,
-    scenarios: new Set(['a', 'b', 'c', 'd']),
+    scenarios: new Set(ALL_SCENARIOS),
     pin: true,
     gatewayArgs: [],
     out: path.resolve(__dirname, '..', 'results'),
@@ -61,7 +68,7 @@ function parse(argv: string[]): Options | undefined {
       opts.systems = list;
     } else if (arg === '--scenarios') {
       const list = value().split(',');
-      for (const s of list) if (!['a', 'b', 'c', 'd'].includes(s)) throw new Error(`unknown scenario ${s}; expected a, b, c or d`);
+      for (const s of list) if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}; expected one of ${ALL_SCENARIOS.join(', ')}`);
       opts.scenarios = new Set(list);
     } else if (arg === '-h' || arg === '--help') return undefined;
     else throw new Error(`unknown flag ${arg}\n\n${USAGE}`);
@@ -125,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
     ? `server side (Redis, gateways, worker, peer nodes) pinned to CPU 0; load generator (subscriber, publisher, writer processes and the orchestrator) pinned to CPU ${loadCpus}`
     : 'not pinned (taskset missing, one core, or --no-pin): all processes share every core';
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command), fanout: [], many: [], idle: [], docs: [] };
+  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command), fanout: [], many: [], idle: [], docs: [], topologies: [] };
   log(`${command}: ${res.machine.cpu}, ${cores} cores, load ${res.machine.loadBefore}; ${layout}`);
   if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
 
@@ -145,6 +152,19 @@ export async function main(argv: string[]): Promise<number> {
         if (opts.scenarios.has('b')) res.many.push(...(await manyChannelsScenario(gen, cluster, profile, log)));
       } finally {
         await cluster.stop();
+      }
+    }
+    if (opts.scenarios.has('e') && opts.systems.includes('switchboard')) {
+      // Same gateways, same ladder; only where the data lives changes.
+      for (const redis of ['single', 'cluster'] as const) {
+        log(`starting Switchboard on ${REDIS_TOPOLOGY_LABELS[redis]}`);
+        const cluster = await startCluster('switchboard', { nodes: 2, redis, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs });
+        try {
+          await gen.pub.call('init', { host: cluster.host, ports: cluster.ports, poolPerPort: 32, headers: cluster.apiHeaders });
+          res.topologies.push(await redisTopologyScenario(gen, cluster, profile, log));
+        } finally {
+          await cluster.stop();
+        }
       }
     }
     if (opts.scenarios.has('d') && opts.systems.includes('switchboard')) {

@@ -48,6 +48,8 @@ export interface ProcUsage {
   side: 'sut' | 'load';
   /** Percent of one core over the interval. */
   cpu: number;
+  /** CPU-seconds (user + system) used over the interval. */
+  cpuSeconds: number;
   rssMiB: number;
 }
 
@@ -58,12 +60,10 @@ export function cpuWindow(processes: NamedProcess[]): { stop(): ProcUsage[] } {
   return {
     stop() {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      return processes.map((p, i) => ({
-        name: p.name,
-        side: p.side,
-        cpu: (100 * (cpuSeconds(p.pid) - before[i])) / seconds,
-        rssMiB: rssBytes(p.pid) / (1024 * 1024),
-      }));
+      return processes.map((p, i) => {
+        const used = cpuSeconds(p.pid) - before[i];
+        return { name: p.name, side: p.side, cpu: (100 * used) / seconds, cpuSeconds: used, rssMiB: rssBytes(p.pid) / (1024 * 1024) };
+      });
     },
   };
 }

@@ -1,7 +1,8 @@
-// Markdown tables of a run: one row per step, the sustained figures side by side, and the targets of issue 6.
+// Markdown tables of a run: one row per step, the sustained figures side by side, and the targets of issues 6 and 10.
+import { SPREAD_TARGET } from './cluster_spread';
 import { P99_BUDGET_MS } from './runner';
-import type { DocRow, FanoutRow, IdleRow } from './scenarios';
-import { SYSTEM_LABELS, type SystemName } from './systems';
+import type { DocRow, FanoutRow, IdleRow, TopologyRun } from './scenarios';
+import { REDIS_TOPOLOGY_LABELS, SYSTEM_LABELS, type SystemName } from './systems';
 import type { ProcUsage } from './procstat';
 
 export interface Machine {
@@ -25,6 +26,8 @@ export interface Results {
   many: FanoutRow[];
   idle: IdleRow[];
   docs: DocRow[];
+  /** (e) The many-channels ladder per Redis topology. */
+  topologies: TopologyRun[];
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -205,6 +208,135 @@ function docTable(rows: DocRow[]): string {
   );
 }
 
+/** Redis CPU-seconds per 1,000 successful publications of a step, per Redis process, and their sum. */
+function redisCpuPer1000(row: FanoutRow, redisNodes: string[]): { name: string; value: number }[] {
+  const per = (cpuSeconds: number): number => (row.result.published > 0 ? (1000 * cpuSeconds) / row.result.published : NaN);
+  const nodes = redisNodes.map((name) => ({ name, value: per(row.result.usage.find((u) => u.name === name)?.cpuSeconds ?? NaN) }));
+  if (nodes.length > 1) nodes.push({ name: 'all', value: nodes.reduce((sum, n) => sum + n.value, 0) });
+  return nodes;
+}
+
+const cpuS = (n: number): string => (Number.isFinite(n) ? n.toFixed(3) : '–');
+const factor = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(2)}` : n === Infinity ? '∞' : '–');
+
+function perNode(values: { name: string; value: number }[]): string {
+  return values.length === 1 ? cpuS(values[0].value) : values.map((v) => `${v.name} ${cpuS(v.value)}`).join(', ');
+}
+
+/** The best passing step of one ladder (one system, subscriber count and size). */
+function bestStep(rows: FanoutRow[]): FanoutRow | undefined {
+  return rows.filter((r) => r.passed).sort((a, b) => b.result.deliveredPerSec - a.result.deliveredPerSec)[0];
+}
+
+
+function topologySteps(runs: TopologyRun[]): string {
+  return table(
+    [
+      'Redis',
+      'pub/s',
+      'offered deliveries/s',
+      'delivered/s',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'lost',
+      'publish p99 ms',
+      'server CPU % (per process)',
+      'Redis CPU-s per 1,000 publications (per node)',
+      'load-gen CPU %',
+      'verdict',
+    ],
+    runs.flatMap((run) =>
+      run.rows.map((r) => [
+        REDIS_TOPOLOGY_LABELS[run.redis],
+        int(r.rate),
+        int(r.offered),
+        int(r.result.deliveredPerSec),
+        ms(r.result.latency.p50),
+        ms(r.result.latency.p99),
+        ms(r.result.latency.max),
+        int(r.result.missing),
+        ms(r.result.publishLatency.p99),
+        cpu(r.result.usage, 'sut'),
+        perNode(redisCpuPer1000(r, run.redisNodes)),
+        cpu(r.result.usage, 'load'),
+        r.verdict,
+      ]),
+    ),
+  );
+}
+
+function topologySummary(runs: TopologyRun[]): string {
+  return table(
+    [
+      'Redis',
+      'sustained deliveries/s (best passing step)',
+      'at pub/s',
+      'zero-loss capacity/s (any latency)',
+      'deliveries per server CPU-second',
+      'Redis CPU-s per 1,000 publications at that step (per node)',
+      'server CPU % at that step (per process)',
+      'Redis socket reads per 1,000 publications, whole ladder (per node)',
+    ],
+    runs.map((run) => {
+      const best = bestStep(run.rows);
+      const published = run.rows.reduce((n, r) => n + r.result.published, 0);
+      const reads = run.counters.map((c) => ({ name: c.name, value: published > 0 ? (1000 * c.reads) / published : NaN }));
+      if (reads.length > 1) reads.push({ name: 'all', value: reads.reduce((sum, r) => sum + r.value, 0) });
+      return [
+        REDIS_TOPOLOGY_LABELS[run.redis],
+        int(best?.result.deliveredPerSec ?? 0),
+        best ? int(best.rate) : '–',
+        int([...capacity(run.rows).values()][0] ?? 0),
+        int(efficiency(best)),
+        best ? perNode(redisCpuPer1000(best, run.redisNodes)) : '–',
+        best ? cpu(best.result.usage, 'sut') : '–',
+        reads.length === 1 ? int(reads[0].value) : reads.map((r) => `${r.name} ${int(r.value)}`).join(', '),
+      ];
+    }),
+  );
+}
+
+function spreadSection(run: TopologyRun): string[] {
+  const spread = run.spread;
+  if (!spread) return [];
+  const met = (x: number): string => (x <= SPREAD_TARGET ? 'yes' : '**no**');
+  return [
+    '',
+    `How ${int(spread.primaries.reduce((n, p) => n + p.channels, 0))} channels and their Redis CPU spread over the primaries ` +
+      `(CPU summed over the publishing time of all ${spread.steps} steps of its ladder, ${int(spread.published)} publications):`,
+    '',
+    table(
+      [
+        'primary',
+        'port',
+        'slots',
+        'channels (CLUSTER KEYSLOT)',
+        'sharded subscriptions held (PUBSUB SHARDCHANNELS)',
+        'Redis CPU-s',
+        'Redis CPU-s per 1,000 publications',
+        'CPU share',
+      ],
+      [
+        ...spread.primaries.map((p) => [
+          p.name,
+          String(p.port),
+          int(p.slots),
+          int(p.channels),
+          int(p.subscribed),
+          p.cpuSeconds.toFixed(2),
+          cpuS(p.cpuPer1000),
+          `${(100 * p.cpuShare).toFixed(1)} %`,
+        ]),
+        ['max/min', '', '', factor(spread.channelsMaxMin), '', '', '', factor(spread.cpuMaxMin)],
+      ],
+    ),
+    '',
+    `Issue 10 wants max/min ≤ ${SPREAD_TARGET} over the primaries: channels ${factor(spread.channelsMaxMin)} (${met(spread.channelsMaxMin)}), ` +
+      `Redis CPU ${factor(spread.cpuMaxMin)} (${met(spread.cpuMaxMin)}).`,
+  ];
+}
+
 export interface Target {
   what: string;
   target: string;
@@ -296,6 +428,19 @@ export function renderReport(res: Results): string {
   }
   if (res.idle.length) parts.push('', '## (c) Idle connections (each subscribed to one channel)', '', idleTable(res.idle));
   if (res.docs.length) parts.push('', '## (d) Documents', '', docTable(res.docs));
+  if (res.topologies.length) {
+    parts.push(
+      '',
+      '## (e) Many channels on 1 Redis and on a 3-primary Redis Cluster: Switchboard, 2 gateways, 1000 channels × 5 subscribers',
+      '',
+      topologySteps(res.topologies),
+      '',
+      'Sustained deliveries/s and Redis CPU per 1,000 publications:',
+      '',
+      topologySummary(res.topologies),
+      ...res.topologies.flatMap(spreadSection),
+    );
+  }
   const t = targets(res);
   if (t.length) {
     parts.push(

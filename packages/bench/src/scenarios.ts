@@ -1,9 +1,12 @@
-// The scenarios of the benchmark: (a) fan-out, (b) many channels, (c) idle connections, (d) documents.
-// Each returns one row per step; the orchestrator (main.ts) runs them per system and prints the tables.
+// The scenarios of the benchmark: (a) fan-out, (b) many channels, (c) idle connections, (d) documents, (e) many
+// channels on one Redis and on a Redis Cluster. Each returns one row per step; the orchestrator (main.ts) runs them
+// per system and prints the tables.
+import { channelPlacement, spreadOf, type PrimaryPlacement, type Spread } from './cluster_spread';
 import { mergeEncoded, type LatencySummary } from './latency';
 import { cpuWindow, rssBytes, type ProcUsage } from './procstat';
+import { redisCounters, type NodeCounters } from './redis_stats';
 import { LoadGen, runStep, stepPassed, stepVerdict, type ClientPlan, type StepResult } from './runner';
-import type { Cluster, SystemName } from './systems';
+import type { Cluster, RedisTopologyName, SystemName } from './systems';
 import type { DocResult, DocRun } from './doc_proc';
 
 export interface Profile {
@@ -111,6 +114,20 @@ export interface IdleRow {
   usage: ProcUsage[];
 }
 
+/** (e) One Redis topology's run of the many-channels ladder. */
+export interface TopologyRun {
+  redis: RedisTopologyName;
+  /** Names of its Redis processes in the per-process CPU columns. */
+  redisNodes: string[];
+  rows: FanoutRow[];
+  /** Redis Cluster only: each primary's slots and channels, taken once the subscribers were in. */
+  placement?: PrimaryPlacement[];
+  /** Redis Cluster only: the placement with each primary's CPU over every step of the ladder. */
+  spread?: Spread;
+  /** Socket reads and commands each Redis node counted from the first step to the end of the last. */
+  counters: NodeCounters[];
+}
+
 export interface DocRow {
   system: 'switchboard' | 'naive';
   workload: 'hot' | 'many';
@@ -201,13 +218,23 @@ export async function fanoutScenario(gen: LoadGen, cluster: Cluster, profile: Pr
   return rows;
 }
 
-/** (b) Many channels with a few subscribers each; each publication goes to a random channel. */
-export async function manyChannelsScenario(gen: LoadGen, cluster: Cluster, profile: Profile, log: Log): Promise<FanoutRow[]> {
+/**
+ * (b) Many channels with a few subscribers each; each publication goes to a random channel. `afterConnect` runs
+ * once every subscriber is in, before the first step; `afterLadder` after the last step, before they leave.
+ */
+export async function manyChannelsScenario(
+  gen: LoadGen,
+  cluster: Cluster,
+  profile: Profile,
+  log: Log,
+  opts: { scenario?: string; afterConnect?: (channels: string[]) => Promise<void>; afterLadder?: () => Promise<void> } = {},
+): Promise<FanoutRow[]> {
   const per = profile.manySubscribersPerChannel;
   const channels = Array.from({ length: profile.manyChannels }, (_, c) => `bench:m${c}`);
   const plans = fanoutPlans(cluster, channels.length * per, (i) => channels[Math.floor(i / per)]);
   const connected = await gen.connect(cluster, plans, profile.connectConcurrency);
   if (connected.failed > 0) throw new Error(`${cluster.system}: ${connected.failed} subscribers failed: ${connected.errors.join('; ')}`);
+  await opts.afterConnect?.(channels);
   const size = 64;
   const run = async (rate: number): Promise<FanoutRow> => {
     const result = await runStep(gen, cluster, {
@@ -231,13 +258,34 @@ export async function manyChannelsScenario(gen: LoadGen, cluster: Cluster, profi
       passed: stepPassed(result),
       verdict: stepVerdict(result),
     };
-    log(progressLine('b', row));
+    log(progressLine(opts.scenario ?? 'b', row));
     if (!row.passed) await settle(gen);
     return row;
   };
   const rows = await ladder(profile, profile.manyStart, profile.manyMax, run, () => gen.ensureConnected(cluster, profile.connectConcurrency));
+  await opts.afterLadder?.();
   await gen.disconnect();
   return rows;
+}
+
+/** (e) The many-channels ladder on the Redis topology `cluster` runs on; on a Redis Cluster, where its channels live. */
+export async function redisTopologyScenario(gen: LoadGen, cluster: Cluster, profile: Profile, log: Log): Promise<TopologyRun> {
+  let placement: PrimaryPlacement[] | undefined;
+  let counting: Awaited<ReturnType<typeof redisCounters>> | undefined;
+  let counters: NodeCounters[] = [];
+  const afterConnect = async (channels: string[]): Promise<void> => {
+    if (cluster.redisCluster) {
+      placement = await channelPlacement(cluster, channels);
+      log(`[e] channels per primary: ${placement.map((p) => `${p.name} ${p.channels} (subscribed ${p.subscribed})`).join(', ')}`);
+    }
+    counting = await redisCounters(cluster.redisNodes);
+  };
+  const afterLadder = async (): Promise<void> => {
+    counters = (await counting?.stop()) ?? [];
+  };
+  const rows = await manyChannelsScenario(gen, cluster, profile, log, { scenario: `e ${cluster.redis}`, afterConnect, afterLadder });
+  const spread = placement && spreadOf(placement, rows.map((r) => ({ usage: r.result.usage, published: r.result.published })));
+  return { redis: cluster.redis, redisNodes: cluster.redisNodes.map((n) => n.name), rows, placement, spread, counters };
 }
 
 /** (c) Idle connections: connect rate (with a JWT each, where the system takes one) and RSS per connection. */
@@ -255,7 +303,7 @@ export async function idleScenario(gen: LoadGen, cluster: Cluster, profile: Prof
   const open = await gen.openCount();
   const perNode = (i: number): number => {
     const node = nodes[i];
-    if (node.name === 'redis') return 0;
+    if (node.name.startsWith('redis')) return 0;
     const index = Number(/\d+$/.exec(node.name)?.[0] ?? 1) - 1;
     return plans.filter((p) => p.port === cluster.ports[index]).length;
   };

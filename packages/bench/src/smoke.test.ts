@@ -2,6 +2,7 @@
 // every subscriber exactly once, nothing is lost), never how fast anything is. Needs the built dist/ (npm test
 // builds first) and redis-server on the PATH.
 import { existsSync } from 'node:fs';
+import { channelPlacement, type PrimaryPlacement } from './cluster_spread';
 import { benchScript } from './ipc';
 import { LoadGen, runStep } from './runner';
 import { startCluster, type Cluster } from './systems';
@@ -21,11 +22,19 @@ describe('benchmark smoke run', () => {
     await gen?.stop();
   });
 
-  async function fanout(cluster: Cluster, subscribers: number, channels: string[], pick: 'cycle' | 'random', step: number): Promise<void> {
+  async function fanout(
+    cluster: Cluster,
+    subscribers: number,
+    channels: string[],
+    pick: 'cycle' | 'random',
+    step: number,
+    afterConnect?: () => Promise<void>,
+  ): Promise<void> {
     await gen.pub.call('init', { host: cluster.host, ports: cluster.ports, poolPerPort: 4, headers: cluster.apiHeaders });
     const plans = Array.from({ length: subscribers }, (_, i) => ({ port: cluster.ports[i % cluster.ports.length], channels: [channels[i % channels.length]] }));
     const connected = await gen.connect(cluster, plans, 10);
     expect(connected).toMatchObject({ ok: subscribers, failed: 0 });
+    await afterConnect?.();
     const perChannel = channels.map((_, c) => plans.filter((p) => p.channels[0] === channels[c]).length);
     const r = await runStep(gen, cluster, { step, rate: 40, durationMs: 500, channels, pick, size: 64, subscribersPerChannel: perChannel, maxDrainMs: 5000 });
     expect(r.published).toBe(20);
@@ -70,6 +79,25 @@ describe('benchmark smoke run', () => {
       expect(naive.errors).toBe(0);
       expect(naive.commits).toBeGreaterThan(0);
       expect(naive.attempts).toBeGreaterThanOrEqual(naive.commits);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('counts every delivery through Switchboard on a Redis Cluster, and finds which primary holds each channel', async () => {
+    const cluster = await startCluster('switchboard', { nodes: 1, redis: 'cluster' });
+    try {
+      expect(cluster.processes.map((p) => p.name)).toEqual(['redis1', 'redis2', 'redis3', 'gw1']);
+      const channels = Array.from({ length: 12 }, (_, c) => `bench:c${c}`);
+      let placement: PrimaryPlacement[] = [];
+      await fanout(cluster, 24, channels, 'random', 4, async () => {
+        placement = await channelPlacement(cluster, channels);
+      });
+      expect(placement.map((p) => p.name).sort()).toEqual(['redis1', 'redis2', 'redis3']);
+      expect(placement.reduce((n, p) => n + p.slots, 0)).toBe(16384);
+      expect(placement.reduce((n, p) => n + p.channels, 0)).toBe(channels.length);
+      // The gateway subscribed each channel on the primary that owns its slot, and nowhere else.
+      expect(placement.map((p) => p.subscribed)).toEqual(placement.map((p) => p.channels));
     } finally {
       await cluster.stop();
     }

@@ -1,10 +1,20 @@
 // Starts and stops the systems under test on private Redis servers: a Switchboard cluster (gateways, optionally a
-// versioning worker), the minimal uWS + Redis relay, and Socket.IO with the Redis adapter.
+// versioning worker) on one Redis or a Redis Cluster, the minimal uWS + Redis relay, and Socket.IO with the Redis adapter.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, httpStatus, startRedis, startSwitchboard, switchboardBin, waitFor, type RedisServer } from '@switchboard/testkit';
+import {
+  freePort,
+  httpStatus,
+  startRedis,
+  startRedisCluster,
+  startSwitchboard,
+  switchboardBin,
+  waitFor,
+  type RedisCluster,
+  type RedisServer,
+} from '@switchboard/testkit';
 import { benchScript } from './ipc';
 import { pin, type NamedProcess } from './procstat';
 import type { Proto } from './protocols';
@@ -17,6 +27,16 @@ export const SYSTEM_LABELS: Record<SystemName, string> = {
   socketio: 'Socket.IO+redis-adapter',
 };
 
+/** One redis-server, or a Redis Cluster of three primaries without replicas (Switchboard only). */
+export type RedisTopologyName = 'single' | 'cluster';
+
+export const REDIS_TOPOLOGY_LABELS: Record<RedisTopologyName, string> = {
+  single: '1 Redis',
+  cluster: 'Redis Cluster, 3 primaries',
+};
+
+const CLUSTER_PRIMARIES = 3;
+
 export interface ClusterOptions {
   /** Gateways (or relay / Socket.IO nodes). */
   nodes: number;
@@ -28,6 +48,15 @@ export interface ClusterOptions {
   profileDir?: string;
   /** Extra flags for each Switchboard gateway. */
   gatewayArgs?: string[];
+  /** Where the data lives; default one redis-server. */
+  redis?: RedisTopologyName;
+}
+
+/** A Redis process of the system under test, named as in the per-process CPU columns. */
+export interface RedisNode {
+  name: string;
+  port: number;
+  pid: number;
 }
 
 export interface Cluster {
@@ -42,6 +71,11 @@ export interface Cluster {
   /** Connection tokens are required (Switchboard); the peers take none. */
   secret?: string;
   redisUrl: string;
+  redis: RedisTopologyName;
+  /** `redis` for one server; `redis1`, `redis2`, … for the nodes of a Redis Cluster. */
+  redisNodes: RedisNode[];
+  /** The Redis Cluster, when `redis` is 'cluster': to ask it which primary owns which slot. */
+  redisCluster?: RedisCluster;
   processes: NamedProcess[];
   stop(): Promise<void>;
 }
@@ -75,9 +109,33 @@ async function redisPid(redis: RedisServer): Promise<number> {
   }
 }
 
+interface StartedRedis {
+  url: string;
+  nodes: RedisNode[];
+  cluster?: RedisCluster;
+  stop(): Promise<void>;
+}
+
+async function startRedisTopology(topology: RedisTopologyName): Promise<StartedRedis> {
+  if (topology === 'single') {
+    const redis = await startRedis();
+    return { url: redis.url, nodes: [{ name: 'redis', port: redis.port, pid: await redisPid(redis) }], stop: () => redis.stop() };
+  }
+  const cluster = await startRedisCluster({ primaries: CLUSTER_PRIMARIES, replicasPerPrimary: 0 });
+  return {
+    url: cluster.url,
+    nodes: cluster.nodes.map((n, i) => ({ name: `redis${i + 1}`, port: n.port, pid: n.pid })),
+    cluster,
+    stop: () => cluster.stop(),
+  };
+}
+
 export async function startCluster(system: SystemName, opts: ClusterOptions): Promise<Cluster> {
-  const redis = await startRedis();
-  const processes: NamedProcess[] = [{ name: 'redis', pid: await redisPid(redis), side: 'sut' }];
+  const topology = opts.redis ?? 'single';
+  // The peers speak to one Redis through plain clients; only Switchboard's engine routes by slot.
+  if (topology === 'cluster' && system !== 'switchboard') throw new Error(`${SYSTEM_LABELS[system]} does not run on a Redis Cluster here`);
+  const redis = await startRedisTopology(topology);
+  const processes: NamedProcess[] = redis.nodes.map((n) => ({ name: n.name, pid: n.pid, side: 'sut' }));
   const stops: (() => Promise<unknown>)[] = [];
   const stopAll = async (): Promise<void> => {
     await Promise.all(stops.map((s) => s().catch(() => undefined)));
@@ -142,6 +200,9 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
       apiKey: BENCH_API_KEY,
       secret: system === 'switchboard' ? BENCH_SECRET : undefined,
       redisUrl: redis.url,
+      redis: topology,
+      redisNodes: redis.nodes,
+      redisCluster: redis.cluster,
       processes,
       stop: stopAll,
     };
