@@ -107,13 +107,13 @@ describe('gateway', () => {
   afterAll(() => redis?.stop());
 
   it('starts on the Redis engine, answers /readyz, warns once about unknown keys, and exits 0 on SIGTERM', async () => {
-    const config = configFile('centrifugo.yaml', 'engine:\n  type: redis\nchannel:\n  namespaces:\n    - name: chat\n      presence: true\n');
+    const config = configFile('centrifugo.yaml', 'engine:\n  type: redis\n  redis:\n    prefix: app\nchannel:\n  namespaces:\n    - name: chat\n      presence: true\n');
     const args = ['--redis', redis.url, '--token-hmac-secret', 'secret', '--node-name', 'gw-test', '--config', config];
     const server = await startSwitchboard('gateway', args);
     try {
       expect(await httpStatus(`${server.url}/readyz`)).toBe(200);
       const warnings = server.output().split('\n').filter((line) => line.startsWith('switchboard: warning:'));
-      expect(warnings).toEqual([`switchboard: warning: config file ${config}: ignoring keys Switchboard does not know: engine`]);
+      expect(warnings).toEqual([`switchboard: warning: config file ${config}: ignoring keys Switchboard does not know: engine.redis.prefix`]);
       const listening = server
         .output()
         .split('\n')

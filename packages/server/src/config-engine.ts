@@ -34,7 +34,7 @@ export function engineRedis(section: unknown, path: string, unknownKeys: string[
   const redis = optionalMapping(engine.redis, path, 'engine.redis');
   if (type === 'memory') return [];
   // Centrifugo's default address when the type is redis and no address is given.
-  if (!redis) return type === 'redis' ? parseRedisUrls('redis://127.0.0.1:6379', at('engine.redis')) : undefined;
+  if (!redis) return type === 'redis' ? ['redis://127.0.0.1:6379'] : undefined;
   keepKnown(redis, 'engine.redis', REDIS_KEYS, unknownKeys);
 
   const user = optionalText(redis.user, at('engine.redis.user'));
@@ -47,11 +47,11 @@ export function engineRedis(section: unknown, path: string, unknownKeys: string[
   const userinfo = user === undefined && password === undefined ? '' : `${encodeURIComponent(user ?? '')}${password === undefined ? '' : ':' + encodeURIComponent(password)}@`;
 
   const given = (['address', 'cluster_address', 'sentinel_address'] as const).filter((key) => redis[key] != null);
-  if (given.length === 0) throw new ConfigError(`${at('engine.redis')}: expected one of address, cluster_address or sentinel_address`);
   if (given.length > 1) throw new ConfigError(`${at('engine.redis')}: give one of ${given.join(' and ')}, not both`);
-  const kind = given[0];
+  // Centrifugo's default address when none is given.
+  const kind = given[0] ?? 'address';
   const label = at(`engine.redis.${kind}`);
-  const addresses = stringList(redis[kind], label);
+  const addresses = given.length === 0 ? ['127.0.0.1:6379'] : stringList(redis[kind], label);
   if (kind !== 'sentinel_address') {
     for (const key of ['sentinel_master_name', 'sentinel_user', 'sentinel_password'] as const) {
       if (redis[key] != null) throw new ConfigError(`${at(`engine.redis.${key}`)}: only used with sentinel_address`);

@@ -349,6 +349,7 @@ describe('config file: engine (Centrifugo v6 names)', () => {
     expect(configOf(['--config', file('yaml', 'engine:\n  type: memory\n')]).redis).toEqual([]);
     // Centrifugo's default address when the type is redis and no address is given.
     expect(redisOf('engine:\n  type: redis\n')).toEqual(['redis://127.0.0.1:6379']);
+    expect(redisOf('engine:\n  redis:\n    password: x\n')).toEqual(['redis://:x@127.0.0.1:6379']);
   });
 
   it('names unknown engine keys in the warning', () => {
@@ -358,7 +359,6 @@ describe('config file: engine (Centrifugo v6 names)', () => {
 
   const bad: [string, string, RegExp][] = [
     ['an unknown engine type', 'engine:\n  type: nats\n', /: engine\.type: expected "memory" or "redis", got "nats"$/],
-    ['no address of any kind', 'engine:\n  redis:\n    password: x\n', /: engine\.redis: expected one of address, cluster_address or sentinel_address$/],
     ['two kinds of address', 'engine:\n  redis:\n    address: a:1\n    cluster_address: [b:2]\n', /: engine\.redis: give one of address and cluster_address, not both$/],
     ['a sentinel without its master name', 'engine:\n  redis:\n    sentinel_address: [s:26379]\n', /: engine\.redis\.sentinel_master_name: required with sentinel_address$/],
     ['a master name without sentinels', 'engine:\n  redis:\n    address: a:1\n    sentinel_master_name: m\n', /: engine\.redis\.sentinel_master_name: only used with sentinel_address$/],
