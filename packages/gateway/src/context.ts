@@ -3,6 +3,7 @@ import type { Broker } from '@switchboard/engine';
 import type { Logger } from 'pino';
 import type { TokenVerifier } from './auth';
 import type { ChannelConfig } from './channels';
+import type { ChannelCore } from './core';
 import type { Hub } from './hub';
 import type { GatewayLimits } from './options';
 import type { Documents } from './documents';
@@ -12,6 +13,8 @@ import type { SessionRegistry } from './registry';
 
 export interface GatewayContext {
   broker: Broker;
+  /** Channel operations every edge shares. */
+  core: ChannelCore;
   hub: Hub;
   registry: SessionRegistry;
   documents: Documents;

@@ -1,17 +1,15 @@
 // The server HTTP API (`POST /api/<method>`): what a backend does with an API key, cluster-wide.
 import { timingSafeEqual } from 'node:crypto';
-import { DisconnectCode, encodePublicationBody, ErrorCode, exceedsJsonDepth, MAX_JSON_DEPTH, protocolError, type ProtocolError } from '@switchboard/protocol';
-import type { Broker } from '@switchboard/engine';
+import { DisconnectCode, ErrorCode, exceedsJsonDepth, MAX_JSON_DEPTH, protocolError, type ProtocolError } from '@switchboard/protocol';
 import type { Logger } from 'pino';
-import type { ChannelConfig, NamespaceOptions } from './channels';
+import type { NamespaceOptions } from './channels';
 import type { ControlPlane, NodeInfo } from './control';
+import type { ChannelCore } from './core';
 import type { Documents } from './documents';
 import { globMatcher, MAX_PATTERN_LENGTH } from './glob';
 import { encodeHistory } from './history';
-import type { GatewayMetrics } from './metrics';
-import { channelOptions, Refusal, refuse } from './refusal';
-import type { GatewayLimits } from './options';
-import { presenceResult, presenceStatsResult } from './presence';
+import { Refusal, refuse } from './refusal';
+import { encodePresence, encodePresenceStats } from './presence';
 
 export interface ApiResponse {
   status: number;
@@ -19,12 +17,9 @@ export interface ApiResponse {
 }
 
 export interface ApiContext {
-  broker: Broker;
+  core: ChannelCore;
   control: ControlPlane;
   documents: Documents;
-  metrics: GatewayMetrics;
-  channels: ChannelConfig;
-  limits: GatewayLimits;
   logger: Logger;
   apiKey?: string;
 }
@@ -44,8 +39,8 @@ export class HttpApi {
     broadcast: (b) => this.broadcast(b),
     history: (b) => this.history(b),
     history_remove: (b) => this.historyRemove(b),
-    presence: (b) => this.presence(b, presenceResult),
-    presence_stats: (b) => this.presence(b, presenceStatsResult),
+    presence: (b) => this.presence(b),
+    presence_stats: (b) => this.presenceStats(b),
     channels: (b) => this.activeChannels(b),
     info: () => this.info(),
     unsubscribe: (b) => this.unsubscribe(b),
@@ -119,7 +114,7 @@ export class HttpApi {
   }
 
   private namespace(channel: string, writing = true): NamespaceOptions {
-    const ns = channelOptions(this.ctx.channels, this.ctx.limits.maxChannelLength, channel);
+    const ns = this.ctx.core.namespace(channel);
     if (writing && ns.documents) refuse(ErrorCode.PermissionDenied, `"${channel}" is a document: write it with doc_update`);
     return ns;
   }
@@ -136,11 +131,7 @@ export class HttpApi {
 
   private data(body: Body): string {
     if (body.data === undefined) refuse(ErrorCode.BadRequest, '"data" is required');
-    const encoded = JSON.stringify(body.data);
-    if (encoded.length > this.ctx.limits.maxMessageSize) {
-      refuse(ErrorCode.LimitExceeded, `data larger than ${this.ctx.limits.maxMessageSize} bytes`);
-    }
-    return encoded;
+    return JSON.stringify(body.data);
   }
 
   private idempotencyKey(body: Body): string | undefined {
@@ -151,15 +142,7 @@ export class HttpApi {
   }
 
   private async publishOne(channel: string, ns: NamespaceOptions, data: string, idempotencyKey?: string): Promise<string> {
-    let result;
-    try {
-      const opts = { historySize: ns.history_size, historyTtlSeconds: ns.history_ttl, idempotencyKey };
-      result = await this.ctx.metrics.timeEngine('publish', () => this.ctx.broker.publish(channel, encodePublicationBody(data), opts));
-      if (!result.duplicate) this.ctx.metrics.publications.labels('api').inc();
-    } catch (err) {
-      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine publish failed');
-      refuse(ErrorCode.Internal, 'engine unavailable, retry');
-    }
+    const result = await this.ctx.core.publish(channel, ns, data, { idempotencyKey, source: 'api' });
     return JSON.stringify({ offset: result.offset, epoch: result.epoch });
   }
 
@@ -191,7 +174,6 @@ export class HttpApi {
 
   private async history(body: Body): Promise<string> {
     const { channel, ns } = this.channel(body, false);
-    if (ns.history_size === 0) refuse(ErrorCode.NotAvailable, 'history is not enabled for this channel');
     const limit = body.limit ?? 0;
     if (typeof limit !== 'number' || !Number.isSafeInteger(limit)) refuse(ErrorCode.BadRequest, '"limit" must be an integer');
     const reverse = body.reverse ?? false;
@@ -204,31 +186,24 @@ export class HttpApi {
       }
       since = { offset: (s.offset as number | undefined) ?? 0, epoch: (s.epoch as string | undefined) ?? '' };
     }
-    let result;
-    try {
-      result = await this.ctx.broker.history(channel, {
-        limit: limit < 0 ? ns.history_size : Math.min(limit, ns.history_size),
-        since,
-        reverse,
-        metaTtlSeconds: ns.history_ttl,
-      });
-    } catch (err) {
-      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history failed');
-      refuse(ErrorCode.Internal, 'engine unavailable, retry');
-    }
+    const result = await this.ctx.core.history(channel, ns, { limit, since, reverse });
     return encodeHistory(result, since);
   }
 
   private async historyRemove(body: Body): Promise<string> {
     const { channel } = this.channel(body, false);
-    await this.engine(() => this.ctx.broker.removeHistory(channel), channel);
+    await this.ctx.core.removeHistory(channel);
     return '{}';
   }
 
-  private async presence(body: Body, read: (broker: Broker, channel: string) => Promise<string>): Promise<string> {
+  private async presence(body: Body): Promise<string> {
     const { channel, ns } = this.channel(body, false);
-    if (!ns.presence) refuse(ErrorCode.NotAvailable, 'presence is not enabled for this channel');
-    return this.engine(() => read(this.ctx.broker, channel), channel);
+    return encodePresence(await this.ctx.core.presence(channel, ns));
+  }
+
+  private async presenceStats(body: Body): Promise<string> {
+    const { channel, ns } = this.channel(body, false);
+    return encodePresenceStats(await this.ctx.core.presenceStats(channel, ns));
   }
 
   /** Channels with at least one subscriber on some node, with their subscriber counts; `pattern` may use `*`. */
@@ -257,7 +232,7 @@ export class HttpApi {
     const user = this.string(body, 'user', true) as string;
     const { channel } = this.channel(body, false);
     const client = this.string(body, 'client', false);
-    await this.engine(() => this.ctx.control.unsubscribe(user, channel, client), channel);
+    await this.ctx.core.engine('unsubscribe', channel, () => this.ctx.control.unsubscribe(user, channel, client));
     return '{}';
   }
 
@@ -274,17 +249,7 @@ export class HttpApi {
       code = d.code as number;
       reason = typeof d.reason === 'string' ? d.reason.slice(0, 100) : '';
     }
-    await this.engine(() => this.ctx.control.disconnect(user, client, code, reason));
+    await this.ctx.core.engine('disconnect', undefined, () => this.ctx.control.disconnect(user, client, code, reason));
     return '{}';
-  }
-
-  /** Runs an engine call; its failure is a temporary internal error for the caller to retry. */
-  private async engine<T>(call: () => Promise<T>, channel?: string): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine call failed');
-      refuse(ErrorCode.Internal, 'engine unavailable, retry');
-    }
   }
 }

@@ -1,5 +1,5 @@
 // Keeps this gateway's presence entries alive in the engine: added on subscribe, refreshed, removed on leave.
-import type { Broker } from '@switchboard/engine';
+import type { Broker, PresenceStats } from '@switchboard/engine';
 import type { Logger } from 'pino';
 
 export class PresenceTracker {
@@ -52,15 +52,13 @@ export class PresenceTracker {
 }
 
 /** The `presence` result: client id → ClientInfo, built from the stored encodings without re-encoding them. */
-export async function presenceResult(broker: Broker, channel: string): Promise<string> {
-  const entries = await broker.presence(channel);
+export function encodePresence(entries: Map<string, string>): string {
   const parts: string[] = [];
   for (const [client, info] of entries) parts.push(`${JSON.stringify(client)}:${info}`);
   return `{"presence":{${parts.join(',')}}}`;
 }
 
 /** The `presence_stats` result; both counts are sent even when 0. */
-export async function presenceStatsResult(broker: Broker, channel: string): Promise<string> {
-  const stats = await broker.presenceStats(channel);
+export function encodePresenceStats(stats: PresenceStats): string {
   return JSON.stringify({ num_clients: stats.numClients, num_users: stats.numUsers });
 }

@@ -6,6 +6,7 @@ import type { HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uW
 import { TokenVerifier } from './auth';
 import type { GatewayContext } from './context';
 import { demoRoutes } from './demo';
+import { ChannelCore } from './core';
 import { HttpApi } from './http_api';
 import { startInternalHttp } from './internal_http';
 import { ControlPlane } from './control';
@@ -116,8 +117,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
   );
   const documents = new Documents(options.docs, options.channels, limits.maxChannelLength, logger, metrics);
+  const core = new ChannelCore({ broker, hub, presence, metrics, logger, channels: options.channels, limits });
   const ctx: GatewayContext = {
     broker,
+    core,
     hub,
     registry,
     documents,
@@ -131,7 +134,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     node: options.node ?? '',
     version: VERSION,
   };
-  const api = new HttpApi({ broker, control, documents, metrics, channels: options.channels, limits, logger, apiKey: options.apiKey });
+  const api = new HttpApi({ core, control, documents, logger, apiKey: options.apiKey });
   let draining = false;
   let lastPingAt = 0;
 

@@ -3,7 +3,6 @@ import {
   decodeFrame,
   DisconnectCode,
   encodeError,
-  encodePublicationBody,
   encodePush,
   encodeReply,
   ErrorCode,
@@ -11,15 +10,15 @@ import {
   UnsubscribeCode,
 } from '@switchboard/protocol';
 import type { ClientInfo, Command, CommandOf, Json, StreamPosition, SubscribeHint } from '@switchboard/protocol';
-import type { HistoryResult } from '@switchboard/engine';
 import { nanoid } from 'nanoid';
 import { TokenError } from './auth';
 import { channelNameProblem, resolveChannel, type NamespaceOptions } from './channels';
 import type { GatewayContext } from './context';
+import type { Member, SubscribeRequest } from './core';
 import type { HubSubscriber } from './hub';
 import { encodeHistory } from './history';
-import { channelOptions, Refusal, refuse } from './refusal';
-import { presenceResult, presenceStatsResult } from './presence';
+import { Refusal, refuse } from './refusal';
+import { encodePresence, encodePresenceStats } from './presence';
 import { channelTopic, joinLeaveTopic } from './topics';
 import { canPublish, canReadDocument, canReadHistory, canReadPresence, canSubscribe, canUpdateDocument, type Actor } from './permissions';
 
@@ -46,6 +45,8 @@ class DisconnectError extends Error {
 class Subscription implements HubSubscriber {
   /** In the channel's shared fan-out. */
   joined = false;
+  /** Its subscribe reply went out (a join was announced where the namespace does so). */
+  started = false;
 
   constructor(
     readonly session: ClientSession,
@@ -60,6 +61,10 @@ class Subscription implements HubSubscriber {
     /** This client's ClientInfo on the channel, encoded; kept only where presence or join/leave needs it. */
     readonly info: string,
   ) {}
+
+  get member(): Member {
+    return { client: this.session.id, info: this.info };
+  }
 
   send(frame: string): void {
     this.session.sendFrame(frame);
@@ -83,12 +88,7 @@ interface OpenedSubscription {
 }
 
 /** What a subscribe asks for: the client's request, or the hints of a server-side subscription. */
-interface SubscribeOptions {
-  recover?: boolean;
-  epoch?: string;
-  offset?: number;
-  positioned?: boolean;
-  recoverable?: boolean;
+interface SubscribeOptions extends Omit<SubscribeRequest, 'rejectUnrecovered'> {
   join_leave?: boolean;
   flag?: number;
 }
@@ -326,7 +326,7 @@ export class ClientSession {
   }
 
   private namespace(channel: string): NamespaceOptions {
-    return channelOptions(this.ctx.channels, this.ctx.limits.maxChannelLength, channel);
+    return this.ctx.core.namespace(channel);
   }
 
   private async subscribe(cmd: CommandOf<'subscribe'>): Promise<undefined> {
@@ -357,12 +357,9 @@ export class ClientSession {
 
   /** After the reply holding the subscribe result: publications flow, and others hear of the join. */
   private startSubscription(sub: Subscription, position?: StreamPosition): void {
-    this.ctx.hub.start(sub.channel, sub, position);
-    if (sub.ns.join_leave && this.subs.get(sub.channel) === sub) {
-      this.ctx.broker.publishJoinLeave(sub.channel, 'join', sub.info).catch((err: Error) => {
-        this.ctx.logger.debug({ channel: sub.channel, err: err.message }, 'join message failed');
-      });
-    }
+    if (this.subs.get(sub.channel) !== sub) return;
+    sub.started = true;
+    this.ctx.core.start(sub.channel, sub.ns, sub, position, sub.member);
   }
 
   private checkChannelLimit(): void {
@@ -389,43 +386,19 @@ export class ClientSession {
     const info = ns.presence || ns.join_leave ? JSON.stringify(this.clientInfo(chanInfo)) : '';
     const sub = new Subscription(this, channel, ns, serverSide, expiresAt, pushJoinLeave, info);
     this.subs.set(channel, sub);
+    let outcome;
     try {
-      await this.ctx.metrics.timeEngine('subscribe', () => this.ctx.hub.add(channel, sub));
+      outcome = await this.ctx.core.open(channel, ns, sub, { ...req, rejectUnrecovered: ((req.flag ?? 0) & SUBSCRIBE_FLAG_REJECT_UNRECOVERED) !== 0 }, sub.member);
     } catch (err) {
-      this.dropSubscription(sub);
-      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine subscribe failed');
-      refuse(ErrorCode.Internal, 'engine unavailable, retry');
+      // The core has already let go of it.
+      if (this.subs.get(channel) === sub) this.subs.delete(channel);
+      throw err;
     }
-
-    const historyOn = ns.history_size > 0;
-    const recoverable = historyOn && (ns.force_recovery || (ns.allow_recovery && req.recoverable === true));
-    const positioned = recoverable || (historyOn && (ns.force_positioning || (ns.allow_positioning && req.positioned === true)));
-    const recovering = recoverable && req.recover === true;
-    let position: HistoryResult | undefined;
-    let recovered = false;
-    try {
-      if (recovering) {
-        const since = { offset: req.offset ?? 0, epoch: req.epoch ?? '' };
-        position = await this.ctx.metrics.timeEngine('recover', () =>
-          // `seen`: a client ahead of the stream saw publications Redis lost; the epoch forks and it is told.
-          this.ctx.broker.history(channel, { limit: this.ctx.limits.maxRecoveredPublications, since, seen: since, metaTtlSeconds: ns.history_ttl }),
-        );
-        recovered = isRecovered(position, since.offset, since.epoch);
-        this.ctx.metrics.recoveries.labels(recovered ? 'recovered' : 'unrecovered').inc();
-      } else if (positioned) {
-        position = await this.ctx.metrics.timeEngine('position', () => this.ctx.broker.history(channel, { limit: 0, metaTtlSeconds: ns.history_ttl }));
-      }
-      if (ns.presence) await this.ctx.presence.add(channel, this.id, info);
-    } catch (err) {
-      this.dropSubscription(sub);
-      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history or presence failed');
-      refuse(ErrorCode.Internal, 'engine unavailable, retry');
+    if (this.closed || this.subs.get(channel) !== sub) {
+      this.ctx.core.close(channel, ns, sub, sub.member, false);
+      return undefined;
     }
-    if (this.closed || this.subs.get(channel) !== sub) return undefined;
-    if (recovering && !recovered && ((req.flag ?? 0) & SUBSCRIBE_FLAG_REJECT_UNRECOVERED) !== 0) {
-      this.dropSubscription(sub);
-      refuse(ErrorCode.UnrecoverablePosition, `"offset" ${req.offset ?? 0} of "epoch" ${JSON.stringify(req.epoch ?? '')} cannot be recovered; subscribe without recover`);
-    }
+    const { position, recoverable, recovering, recovered } = outcome;
 
     const fields: string[] = [];
     if (expiresAt > 0) fields.push(`"expires":true,"ttl":${this.ttlSeconds(expiresAt)}`);
@@ -447,13 +420,7 @@ export class ClientSession {
       this.transport.leave(channelTopic(sub.channel));
       if (sub.pushJoinLeave) this.transport.leave(joinLeaveTopic(sub.channel));
     }
-    this.ctx.hub.remove(sub.channel, sub);
-    if (sub.ns.presence) this.ctx.presence.remove(sub.channel, this.id);
-    if (sub.ns.join_leave) {
-      this.ctx.broker.publishJoinLeave(sub.channel, 'leave', sub.info).catch((err: Error) => {
-        this.ctx.logger.debug({ channel: sub.channel, err: err.message }, 'leave message failed');
-      });
-    }
+    this.ctx.core.close(sub.channel, sub.ns, sub, sub.member, sub.started);
   }
 
   /** The server ends one subscription (HTTP API `unsubscribe`); the client does not resubscribe by itself. */
@@ -499,19 +466,7 @@ export class ClientSession {
     const { channel, data } = cmd.params;
     const ns = this.namespace(channel);
     if (!canPublish(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
-    const encoded = JSON.stringify(data);
-    if (encoded.length > this.ctx.limits.maxMessageSize) {
-      refuse(ErrorCode.LimitExceeded, `data larger than ${this.ctx.limits.maxMessageSize} bytes`);
-    }
-    try {
-      const body = encodePublicationBody(encoded, this.clientInfo());
-      const opts = { historySize: ns.history_size, historyTtlSeconds: ns.history_ttl };
-      await this.ctx.metrics.timeEngine('publish', () => this.ctx.broker.publish(channel, body, opts));
-      this.ctx.metrics.publications.labels('client').inc();
-    } catch (err) {
-      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine publish failed');
-      refuse(ErrorCode.Internal, 'engine unavailable, retry');
-    }
+    await this.ctx.core.publish(channel, ns, JSON.stringify(data), { info: this.clientInfo(), source: 'client' });
     return '{}';
   }
 
@@ -520,15 +475,7 @@ export class ClientSession {
     const ns = this.namespace(channel);
     if (ns.history_size === 0) refuse(ErrorCode.NotAvailable, 'history is not enabled for this channel');
     if (!canReadHistory(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
-    let result: HistoryResult;
-    try {
-      const opts = { limit: Math.min(limit ?? 0, ns.history_size), since, reverse, metaTtlSeconds: ns.history_ttl };
-      result = await this.ctx.metrics.timeEngine('history', () => this.ctx.broker.history(channel, opts));
-    } catch (err) {
-      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history failed');
-      refuse(ErrorCode.Internal, 'engine unavailable, retry');
-    }
-    return encodeHistory(result, since);
+    return encodeHistory(await this.ctx.core.history(channel, ns, { limit: Math.max(0, limit ?? 0), since, reverse }), since);
   }
 
   private async presence(cmd: CommandOf<'presence' | 'presence_stats'>): Promise<string> {
@@ -536,12 +483,9 @@ export class ClientSession {
     const ns = this.namespace(channel);
     if (!ns.presence) refuse(ErrorCode.NotAvailable, 'presence is not enabled for this channel');
     if (!canReadPresence(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
-    try {
-      return cmd.method === 'presence' ? await presenceResult(this.ctx.broker, channel) : await presenceStatsResult(this.ctx.broker, channel);
-    } catch (err) {
-      this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine presence failed');
-      refuse(ErrorCode.Internal, 'engine unavailable, retry');
-    }
+    return cmd.method === 'presence'
+      ? encodePresence(await this.ctx.core.presence(channel, ns))
+      : encodePresenceStats(await this.ctx.core.presenceStats(channel, ns));
   }
 
   /** RPC methods the gateway serves itself: the documents; anything else has no handler (108). */
@@ -595,14 +539,4 @@ export class ClientSession {
       }
     }
   }
-}
-
-/** Recovery succeeded when the epoch matches and history holds every publication after the client's offset. */
-export function isRecovered(history: HistoryResult, offset: number, epoch: string): boolean {
-  if (epoch !== '' && epoch !== history.epoch) return false;
-  const missed = history.offset - offset;
-  if (missed < 0) return false;
-  if (missed === 0) return true;
-  const pubs = history.publications;
-  return pubs.length === missed && pubs[0].offset === offset + 1;
 }
