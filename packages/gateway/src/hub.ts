@@ -18,7 +18,24 @@ import type { Logger } from 'pino';
 import type { GatewayMetrics } from './metrics';
 import { channelTopic, joinLeaveTopic, type Topics } from './topics';
 
+/**
+ * How one edge's sockets get a channel's publications: the local topic they join and the frame they are sent.
+ * Each encoding with local subscribers encodes a publication once; every subscriber of it gets the same bytes.
+ */
+export interface FanoutEncoding {
+  topic(channel: string): string;
+  publication(channel: string, pub: Publication): string;
+}
+
+/** The Centrifugo JSON protocol's publication push. */
+export const centrifugoJson: FanoutEncoding = {
+  topic: channelTopic,
+  publication: (channel, pub) => encodePublicationPush(channel, pub.json),
+};
+
 export interface HubSubscriber {
+  /** The frames this subscriber takes. */
+  readonly encoding: FanoutEncoding;
   /** Sends one frame to this subscriber alone (while it is not in the shared fan-out). */
   send(frame: string): void;
   /** Puts the subscriber into the channel's shared fan-out. */
@@ -29,7 +46,7 @@ export interface HubSubscriber {
 
 interface Pending {
   /** Publications seen since the engine subscription, before `start`. */
-  buffer: { offset: number; epoch: string; frame: string }[] | undefined;
+  buffer: { epoch: string; pub: Publication }[] | undefined;
   /** Continuity was lost before `start`: resync right after the reply. */
   stale: boolean;
   /** The next offset this subscriber must get; 0 when it does not track offsets. */
@@ -63,6 +80,8 @@ export class Hub {
     private readonly topics: Topics,
     private readonly logger: Logger,
     private readonly metrics: GatewayMetrics,
+    /** Every edge's encoding; a publication is encoded once for each that has local subscribers. */
+    private readonly encodings: readonly FanoutEncoding[] = [centrifugoJson],
   ) {
     broker.onPublication((channel, pub, epoch) => this.deliver(channel, pub, epoch));
     // Join/leave is best effort, like in Centrifugo: only subscribers already in the fan-out get it.
@@ -129,7 +148,7 @@ export class Hub {
       return;
     }
     if (!position || (position.offset === 0 && position.epoch === '')) {
-      for (const item of buffer) this.sendOne(sub, item.frame);
+      for (const item of buffer) this.sendOne(sub, channel, item.pub);
       this.activate(entry, sub);
       return;
     }
@@ -142,7 +161,7 @@ export class Hub {
     }
     if (position.offset > entry.told) entry.told = position.offset;
     for (const item of buffer) {
-      if (!this.offer(entry, sub, pending, item.offset, item.epoch, item.frame)) return;
+      if (!this.offer(channel, entry, sub, pending, item.epoch, item.pub)) return;
     }
     this.joinIfCaughtUp(entry, sub, pending);
   }
@@ -194,23 +213,32 @@ export class Hub {
       entry.delivered = pub.offset;
       if (pub.offset > entry.told) entry.told = pub.offset;
     }
-    const frame = encodePublicationPush(channel, pub.json);
     const endTimer = this.metrics.fanoutSeconds.startTimer();
-    const n = this.topics.publish(channelTopic(channel), frame);
+    let deliveries = 0;
+    let bytes = 0;
+    for (const encoding of this.encodings) {
+      const topic = encoding.topic(channel);
+      if (this.topics.count(topic) === 0) continue;
+      const frame = encoding.publication(channel, pub);
+      const n = this.topics.publish(topic, frame);
+      deliveries += n;
+      bytes += n * frame.length;
+    }
     endTimer();
-    this.metrics.deliveries.inc(n);
-    this.metrics.bytesOut.inc(n * frame.length);
+    this.metrics.deliveries.inc(deliveries);
+    this.metrics.bytesOut.inc(bytes);
     if (entry.pending.size === 0) return;
     for (const [sub, pending] of entry.pending) {
-      if (pending.buffer) pending.buffer.push({ offset: pub.offset, epoch, frame });
-      else if (this.offer(entry, sub, pending, pub.offset, epoch, frame)) this.joinIfCaughtUp(entry, sub, pending);
+      if (pending.buffer) pending.buffer.push({ epoch, pub });
+      else if (this.offer(channel, entry, sub, pending, epoch, pub)) this.joinIfCaughtUp(entry, sub, pending);
     }
   }
 
   /** A catching-up subscriber takes one publication; false when it had to resync. */
-  private offer(entry: ChannelEntry, sub: HubSubscriber, pending: Pending, offset: number, epoch: string, frame: string): boolean {
+  private offer(channel: string, entry: ChannelEntry, sub: HubSubscriber, pending: Pending, epoch: string, pub: Publication): boolean {
+    const offset = pub.offset;
     if (offset === 0) {
-      this.sendOne(sub, frame);
+      this.sendOne(sub, channel, pub);
       return true;
     }
     if (epoch !== pending.epoch || offset > pending.next) {
@@ -220,14 +248,15 @@ export class Hub {
       return false;
     }
     if (offset === pending.next) {
-      this.sendOne(sub, frame);
+      this.sendOne(sub, channel, pub);
       pending.next++;
     }
     return true;
   }
 
-  /** A publication frame to one subscriber still catching up (counted like the shared fan-out). */
-  private sendOne(sub: HubSubscriber, frame: string): void {
+  /** A publication to one subscriber still catching up, in its own encoding (counted like the shared fan-out). */
+  private sendOne(sub: HubSubscriber, channel: string, pub: Publication): void {
+    const frame = sub.encoding.publication(channel, pub);
     sub.send(frame);
     this.metrics.deliveries.inc();
     this.metrics.bytesOut.inc(frame.length);

@@ -15,7 +15,7 @@ import { TokenError } from './auth';
 import { channelNameProblem, resolveChannel, type NamespaceOptions } from './channels';
 import type { GatewayContext } from './context';
 import type { Member, SubscribeRequest } from './core';
-import type { HubSubscriber } from './hub';
+import { centrifugoJson, type HubSubscriber } from './hub';
 import { encodeHistory } from './history';
 import { Refusal, refuse } from './refusal';
 import { encodePresence, encodePresenceStats } from './presence';
@@ -43,6 +43,7 @@ class DisconnectError extends Error {
 
 /** One channel of one session, as the hub sees it. */
 class Subscription implements HubSubscriber {
+  readonly encoding = centrifugoJson;
   /** In the channel's shared fan-out. */
   joined = false;
   /** Its subscribe reply went out (a join was announced where the namespace does so). */

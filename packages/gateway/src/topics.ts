@@ -11,6 +11,8 @@ export interface Topics {
   leave(ws: WebSocket<unknown>, topic: string): void;
   /** Sends the same bytes to every socket that joined the topic; returns how many that was. */
   publish(topic: string, frame: string): number;
+  /** Sockets that joined the topic. */
+  count(topic: string): number;
   /** Forgets a closed socket. */
   drop(ws: WebSocket<unknown>): void;
 }
@@ -31,6 +33,10 @@ export class NativeTopics implements Topics {
     const n = this.app.numSubscribers(topic);
     if (n > 0) this.app.publish(topic, frame, false);
     return n;
+  }
+
+  count(topic: string): number {
+    return this.app.numSubscribers(topic);
   }
 
   drop(): void {
@@ -66,6 +72,10 @@ export class SetTopics implements Topics {
     if (!set) return 0;
     for (const ws of set) ws.send(frame, false);
     return set.size;
+  }
+
+  count(topic: string): number {
+    return this.members.get(topic)?.size ?? 0;
   }
 
   drop(ws: WebSocket<unknown>): void {
