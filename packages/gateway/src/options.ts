@@ -2,6 +2,7 @@
 import type { Broker, DocStore } from '@switchboard/engine';
 import type { Logger } from 'pino';
 import type { ChannelConfig } from './channels';
+import type { PusherEdgeApp } from './pusher/edge_apps';
 
 export interface AuthOptions {
   /** HS256 secret for connection and subscription tokens. */
@@ -76,4 +77,6 @@ export interface GatewayOptions {
   positionCheckIntervalMs?: number;
   /** Presence entries live this long unless refreshed (every third of it); default 60 s. */
   presenceTtlMs?: number;
+  /** Pusher apps served on `/app/{key}` and `/apps/{id}/...`; none (the default) = the Pusher edge is off. */
+  pusherApps?: readonly PusherEdgeApp[];
 }

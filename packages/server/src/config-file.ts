@@ -2,7 +2,15 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { defaultChannelConfig, defaultNamespaceOptions, type ChannelConfig, type NamespaceOptions } from '@switchboard/gateway';
+import {
+  defaultChannelConfig,
+  defaultNamespaceOptions,
+  parsePusherEdgeApps,
+  PusherConfigError,
+  type ChannelConfig,
+  type NamespaceOptions,
+  type PusherEdgeApp,
+} from '@switchboard/gateway';
 import type { Settings } from './config';
 import { engineRedis } from './config-engine';
 import {
@@ -33,6 +41,8 @@ export interface FileConfig {
   defaultHistorySet: boolean;
   /** Dotted paths of keys Switchboard does not know, e.g. `client.allowed_origins`. */
   unknownKeys: string[];
+  /** `pusher.apps`: empty when the file has none. */
+  pusherApps: PusherEdgeApp[];
 }
 
 const namespaceNamePattern = /^[-a-zA-Z0-9_.]+$/;
@@ -56,7 +66,7 @@ export function parseConfigFile(text: string, path: string): FileConfig {
   const unknownKeys: string[] = [];
   const settings: FileSettings = {};
 
-  keepKnown(root, '', ['client', 'channel', 'engine', 'http_api', 'http_server', 'log'], unknownKeys);
+  keepKnown(root, '', ['client', 'channel', 'engine', 'http_api', 'http_server', 'log', 'pusher'], unknownKeys);
 
   const redis = engineRedis(root.engine, path, unknownKeys);
   if (redis !== undefined) settings.redis = redis;
@@ -131,7 +141,26 @@ export function parseConfigFile(text: string, path: string): FileConfig {
     }
   }
 
-  return { settings, channels, defaultHistorySet, unknownKeys };
+  const pusherApps: PusherEdgeApp[] = [];
+  const pusher = optionalMapping(root.pusher, path, 'pusher');
+  if (pusher) {
+    keepKnown(pusher, 'pusher', ['apps'], unknownKeys);
+    try {
+      const parsed = parsePusherEdgeApps(pusher.apps);
+      pusherApps.push(...parsed.apps);
+      unknownKeys.push(...parsed.unknownKeys);
+    } catch (err) {
+      if (err instanceof PusherConfigError) throw new ConfigError(`${path}: ${err.message}`);
+      throw err;
+    }
+    pusherApps.forEach(({ namespace }, i) => {
+      if (namespace !== undefined && !Object.prototype.hasOwnProperty.call(channels.namespaces, namespace)) {
+        throw new ConfigError(`${at(`pusher.apps[${i}].namespace`)}: no namespace ${show(namespace)} in channel.namespaces; define it there first`);
+      }
+    });
+  }
+
+  return { settings, channels, defaultHistorySet, unknownKeys, pusherApps };
 }
 
 function parseDocument(text: string, path: string): unknown {

@@ -69,6 +69,7 @@ describe('defaults', () => {
       docWaitReplicas: 0,
       limits: { maxConnections: 0, maxChannelsPerConnection: 128, maxMessageSize: 65536, commandsPerSecond: 100, commandBurst: 200, maxBackpressure: 4194304 },
       configFile: undefined,
+      pusherApps: [],
     });
     expect(warnings).toEqual([expect.stringContaining('no client can connect')]);
   });
@@ -102,6 +103,13 @@ describe('each setting as a flag and as an environment variable', () => {
     ['--shutdown-grace', 'SWITCHBOARD_SHUTDOWN_GRACE', '10', (c) => c.shutdownGraceMs, 10000],
     ['--shutdown-grace', 'SWITCHBOARD_SHUTDOWN_GRACE', '1m30s', (c) => c.shutdownGraceMs, 90000],
     ['--shutdown-grace', 'SWITCHBOARD_SHUTDOWN_GRACE', '500ms', (c) => c.shutdownGraceMs, 500],
+    [
+      '--pusher-app',
+      'SWITCHBOARD_PUSHER_APP',
+      'app1:key1:se:cret',
+      (c) => c.pusherApps.map((a) => [a.app.id, a.app.key, a.app.secret, a.namespace]),
+      [['app1', 'key1', 'se:cret', undefined]],
+    ],
   ];
   const isSwitch = (flag: string): boolean => ['--insecure', '--allow-uws-fallback', '--dev'].includes(flag);
 
@@ -321,6 +329,29 @@ channel:
   });
 });
 
+describe('config file: pusher apps', () => {
+  it('reads apps with limits and a namespace, and warns about keys nobody defines', () => {
+    const path = file(
+      'yaml',
+      'channel:\n  namespaces:\n    - name: pusher\n      presence: true\npusher:\n  apps:\n    - id: 1\n      key: k\n      secret: s\n      namespace: pusher\n      max_event_payload_in_kb: 20\n      colour: red\n',
+    );
+    const { config, warnings } = run(['--config', path]);
+    expect(config.pusherApps).toHaveLength(1);
+    const [{ app, namespace }] = config.pusherApps;
+    expect([app.id, app.key, app.secret, namespace, app.limits.max_event_payload_in_kb]).toEqual(['1', 'k', 's', 'pusher', 20]);
+    expect(warnings).toEqual(expect.arrayContaining([expect.stringContaining('pusher.apps[0].colour')]));
+  });
+
+  it('adds the flag app to the file apps', () => {
+    const path = file('yaml', 'pusher:\n  apps:\n    - {id: a, key: ka, secret: s}\n');
+    expect(configOf(['--config', path, '--pusher-app', 'b:kb:t']).pusherApps.map((a) => a.app.key)).toEqual(['ka', 'kb']);
+  });
+
+  it('gives the worker no apps (it has no client port)', () => {
+    expect(configOf(['worker', '--redis', 'redis://h:1'], { SWITCHBOARD_PUSHER_APP: 'a:k:s' }).pusherApps).toEqual([]);
+  });
+});
+
 describe('config file: engine (Centrifugo v6 names)', () => {
   const redisOf = (text: string, role = 'gateway'): string[] => configOf([role, '--config', file('yaml', text)]).redis;
 
@@ -517,6 +548,16 @@ describe('bad input', () => {
     ['namespace bad name', yaml('channel:\n  namespaces:\n    - name: "chat:room"\n'), {}, /: channel\.namespaces\[0\]\.name: expected a namespace name .* got "chat:room"$/],
     ['namespace __proto__', yaml('channel:\n  namespaces:\n    - name: __proto__\n'), {}, /: channel\.namespaces\[0\]\.name: expected a namespace name .* got "__proto__"$/],
     ['namespace twice', yaml('channel:\n  namespaces:\n    - name: chat\n    - name: chat\n'), {}, /: channel\.namespaces\[1\]\.name: namespace "chat" is defined twice$/],
+    ['pusher app flag without secret', ['--pusher-app', 'app1:key1'], {}, /^--pusher-app: expected ID:KEY:SECRET, got "app1:key1"$/],
+    ['pusher app flag with an empty secret', [], { SWITCHBOARD_PUSHER_APP: 'app1:key1:' }, /^SWITCHBOARD_PUSHER_APP\.secret: expected a non-empty secret/],
+    ['pusher app key with a slash', ['--pusher-app', 'app1:k/1:s'], {}, /^--pusher-app\.key: expected a non-empty string of at most 200 letters/],
+    ['pusher apps not a list', yaml('pusher:\n  apps: {}\n'), {}, /: pusher\.apps: expected a list of apps, got an? object$/],
+    ['pusher app without secret', yaml('pusher:\n  apps:\n    - id: a\n      key: k\n'), {}, /: pusher\.apps\[0\]\.secret: expected a string/],
+    ['pusher app limit out of range', yaml('pusher:\n  apps:\n    - {id: a, key: k, secret: s, max_event_payload_in_kb: 0}\n'), {}, /: pusher\.apps\[0\]\.max_event_payload_in_kb: expected a positive number/],
+    ['pusher app id twice', yaml('pusher:\n  apps:\n    - {id: a, key: k1, secret: s}\n    - {id: a, key: k2, secret: s}\n'), {}, /: pusher\.apps\[1\]\.id: "a" is already the id of pusher\.apps\[0\]$/],
+    ['pusher app in file and flag', [...yaml('pusher:\n  apps:\n    - {id: a, key: k, secret: s}\n'), '--pusher-app', 'b:k:s'], {}, /^pusher apps .*\[1\]\.key: "k" is already the key of/],
+    ['pusher app namespace unknown', yaml('pusher:\n  apps:\n    - {id: a, key: k, secret: s, namespace: chat}\n'), {}, /: pusher\.apps\[0\]\.namespace: no namespace "chat" in channel\.namespaces; define it there first$/],
+    ['pusher app namespace with a colon', yaml('pusher:\n  apps:\n    - {id: a, key: k, secret: s, namespace: "a:b"}\n'), {}, /: pusher\.apps\[0\]\.namespace: expected a namespace name .* got "a:b"$/],
   ];
 
   it.each(cases)('%s', (_what, argv, env, message) => {

@@ -1,7 +1,17 @@
 // Turns command-line flags, SWITCHBOARD_* environment variables and the config file into one checked configuration.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultChannelConfig, defaultLimits, type AuthOptions, type ChannelConfig, type GatewayLimits } from '@switchboard/gateway';
+import {
+  combinePusherApps,
+  defaultChannelConfig,
+  defaultLimits,
+  parsePusherEdgeAppFlag,
+  PusherConfigError,
+  type AuthOptions,
+  type ChannelConfig,
+  type GatewayLimits,
+  type PusherEdgeApp,
+} from '@switchboard/gateway';
 import { readConfigFile } from './config-file';
 import {
   ConfigError,
@@ -48,6 +58,8 @@ export interface Settings {
   maxMessageSize: number;
   commandsPerSecond: number;
   maxBackpressure: number;
+  /** `--pusher-app ID:KEY:SECRET`: one Pusher app with default limits. */
+  pusherApp: PusherEdgeApp | undefined;
 }
 
 /** The configuration a role runs with. */
@@ -78,6 +90,8 @@ export interface Config {
   limits: Partial<GatewayLimits>;
   /** The config file read, if any. */
   configFile?: string;
+  /** Pusher apps (config file and --pusher-app); empty: the Pusher edge is off. */
+  pusherApps: PusherEdgeApp[];
 }
 
 export type LoadResult =
@@ -111,6 +125,7 @@ const defaults: Settings = {
   maxMessageSize: defaultLimits.maxMessageSize,
   commandsPerSecond: defaultLimits.commandsPerSecond,
   maxBackpressure: defaultLimits.maxBackpressure,
+  pusherApp: undefined,
 };
 
 interface SettingSpec<T> {
@@ -263,6 +278,20 @@ const specs: SettingSpecs = {
     help: `bytes queued for a client that does not read before it is closed with 3008 (default ${defaultLimits.maxBackpressure})`,
     parse: (text, label) => wholeNumber(text, label, 1024),
   },
+  pusherApp: {
+    flag: '--pusher-app',
+    env: 'SWITCHBOARD_PUSHER_APP',
+    value: '<id:key:secret>',
+    help: 'serve one Pusher app on /app/<key> and /apps/<id> (more apps, limits, namespaces: config file pusher.apps)',
+    parse: (text, label) => {
+      try {
+        return parsePusherEdgeAppFlag(text, label);
+      } catch (err) {
+        if (err instanceof PusherConfigError) throw new ConfigError(err.message);
+        throw err;
+      }
+    },
+  },
 };
 
 function wholeNumber(text: string, label: string, min: number): number {
@@ -325,6 +354,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   }
 
   const channels = file?.channels ?? defaultChannelConfig();
+  const pusherApps = pusherAppsOf(file?.pusherApps ?? [], settings.pusherApp);
   if (settings.dev) applyDevMode(channels, file?.defaultHistorySet ?? false);
 
   const config: Config = {
@@ -358,6 +388,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
       maxBackpressure: settings.maxBackpressure,
     },
     configFile: configPath,
+    // The worker has no client port; an environment shared with gateways may still name apps.
+    pusherApps: role === 'worker' ? [] : pusherApps,
   };
 
   const warnings: string[] = [];
@@ -373,6 +405,18 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     );
   }
   return { action: 'run', config, warnings };
+}
+
+/** The file's apps and the flag's one, an id or key given twice refused (it would make signatures ambiguous). */
+function pusherAppsOf(fromFile: PusherEdgeApp[], fromFlag: PusherEdgeApp | undefined): PusherEdgeApp[] {
+  const all = fromFlag === undefined ? fromFile : [...fromFile, fromFlag];
+  try {
+    combinePusherApps(all.map((a) => a.app), 'pusher apps (config file pusher.apps and --pusher-app)');
+  } catch (err) {
+    if (err instanceof PusherConfigError) throw new ConfigError(err.message);
+    throw err;
+  }
+  return all;
 }
 
 function parseArgs(argv: readonly string[]): { role: Role; flags: Partial<Settings> } {
@@ -465,7 +509,8 @@ export function usage(): string {
     'channel.namespaces[], client.insecure, client.token.hmac_secret_key, client.token.rsa_public_key,',
     'client.token.ecdsa_public_key, http_api.key, http_server.address, http_server.port, http_server.internal_port, log.level,',
     'engine.type (memory or redis), engine.redis.address | cluster_address | sentinel_address (+ sentinel_master_name,',
-    'sentinel_user, sentinel_password), engine.redis.user, password, db, tls.enabled.',
+    'sentinel_user, sentinel_password), engine.redis.user, password, db, tls.enabled, pusher.apps[] (id, key, secret,',
+    'namespace, enabled, enable_client_messages, limits, webhooks).',
     '',
   ].join('\n');
 }

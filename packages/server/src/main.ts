@@ -73,6 +73,7 @@ async function serveGateway(config: Config, warnings: string[], logger: Logger, 
       positionCheckIntervalMs: config.positionCheckIntervalMs,
       presenceTtlMs: config.presenceTtlMs,
       limits: config.limits,
+      pusherApps: config.pusherApps,
     });
   } catch (err) {
     await Promise.all([docs.close(), broker.close()]).catch(() => undefined);
