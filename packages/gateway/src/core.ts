@@ -54,6 +54,8 @@ export interface PublishOptions {
   /** The publishing client, for the publication's `info`; none from a backend. */
   info?: ClientInfo;
   idempotencyKey?: string;
+  /** Publication tags (string → string), e.g. the Pusher event name; subscribers see them as is. */
+  tags?: Record<string, string>;
   source: 'client' | 'api';
 }
 
@@ -154,7 +156,7 @@ export class ChannelCore {
   /** Publishes `data` (encoded JSON) after the size check; the namespace decides history. */
   async publish(channel: string, ns: NamespaceOptions, data: string, opts: PublishOptions): Promise<PublishResult> {
     if (data.length > this.ctx.limits.maxMessageSize) refuse(ErrorCode.LimitExceeded, `data larger than ${this.ctx.limits.maxMessageSize} bytes`);
-    const body = encodePublicationBody(data, opts.info);
+    const body = encodePublicationBody(data, opts.info, opts.tags);
     const publishOpts = { historySize: ns.history_size, historyTtlSeconds: ns.history_ttl, idempotencyKey: opts.idempotencyKey };
     const result = await this.engine('publish', channel, () => this.ctx.broker.publish(channel, body, publishOpts));
     if (!result.duplicate) this.ctx.metrics.publications.labels(opts.source).inc();

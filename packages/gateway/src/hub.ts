@@ -15,6 +15,7 @@
 import type { Broker, Publication } from '@switchboard/engine';
 import { encodeJoinLeavePush, encodePublicationPush, type StreamPosition } from '@switchboard/protocol';
 import type { Logger } from 'pino';
+import type { WebSocket } from 'uWebSockets.js';
 import type { GatewayMetrics } from './metrics';
 import { channelTopic, joinLeaveTopic, type Topics } from './topics';
 
@@ -24,7 +25,18 @@ import { channelTopic, joinLeaveTopic, type Topics } from './topics';
  */
 export interface FanoutEncoding {
   topic(channel: string): string;
-  publication(channel: string, pub: Publication): string;
+  publication(channel: string, pub: Publication): string | FrameExcept;
+  /**
+   * This edge's frame for a join or leave (`info`: the member's encoded ClientInfo), sent on `topic(channel)`;
+   * undefined when its sockets take none. Without the method the edge gets no join/leave at all.
+   */
+  joinLeave?(channel: string, kind: 'join' | 'leave', info: string): string | FrameExcept | undefined;
+}
+
+/** A frame for every subscriber of the topic but one local socket (its sender, who must not get it back). */
+export interface FrameExcept {
+  frame: string;
+  except: WebSocket<unknown>;
 }
 
 /** The Centrifugo JSON protocol's publication push. */
@@ -36,6 +48,8 @@ export const centrifugoJson: FanoutEncoding = {
 export interface HubSubscriber {
   /** The frames this subscriber takes. */
   readonly encoding: FanoutEncoding;
+  /** Its socket, when an encoding may exclude one (FrameExcept). */
+  readonly socket?: WebSocket<unknown>;
   /** Sends one frame to this subscriber alone (while it is not in the shared fan-out). */
   send(frame: string): void;
   /** Puts the subscriber into the channel's shared fan-out. */
@@ -86,7 +100,17 @@ export class Hub {
     broker.onPublication((channel, pub, epoch) => this.deliver(channel, pub, epoch));
     // Join/leave is best effort, like in Centrifugo: only subscribers already in the fan-out get it.
     broker.onJoinLeave((channel, kind, info) => {
-      if (this.channels.has(channel)) topics.publish(joinLeaveTopic(channel), encodeJoinLeavePush(channel, kind, info));
+      if (!this.channels.has(channel)) return;
+      topics.publish(joinLeaveTopic(channel), encodeJoinLeavePush(channel, kind, info));
+      for (const encoding of this.encodings) {
+        if (!encoding.joinLeave) continue;
+        const topic = encoding.topic(channel);
+        if (topics.count(topic) === 0) continue;
+        const out = encoding.joinLeave(channel, kind, info);
+        if (out === undefined) continue;
+        if (typeof out === 'string') topics.publish(topic, out);
+        else topics.publish(topic, out.frame, out.except);
+      }
     });
     // Publications may have been lost while the engine was away: check every channel now.
     broker.onResubscribed((movedSlots) => {
@@ -219,8 +243,9 @@ export class Hub {
     for (const encoding of this.encodings) {
       const topic = encoding.topic(channel);
       if (this.topics.count(topic) === 0) continue;
-      const frame = encoding.publication(channel, pub);
-      const n = this.topics.publish(topic, frame);
+      const out = encoding.publication(channel, pub);
+      const frame = typeof out === 'string' ? out : out.frame;
+      const n = typeof out === 'string' ? this.topics.publish(topic, out) : this.topics.publish(topic, out.frame, out.except);
       deliveries += n;
       bytes += n * frame.length;
     }
@@ -256,7 +281,9 @@ export class Hub {
 
   /** A publication to one subscriber still catching up, in its own encoding (counted like the shared fan-out). */
   private sendOne(sub: HubSubscriber, channel: string, pub: Publication): void {
-    const frame = sub.encoding.publication(channel, pub);
+    const out = sub.encoding.publication(channel, pub);
+    if (typeof out !== 'string' && out.except === sub.socket) return;
+    const frame = typeof out === 'string' ? out : out.frame;
     sub.send(frame);
     this.metrics.deliveries.inc();
     this.metrics.bytesOut.inc(frame.length);

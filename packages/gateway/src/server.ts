@@ -11,10 +11,11 @@ import { HttpApi } from './http_api';
 import { startInternalHttp } from './internal_http';
 import { ControlPlane } from './control';
 import { Documents } from './documents';
-import { Hub } from './hub';
+import { centrifugoJson, Hub } from './hub';
 import { GatewayMetrics } from './metrics';
 import { defaultLimits, type GatewayOptions } from './options';
 import { PresenceTracker } from './presence';
+import { PusherEdge } from './pusher/edge';
 import { SessionRegistry } from './registry';
 import { ClientSession, type Transport } from './session';
 import { NativeTopics, PING_TOPIC, SetTopics, type Topics } from './topics';
@@ -90,11 +91,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const connections = new Map<WebSocket<unknown>, Connection>();
   const registry = new SessionRegistry();
   const metrics: GatewayMetrics = new GatewayMetrics({
-    connections: () => connections.size,
+    connections: () => connections.size + pusher.connectionCount,
     subscriptions: () => registry.subscriptionCount(),
     channels: (): number => hub.channelCount,
   });
-  const hub: Hub = new Hub(broker, topics, logger, metrics);
+  // Built before the hub: its fan-out encoding is one of the hub's.
+  const pusher = new PusherEdge(options.pusherApps ?? []);
+  const hub: Hub = new Hub(broker, topics, logger, metrics, pusher.enabled ? [centrifugoJson, pusher.encoding] : [centrifugoJson]);
   const presence = new PresenceTracker(broker, logger, options.presenceTtlMs ?? 60000);
   const startedAt = Date.now();
   const control = new ControlPlane(
@@ -259,6 +262,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       });
     });
   });
+  pusher.mount(app, {
+    core,
+    control,
+    topics,
+    metrics,
+    limits,
+    insecure: options.auth.insecure,
+    logger,
+    native,
+    isDraining: () => draining,
+    upgradeProblem: (key, version) => upgradeProblem(key, version),
+    readBody,
+    sendText,
+  });
   if (options.demo) demoRoutes(app);
   app.any('/*', (res) => {
     res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain').end('not found');
@@ -311,6 +328,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       session.checkExpiry(now);
     }
+    pusher.tick(now, limits.maxBackpressure);
   }, 1000);
 
   return {
@@ -325,6 +343,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       hub.stopPositionChecks();
       presence.stop();
       control.stop();
+      pusher.shutdown();
       await closeInBatches([...connections.values()].map((c) => c.session), graceMs / 2);
       uws.us_listen_socket_close(listenSocket);
       await internal?.close();
@@ -384,7 +403,16 @@ function sendText(res: HttpResponse & { aborted?: boolean }, status: number, con
 }
 
 function statusLine(status: number): string {
-  const text: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 413: 'Payload Too Large', 503: 'Service Unavailable' };
+  const text: Record<number, string> = {
+    200: 'OK',
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    413: 'Payload Too Large',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
+  };
   return `${status} ${text[status] ?? ''}`.trim();
 }
 

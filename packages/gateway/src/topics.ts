@@ -5,12 +5,14 @@ import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 export const PING_TOPIC = 'ping';
 export const channelTopic = (channel: string): string => '#' + channel;
 export const joinLeaveTopic = (channel: string): string => '!' + channel;
+/** The Pusher edge's frames of a channel (publications, member_added/removed). */
+export const pusherTopic = (channel: string): string => '%' + channel;
 
 export interface Topics {
   join(ws: WebSocket<unknown>, topic: string): void;
   leave(ws: WebSocket<unknown>, topic: string): void;
-  /** Sends the same bytes to every socket that joined the topic; returns how many that was. */
-  publish(topic: string, frame: string): number;
+  /** Sends the same bytes to every socket that joined the topic but `except`; returns how many that was. */
+  publish(topic: string, frame: string, except?: WebSocket<unknown>): number;
   /** Sockets that joined the topic. */
   count(topic: string): number;
   /** Forgets a closed socket. */
@@ -29,9 +31,15 @@ export class NativeTopics implements Topics {
     ws.unsubscribe(topic);
   }
 
-  publish(topic: string, frame: string): number {
+  publish(topic: string, frame: string, except?: WebSocket<unknown>): number {
     const n = this.app.numSubscribers(topic);
-    if (n > 0) this.app.publish(topic, frame, false);
+    if (n === 0) return 0;
+    // A socket's own publish reaches every subscriber of the topic but itself.
+    if (except !== undefined && except.isSubscribed(topic)) {
+      except.publish(topic, frame, false);
+      return n - 1;
+    }
+    this.app.publish(topic, frame, false);
     return n;
   }
 
@@ -67,11 +75,16 @@ export class SetTopics implements Topics {
     this.joined.get(ws)?.delete(topic);
   }
 
-  publish(topic: string, frame: string): number {
+  publish(topic: string, frame: string, except?: WebSocket<unknown>): number {
     const set = this.members.get(topic);
     if (!set) return 0;
-    for (const ws of set) ws.send(frame, false);
-    return set.size;
+    let n = 0;
+    for (const ws of set) {
+      if (ws === except) continue;
+      ws.send(frame, false);
+      n++;
+    }
+    return n;
   }
 
   count(topic: string): number {
