@@ -208,19 +208,29 @@ function docTable(rows: DocRow[]): string {
   );
 }
 
-/** Redis CPU-seconds per 1,000 successful publications of a step, per Redis process, and their sum. */
-function redisCpuPer1000(row: FanoutRow, redisNodes: string[]): { name: string; value: number }[] {
-  const per = (cpuSeconds: number): number => (row.result.published > 0 ? (1000 * cpuSeconds) / row.result.published : NaN);
-  const nodes = redisNodes.map((name) => ({ name, value: per(row.result.usage.find((u) => u.name === name)?.cpuSeconds ?? NaN) }));
+/** Per Redis process (and their sum, for several): `amount` per 1,000 successful publications of the step. */
+function perThousand(row: FanoutRow, redisNodes: string[], amount: (name: string) => number): { name: string; value: number }[] {
+  const per = (x: number): number => (row.result.published > 0 ? (1000 * x) / row.result.published : NaN);
+  const nodes = redisNodes.map((name) => ({ name, value: per(amount(name)) }));
   if (nodes.length > 1) nodes.push({ name: 'all', value: nodes.reduce((sum, n) => sum + n.value, 0) });
   return nodes;
+}
+
+/** Redis CPU-seconds per 1,000 publications of a step, per node. */
+function redisCpuPer1000(row: FanoutRow, redisNodes: string[]): { name: string; value: number }[] {
+  return perThousand(row, redisNodes, (name) => row.result.usage.find((u) => u.name === name)?.cpuSeconds ?? NaN);
+}
+
+/** Socket reads Redis processed per 1,000 publications of a step, per node: how many publications a write carried. */
+function redisReadsPer1000(row: FanoutRow, redisNodes: string[]): { name: string; value: number }[] {
+  return perThousand(row, redisNodes, (name) => row.redis?.find((c) => c.name === name)?.reads ?? NaN);
 }
 
 const cpuS = (n: number): string => (Number.isFinite(n) ? n.toFixed(3) : '–');
 const factor = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(2)}` : n === Infinity ? '∞' : '–');
 
-function perNode(values: { name: string; value: number }[]): string {
-  return values.length === 1 ? cpuS(values[0].value) : values.map((v) => `${v.name} ${cpuS(v.value)}`).join(', ');
+function perNode(values: { name: string; value: number }[], format: (n: number) => string = cpuS): string {
+  return values.length === 1 ? format(values[0].value) : values.map((v) => `${v.name} ${format(v.value)}`).join(', ');
 }
 
 /** The best passing step of one ladder (one system, subscriber count and size). */
@@ -243,6 +253,7 @@ function topologySteps(runs: TopologyRun[]): string {
       'publish p99 ms',
       'server CPU % (per process)',
       'Redis CPU-s per 1,000 publications (per node)',
+      'Redis socket reads per 1,000 publications (per node)',
       'load-gen CPU %',
       'verdict',
     ],
@@ -259,6 +270,7 @@ function topologySteps(runs: TopologyRun[]): string {
         ms(r.result.publishLatency.p99),
         cpu(r.result.usage, 'sut'),
         perNode(redisCpuPer1000(r, run.redisNodes)),
+        perNode(redisReadsPer1000(r, run.redisNodes), int),
         cpu(r.result.usage, 'load'),
         r.verdict,
       ]),
@@ -275,14 +287,11 @@ function topologySummary(runs: TopologyRun[]): string {
       'zero-loss capacity/s (any latency)',
       'deliveries per server CPU-second',
       'Redis CPU-s per 1,000 publications at that step (per node)',
+      'Redis socket reads per 1,000 publications at that step (per node)',
       'server CPU % at that step (per process)',
-      'Redis socket reads per 1,000 publications, whole ladder (per node)',
     ],
     runs.map((run) => {
       const best = bestStep(run.rows);
-      const published = run.rows.reduce((n, r) => n + r.result.published, 0);
-      const reads = run.counters.map((c) => ({ name: c.name, value: published > 0 ? (1000 * c.reads) / published : NaN }));
-      if (reads.length > 1) reads.push({ name: 'all', value: reads.reduce((sum, r) => sum + r.value, 0) });
       return [
         REDIS_TOPOLOGY_LABELS[run.redis],
         int(best?.result.deliveredPerSec ?? 0),
@@ -290,8 +299,8 @@ function topologySummary(runs: TopologyRun[]): string {
         int([...capacity(run.rows).values()][0] ?? 0),
         int(efficiency(best)),
         best ? perNode(redisCpuPer1000(best, run.redisNodes)) : '–',
+        best ? perNode(redisReadsPer1000(best, run.redisNodes), int) : '–',
         best ? cpu(best.result.usage, 'sut') : '–',
-        reads.length === 1 ? int(reads[0].value) : reads.map((r) => `${r.name} ${int(r.value)}`).join(', '),
       ];
     }),
   );

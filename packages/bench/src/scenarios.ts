@@ -6,7 +6,7 @@ import { mergeEncoded, type LatencySummary } from './latency';
 import { cpuWindow, rssBytes, type ProcUsage } from './procstat';
 import { redisCounters, type NodeCounters } from './redis_stats';
 import { LoadGen, runStep, stepPassed, stepVerdict, type ClientPlan, type StepResult } from './runner';
-import type { Cluster, RedisTopologyName, SystemName } from './systems';
+import type { Cluster, RedisNode, RedisTopologyName, SystemName } from './systems';
 import type { DocResult, DocRun } from './doc_proc';
 
 export interface Profile {
@@ -99,6 +99,8 @@ export interface FanoutRow {
   result: StepResult;
   passed: boolean;
   verdict: string;
+  /** Scenario e: socket reads and commands each Redis node counted from the step's start to the end of its drain. */
+  redis?: NodeCounters[];
 }
 
 export interface IdleRow {
@@ -124,8 +126,6 @@ export interface TopologyRun {
   placement?: PrimaryPlacement[];
   /** Redis Cluster only: the placement with each primary's CPU over every step of the ladder. */
   spread?: Spread;
-  /** Socket reads and commands each Redis node counted from the first step to the end of the last. */
-  counters: NodeCounters[];
 }
 
 export interface DocRow {
@@ -220,14 +220,15 @@ export async function fanoutScenario(gen: LoadGen, cluster: Cluster, profile: Pr
 
 /**
  * (b) Many channels with a few subscribers each; each publication goes to a random channel. `afterConnect` runs
- * once every subscriber is in, before the first step; `afterLadder` after the last step, before they leave.
+ * once every subscriber is in, before the first step; with `countRedis`, each step also counts what those Redis
+ * nodes did.
  */
 export async function manyChannelsScenario(
   gen: LoadGen,
   cluster: Cluster,
   profile: Profile,
   log: Log,
-  opts: { scenario?: string; afterConnect?: (channels: string[]) => Promise<void>; afterLadder?: () => Promise<void> } = {},
+  opts: { scenario?: string; afterConnect?: (channels: string[]) => Promise<void>; countRedis?: RedisNode[] } = {},
 ): Promise<FanoutRow[]> {
   const per = profile.manySubscribersPerChannel;
   const channels = Array.from({ length: profile.manyChannels }, (_, c) => `bench:m${c}`);
@@ -237,6 +238,7 @@ export async function manyChannelsScenario(
   await opts.afterConnect?.(channels);
   const size = 64;
   const run = async (rate: number): Promise<FanoutRow> => {
+    const counting = opts.countRedis && (await redisCounters(opts.countRedis));
     const result = await runStep(gen, cluster, {
       step: ++stepIds,
       rate,
@@ -247,6 +249,7 @@ export async function manyChannelsScenario(
       subscribersPerChannel: channels.map(() => per),
       maxDrainMs: profile.maxDrainMs,
     });
+    const redis = await counting?.stop();
     const row: FanoutRow = {
       system: cluster.system,
       subscribers: plans.length,
@@ -257,13 +260,13 @@ export async function manyChannelsScenario(
       result,
       passed: stepPassed(result),
       verdict: stepVerdict(result),
+      redis,
     };
     log(progressLine(opts.scenario ?? 'b', row));
     if (!row.passed) await settle(gen);
     return row;
   };
   const rows = await ladder(profile, profile.manyStart, profile.manyMax, run, () => gen.ensureConnected(cluster, profile.connectConcurrency));
-  await opts.afterLadder?.();
   await gen.disconnect();
   return rows;
 }
@@ -271,21 +274,14 @@ export async function manyChannelsScenario(
 /** (e) The many-channels ladder on the Redis topology `cluster` runs on; on a Redis Cluster, where its channels live. */
 export async function redisTopologyScenario(gen: LoadGen, cluster: Cluster, profile: Profile, log: Log): Promise<TopologyRun> {
   let placement: PrimaryPlacement[] | undefined;
-  let counting: Awaited<ReturnType<typeof redisCounters>> | undefined;
-  let counters: NodeCounters[] = [];
   const afterConnect = async (channels: string[]): Promise<void> => {
-    if (cluster.redisCluster) {
-      placement = await channelPlacement(cluster, channels);
-      log(`[e] channels per primary: ${placement.map((p) => `${p.name} ${p.channels} (subscribed ${p.subscribed})`).join(', ')}`);
-    }
-    counting = await redisCounters(cluster.redisNodes);
+    if (!cluster.redisCluster) return;
+    placement = await channelPlacement(cluster, channels);
+    log(`[e] channels per primary: ${placement.map((p) => `${p.name} ${p.channels} (subscribed ${p.subscribed})`).join(', ')}`);
   };
-  const afterLadder = async (): Promise<void> => {
-    counters = (await counting?.stop()) ?? [];
-  };
-  const rows = await manyChannelsScenario(gen, cluster, profile, log, { scenario: `e ${cluster.redis}`, afterConnect, afterLadder });
+  const rows = await manyChannelsScenario(gen, cluster, profile, log, { scenario: `e ${cluster.redis}`, afterConnect, countRedis: cluster.redisNodes });
   const spread = placement && spreadOf(placement, rows.map((r) => ({ usage: r.result.usage, published: r.result.published })));
-  return { redis: cluster.redis, redisNodes: cluster.redisNodes.map((n) => n.name), rows, placement, spread, counters };
+  return { redis: cluster.redis, redisNodes: cluster.redisNodes.map((n) => n.name), rows, placement, spread };
 }
 
 /** (c) Idle connections: connect rate (with a JWT each, where the system takes one) and RSS per connection. */
