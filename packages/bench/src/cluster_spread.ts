@@ -21,7 +21,7 @@ export interface PrimaryPlacement {
   slots: number;
   /** Channels whose slot it serves (CLUSTER KEYSLOT of the channel's hash-tagged key). */
   channels: number;
-  /** Sharded pub/sub channels it holds subscriptions for (PUBSUB SHARDCHANNELS): the gateways' own placement. */
+  /** Of these channels, those it holds sharded subscriptions for (PUBSUB SHARDCHANNELS): the gateways' own placement. */
   subscribed: number;
 }
 
@@ -87,6 +87,8 @@ export async function channelPlacement(cluster: Cluster, channels: string[]): Pr
     if (owner < 0) throw new Error(`no primary serves the slot of ${channel}`);
     counts[owner]++;
   }
+  // The gateways hold sharded subscriptions of their own too (control messages): count only these channels.
+  const ours = new Set(channels.map(channelSlotKey));
   return Promise.all(
     primaries.map(async (p, i) => {
       const node = cluster.redisNodes.find((n) => n.port === p.port);
@@ -95,17 +97,17 @@ export async function channelPlacement(cluster: Cluster, channels: string[]): Pr
         port: p.port,
         slots: p.slots.reduce((n, [from, to]) => n + to - from + 1, 0),
         channels: counts[i],
-        subscribed: await shardChannelCount(p.port),
+        subscribed: (await shardChannels(p.port)).filter((name) => ours.has(name)).length,
       };
     }),
   );
 }
 
-async function shardChannelCount(port: number): Promise<number> {
+async function shardChannels(port: number): Promise<string[]> {
   const conn = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1, lazyConnect: true });
   try {
     await conn.connect();
-    return ((await conn.call('PUBSUB', 'SHARDCHANNELS')) as string[]).length;
+    return (await conn.call('PUBSUB', 'SHARDCHANNELS')) as string[];
   } finally {
     conn.disconnect();
   }
