@@ -103,6 +103,9 @@ export interface Broker {
 
   /** Sets the single receiver of control messages (those to every node, and those to this node). */
   onControl(handler: ControlHandler): void;
-  /** Sends a control message to every node, or to the node with this id. */
-  publishControl(message: string, toNode?: string): Promise<void>;
+  /**
+   * Sends a control message to every node, or to the node with this id. Messages with the same `orderKey` (a user
+   * id) arrive in the order sent; on Redis Cluster the key also spreads them over the shards.
+   */
+  publishControl(message: string, toNode?: string, orderKey?: string): Promise<void>;
 }

@@ -4,7 +4,7 @@ import Redis, { type Cluster } from 'ioredis';
 import { startRedisCluster, type RedisCluster } from '../../testkit/src/redis_cluster';
 import { brokerContract, eventually } from './broker.contract';
 import { RedisBroker } from './broker_redis';
-import { redisPubSubChannel } from './redis_keys';
+import { CLUSTER_CONTROL_SHARDS, clusterControlChannel, clusterNodeChannel, redisPubSubChannel } from './redis_keys';
 import { parseRedisAddress, type ClusterAddress } from './redis_url';
 
 let cluster: RedisCluster;
@@ -84,6 +84,28 @@ describe('RedisBroker on Redis Cluster', () => {
 
     await sub.unsubscribe(channels);
     expect(await shardSubscriptions(prefix, channels)).toEqual([]);
+  });
+
+  it('spreads control messages over sharded channels on every primary, keeping one user\'s messages in order', async () => {
+    const prefix = `control${++prefixes}`;
+    const [a, b] = [await open(prefix, 'gw-a'), await open(prefix, 'gw-b')];
+    const control = Array.from({ length: CLUSTER_CONTROL_SHARDS }, (_, i) => clusterControlChannel(i));
+    const placed = await shardSubscriptions(prefix, [...control, clusterNodeChannel('gw-a'), clusterNodeChannel('gw-b')]);
+    // Each node subscribes every control shard and its own node channel, each on the primary owning its slot.
+    expect(placed.filter(([c]) => control.includes(c)).map(([, , n]) => n)).toEqual(control.map(() => 2));
+    expect(new Set(placed.filter(([c]) => control.includes(c)).map(([, port]) => port)).size).toBe(3);
+    expect(placed.filter(([c]) => !control.includes(c)).map(([c, , n]) => [c, n]).sort()).toEqual([
+      [clusterNodeChannel('gw-a'), 1],
+      [clusterNodeChannel('gw-b'), 1],
+    ]);
+    const got: string[] = [];
+    b.onControl((m) => got.push(m));
+    const sent = Array.from({ length: 50 }, (_, i) => `alice ${i}`);
+    await Promise.all(sent.map((m) => a.publishControl(m, undefined, 'alice')));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => a.publishControl(`anyone ${i}`)));
+    await a.publishControl('to b', 'gw-b');
+    await eventually(async () => got.length === 71, 'every control message at the other node');
+    expect(got.filter((m) => m.startsWith('alice'))).toEqual(sent);
   });
 
   it('follows a moved slot: subscribed again on the new owner, told to check positions, delivering', async () => {

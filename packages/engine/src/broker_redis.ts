@@ -253,8 +253,8 @@ export class RedisBroker implements Broker {
   }
 
   /** `<prefix>:control` reaches every node, `<prefix>:node:<id>` one. */
-  publishControl(message: string, toNode?: string): Promise<void> {
-    return this.topology.publishControl(message, toNode);
+  publishControl(message: string, toNode?: string, orderKey?: string): Promise<void> {
+    return this.topology.publishControl(message, toNode, orderKey);
   }
 
   /**

@@ -1,18 +1,23 @@
 // Redis Cluster: commands through ioredis's Cluster (slot routing, MOVED/ASK), publications over sharded pub/sub
-// subscribed per primary on our own connections, and channels placed again whenever their slot moves.
-import type { Cluster, Redis } from 'ioredis';
+// subscribed per primary on our own connections (control messages too, on channels spread over the slots), and
+// channels placed again whenever their slot moves.
+import type { Cluster } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { BrokerUnavailableError } from './errors';
 import { clusterConnection } from './redis_connection';
-import { channelOfPubSub, controlChannel, nodeChannel, redisPubSubChannel } from './redis_keys';
+import {
+  channelOfPubSub,
+  CLUSTER_CONTROL_SHARDS,
+  clusterControlChannel,
+  clusterNodeChannel,
+  isClusterControlChannel,
+  redisPubSubChannel,
+  shardOf,
+} from './redis_keys';
 import { withScripts, type ChannelCommands } from './redis_scripts';
 import type { ChannelConnection, RedisTopology, TopologyEvents } from './redis_topology';
 import type { ClusterAddress } from './redis_url';
 import { ShardedSubscriber } from './sharded_subscriber';
-
-function nodeKey(node: Redis): string {
-  return `${node.options.host}:${node.options.port}`;
-}
 
 /** Delay before placing channels again after a loss; doubles up to the maximum while the cluster settles. */
 const REPAIR_MIN_MS = 100;
@@ -21,8 +26,8 @@ const REPAIR_MAX_MS = 1000;
 export class ClusterTopology implements RedisTopology, ChannelConnection {
   readonly publishCommand = 'spublish' as const;
   private readonly cmd: Cluster & ChannelCommands;
-  /** Classic pub/sub for control messages: PUBLISH reaches every node of the cluster, they are few. */
-  private readonly control: Cluster;
+  /** Spreads control messages without an order key over the shards. */
+  private nextControlShard = 0;
   private readonly label: string;
   /** One sharded pub/sub connection per primary, by `host:port`. */
   private readonly subscribers = new Map<string, Promise<ShardedSubscriber>>();
@@ -48,17 +53,9 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
   ) {
     this.label = address.label;
     this.cmd = withScripts(clusterConnection(address, { name: 'switchboard', autoPipelining: true, connectTimeoutMs }));
-    // Control messages are fixed subscriptions nothing checks positions for: the driver may restore them.
-    this.control = clusterConnection(address, { name: 'switchboard-control', autoResubscribe: true, connectTimeoutMs });
-    this.control.on('message', (_channel: string, payload: string) => events.control(payload));
-    for (const [conn, role] of [
-      [this.cmd, 'command'],
-      [this.control, 'control'],
-    ] as const) {
-      conn.on('error', (err: Error) => {
-        if (this.started) events.error(new Error(`redis ${this.label} (${role} connection): ${err.message}`));
-      });
-    }
+    this.cmd.on('error', (err: Error) => {
+      if (this.started) events.error(new Error(`redis ${this.label} (command connection): ${err.message}`));
+    });
   }
 
   async start(node: string | undefined): Promise<void> {
@@ -67,8 +64,12 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
       timer = setTimeout(() => reject(new Error(`no answer within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
     });
     const connected = (async () => {
-      await Promise.all([this.cmd.connect(), this.control.connect()]);
-      if (node !== undefined) await this.control.subscribe(controlChannel(this.prefix), nodeChannel(this.prefix, node));
+      await this.cmd.connect();
+      // Control channels are placed, moved and repaired like any channel's subscription.
+      if (node !== undefined) {
+        const control = Array.from({ length: CLUSTER_CONTROL_SHARDS }, (_, i) => clusterControlChannel(i));
+        await this.subscribe([...control, clusterNodeChannel(node)]);
+      }
     })();
     connected.catch(() => undefined); // the timeout may win the race
     try {
@@ -76,7 +77,7 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
       this.started = true;
     } catch (err) {
       this.cmd.disconnect();
-      this.control.disconnect();
+      void this.closeSubscribers();
       throw new Error(`cannot connect to Redis Cluster at ${this.label}: ${(err as Error).message}`);
     } finally {
       clearTimeout(timer);
@@ -87,16 +88,19 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
     this.started = false;
     this.closing = true;
     clearTimeout(this.repairTimer);
-    const subs = await Promise.allSettled(this.subscribers.values());
-    for (const s of subs) if (s.status === 'fulfilled') s.value.close();
-    this.subscribers.clear();
-    this.control.disconnect();
+    await this.closeSubscribers();
     if (this.cmd.status === 'ready') await this.cmd.quit().catch(() => undefined);
     this.cmd.disconnect();
   }
 
+  private async closeSubscribers(): Promise<void> {
+    const subs = await Promise.allSettled(this.subscribers.values());
+    for (const s of subs) if (s.status === 'fulfilled') s.value.close();
+    this.subscribers.clear();
+  }
+
   isReady(): boolean {
-    return this.started && this.cmd.status === 'ready' && this.control.status === 'ready' && this.unplaced.size === 0;
+    return this.started && this.cmd.status === 'ready' && this.unplaced.size === 0;
   }
 
   connectionFor(): ChannelConnection {
@@ -154,15 +158,12 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
     );
   }
 
-  async publishControl(message: string, toNode: string | undefined): Promise<void> {
-    const target = toNode === undefined ? controlChannel(this.prefix) : nodeChannel(this.prefix, toNode);
+  async publishControl(message: string, toNode: string | undefined, orderKey?: string): Promise<void> {
+    // One shard channel per order key: its messages go through one node and keep their order.
+    const shard = orderKey === undefined ? this.nextControlShard++ % CLUSTER_CONTROL_SHARDS : shardOf(orderKey, CLUSTER_CONTROL_SHARDS);
+    const target = toNode === undefined ? clusterControlChannel(shard) : clusterNodeChannel(toNode);
     try {
-      this.commands();
-      // A PUBLISH without a key would go to any node, and messages sent through different nodes reach the
-      // subscribers over different cluster-bus links, out of order. Through one node they keep their order.
-      const [first] = this.cmd.nodes('master').sort((a, b) => nodeKey(a).localeCompare(nodeKey(b)));
-      if (!first) throw new BrokerUnavailableError(`redis ${this.label}: no primary known`);
-      await first.publish(target, message);
+      await this.commands().spublish(redisPubSubChannel(target, this.prefix), message);
     } catch (err) {
       throw this.commandError(err);
     }
@@ -227,7 +228,9 @@ export class ClusterTopology implements RedisTopology, ChannelConnection {
       message: (name, payload) => {
         const channel = channelOfPubSub(name, this.prefix);
         // Messages still arrive between SUNSUBSCRIBE and its confirmation; the caller asked for none.
-        if (this.placed.get(channel) === node) this.events.message(channel, payload);
+        if (this.placed.get(channel) !== node) return;
+        if (isClusterControlChannel(channel)) this.events.control(payload);
+        else this.events.message(channel, payload);
       },
       dropped: (names) => this.lost(node, names.map((n) => channelOfPubSub(n, this.prefix))),
       moved: () => undefined, // the failed SSUBSCRIBE is retried by `place`'s caller

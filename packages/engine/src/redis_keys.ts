@@ -47,6 +47,26 @@ export function nodeChannel(prefix: string, node: string): string {
   return `${prefix}:node:${node}`;
 }
 
+/**
+ * On Redis Cluster control messages use sharded pub/sub on channels spread over the slots, placed like any
+ * channel's subscription (`redisPubSubChannel` of these names). They begin with U+0001, a control character no
+ * client channel may hold (a leading `}` would empty the hash tag, and clients may not use it either).
+ */
+export const CLUSTER_CONTROL_SHARDS = 16;
+const CONTROL_MARK = '\u0001';
+
+export function clusterControlChannel(shard: number): string {
+  return `${CONTROL_MARK}control.${shard}`;
+}
+
+export function clusterNodeChannel(node: string): string {
+  return `${CONTROL_MARK}node.${node}`;
+}
+
+export function isClusterControlChannel(channel: string): boolean {
+  return channel.startsWith(CONTROL_MARK);
+}
+
 export function idempotencyKey(channel: string, prefix: string, key: string): string {
   return `${redisPubSubChannel(channel, prefix)}:i:${key}`;
 }

@@ -35,7 +35,7 @@ export interface RedisTopology {
   subscribe(channels: string[]): Promise<void>;
   unsubscribe(channels: string[]): Promise<void>;
   /** PUBLISHes a control message on `<prefix>:control`, or on one node's channel. */
-  publishControl(message: string, toNode: string | undefined): Promise<void>;
+  publishControl(message: string, toNode: string | undefined, orderKey?: string): Promise<void>;
 }
 
 /** Client-side shards: a channel lives on shard `fnv1a(channel) % n`; control messages on shard 0. */

@@ -60,12 +60,12 @@ export class ControlPlane {
 
   /** Disconnects the user's connections (or one client's) on every node. */
   disconnect(user: string, client: string | undefined, code: number, reason: string): Promise<void> {
-    return this.send({ t: 'disconnect', user, client, code, reason });
+    return this.send({ t: 'disconnect', user, client, code, reason }, undefined, user);
   }
 
   /** Unsubscribes the user (or one client of it) from a channel on every node. */
   unsubscribe(user: string, channel: string, client?: string): Promise<void> {
-    return this.send({ t: 'unsubscribe', user, channel, client });
+    return this.send({ t: 'unsubscribe', user, channel, client }, undefined, user);
   }
 
   /** Asks every known node (this one included) and returns the answers that came within the timeout. */
@@ -111,8 +111,9 @@ export class ControlPlane {
     }
   }
 
-  private send(msg: ControlMessage, toNode?: string): Promise<void> {
-    return this.broker.publishControl(JSON.stringify(msg), toNode);
+  /** `orderKey`: messages about one user keep their order. */
+  private send(msg: ControlMessage, toNode?: string, orderKey?: string): Promise<void> {
+    return this.broker.publishControl(JSON.stringify(msg), toNode, orderKey);
   }
 
   private receive(raw: string): void {

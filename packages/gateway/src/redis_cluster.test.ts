@@ -95,6 +95,27 @@ it('delivers every publication exactly once, in order, to subscribers on both ga
 }, 60000);
 
 
+it('runs cluster-wide control over sharded channels: channels and info from both gateways, a disconnect from the other gateway', async () => {
+  const client = new Centrifuge(gateways[0].wsUrl, { websocket: WebSocket, token: await hmacToken(SECRET, { sub: 'ctl-user' }) });
+  const sub = client.newSubscription('room:control');
+  const subscribed = new Promise<void>((resolve) => sub.once('subscribed', () => resolve()));
+  const disconnected = new Promise<number>((resolve) => client.once('disconnected', (ctx) => resolve(ctx.code)));
+  sub.subscribe();
+  client.connect();
+  try {
+    await subscribed;
+    const api = async (method: string, body: unknown): Promise<any> =>
+      (await (await fetch(`${gateways[1].url}/api/${method}`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body: JSON.stringify(body) })).json());
+    // Surveys travel over the control shards and come back on each node's own channel.
+    expect((await api('info', {})).result.nodes).toHaveLength(2);
+    expect((await api('channels', { pattern: 'room:control' })).result.channels).toEqual({ 'room:control': { num_clients: 1 } });
+    expect(await api('disconnect', { user: 'ctl-user', disconnect: { code: 4501, reason: 'bye' } })).toEqual({ result: {} });
+    expect(await disconnected).toBe(4501);
+  } finally {
+    client.disconnect();
+  }
+}, 30000);
+
 it('is ready again within 10 s of a primary failover, and its subscriber gets what comes next, gap-free', async () => {
   const channel = 'room:failover';
   const client = new Centrifuge(gateways[0].wsUrl, { websocket: WebSocket, token: await hmacToken(SECRET, { sub: 'f' }), minReconnectDelay: 50, maxReconnectDelay: 500 });
