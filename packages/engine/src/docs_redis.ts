@@ -25,7 +25,8 @@ import {
   partitionShard,
 } from './docs_wire';
 import { newEpoch } from './epoch';
-import { DEFAULT_PREFIX, shardOf } from './redis_keys';
+import { clusterDocReplyChannel, DEFAULT_PREFIX, shardOf } from './redis_keys';
+import { ClusterTopology } from './redis_cluster_topology';
 
 export interface RedisDocStoreOptions {
   /** The same shard URLs, in the same order, as the broker and the workers. */
@@ -58,7 +59,10 @@ interface Waiting {
 
 export class RedisDocStore implements DocStore {
   private readonly commands: DocScriptedRedis[];
-  private readonly subscriber: Redis;
+  /** Replies on a classic channel of shard 0; undefined on a cluster. */
+  private readonly subscriber: Redis | undefined;
+  /** On a cluster: the sharded reply channel, placed on its slot's primary and followed through moves. */
+  private readonly sharded: ClusterTopology | undefined;
   private readonly prefix: string;
   private readonly partitions: number;
   private readonly timeoutMs: number;
@@ -75,7 +79,7 @@ export class RedisDocStore implements DocStore {
     this.partitions = options.partitions ?? DEFAULT_DOC_PARTITIONS;
     if (!Number.isSafeInteger(this.partitions) || this.partitions < 1) throw new Error(`partitions must be a positive integer, got ${this.partitions}`);
     this.timeoutMs = options.timeoutMs ?? 5000;
-    this.replyChannel = docReplyChannel(this.prefix, options.node);
+    this.replyChannel = docReplyChannel(this.prefix, options.node, options.cluster !== undefined);
     const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     const commands = { name: 'switchboard-docs', autoPipelining: true, connectTimeoutMs };
     const replies = { name: 'switchboard-docs-replies', autoResubscribe: true, connectTimeoutMs };
@@ -83,16 +87,27 @@ export class RedisDocStore implements DocStore {
       // The Cluster client answers every command this store sends, routed by key (one "shard" holds them all).
       // Not auto-pipelined on a cluster (see the worker's connections): each request is awaited on its own.
       this.commands = [withDocScripts(clusterConnection(options.cluster, { ...commands, autoPipelining: false }) as unknown as Redis)];
-      this.subscriber = clusterConnection(options.cluster, replies) as unknown as Redis;
+      // Replies are SPUBLISHed to a channel of this node: only the primary of its slot carries them.
+      this.sharded = new ClusterTopology(options.cluster, this.prefix, connectTimeoutMs, {
+        message: () => undefined,
+        // The reply channel is one of the topology's internal (control-marked) channels.
+        control: (payload) => this.receive(payload),
+        restored: () => undefined,
+        error: (err) => this.report(new Error(`document replies: ${err.message}`)),
+      });
     } else {
       const shards = options.urls.map(parseShardAddress);
       // Requests issued in one tick (many callers' XADDs) leave in one write.
       this.commands = shards.map((shard) => withDocScripts(redisConnection(shard, commands)));
       // Replies always come on shard 0, like control messages.
       this.subscriber = redisConnection(shards[0], replies);
+      this.subscriber.on('message', (_channel: string, payload: string) => this.receive(payload));
     }
-    this.subscriber.on('message', (_channel: string, payload: string) => this.receive(payload));
-    for (const conn of [...this.commands, this.subscriber]) this.watchErrors(conn);
+    for (const conn of this.connections()) this.watchErrors(conn);
+  }
+
+  private connections(): Redis[] {
+    return this.subscriber ? [...this.commands, this.subscriber] : this.commands;
   }
 
   /** Connects every shard and subscribes to this node's reply channel; rejects naming the failure. */
@@ -103,8 +118,12 @@ export class RedisDocStore implements DocStore {
       timer = setTimeout(() => reject(new Error(`no answer from Redis within ${timeoutMs} ms`)), timeoutMs);
     });
     const connected = (async () => {
-      await Promise.all([...this.commands, this.subscriber].map((conn) => conn.connect()));
-      await this.subscriber.subscribe(this.replyChannel);
+      await Promise.all(this.connections().map((conn) => conn.connect()));
+      if (this.subscriber) await this.subscriber.subscribe(this.replyChannel);
+      if (this.sharded) {
+        await this.sharded.start(undefined);
+        await this.sharded.subscribe([clusterDocReplyChannel(this.options.node)]);
+      }
     })();
     connected.catch(() => undefined); // the timeout may win the race
     try {
@@ -120,7 +139,8 @@ export class RedisDocStore implements DocStore {
 
   /** Every connection up and the reply channel subscribed. */
   isReady(): boolean {
-    return this.started && this.subscriber.status === 'ready' && this.commands.every((c) => c.status === 'ready');
+    const replies = this.sharded ? this.sharded.isReady() : this.subscriber?.status === 'ready';
+    return this.started && replies && this.commands.every((c) => c.status === 'ready');
   }
 
   async get(channel: string): Promise<DocState> {
@@ -167,7 +187,7 @@ export class RedisDocStore implements DocStore {
   async close(): Promise<void> {
     this.started = false;
     for (const id of [...this.waiting.keys()]) this.settle(id)?.reject(new DocUnavailableError('the document store is closing'));
-    await Promise.all([...this.commands, this.subscriber].map(closeConnection));
+    await Promise.all([...this.connections().map(closeConnection), this.sharded?.close()]);
   }
 
   private ready(conn: DocScriptedRedis): DocScriptedRedis {
@@ -202,7 +222,8 @@ export class RedisDocStore implements DocStore {
   }
 
   private disconnect(): void {
-    for (const conn of [...this.commands, this.subscriber]) conn.disconnect();
+    for (const conn of this.connections()) conn.disconnect();
+    void this.sharded?.close();
   }
 
   /** Reports each outage once, by its first error, rather than every reconnect attempt's. */

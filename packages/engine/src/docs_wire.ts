@@ -12,7 +12,7 @@
 //   records `<prefix>:{<channel>}:di:k:<key>` (client keys) and `…:di:r:<request id>` (requests without one).
 import type { DocUpdate } from '@switchboard/protocol';
 import type { DocResult } from './docs';
-import { DEFAULT_PREFIX, channelKeys, redisPubSubChannel, shardOf } from './redis_keys';
+import { DEFAULT_PREFIX, channelKeys, clusterDocReplyChannel, redisPubSubChannel, shardOf } from './redis_keys';
 
 export const DEFAULT_DOC_PARTITIONS = 16;
 /** The consumer group of every request stream. */
@@ -54,8 +54,9 @@ export function docRequestStream(prefix: string, partition: number): string {
   return `${prefix}:docs:req:${partition}`;
 }
 
-export function docReplyChannel(prefix: string, node: string): string {
-  return `${prefix}:docs:reply:${node}`;
+/** The pub/sub channel of a gateway's document replies: classic, or sharded on a Redis Cluster (SPUBLISH to it). */
+export function docReplyChannel(prefix: string, node: string, sharded = false): string {
+  return sharded ? redisPubSubChannel(clusterDocReplyChannel(node), prefix) : `${prefix}:docs:reply:${node}`;
 }
 
 export function docLeaseKey(prefix: string, partition: number): string {

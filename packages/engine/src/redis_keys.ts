@@ -63,6 +63,11 @@ export function clusterNodeChannel(node: string): string {
   return `${CONTROL_MARK}node.${node}`;
 }
 
+/** On Redis Cluster a gateway's document replies come on this sharded channel (its slot depends on the node id). */
+export function clusterDocReplyChannel(node: string): string {
+  return `${CONTROL_MARK}docs.reply.${node}`;
+}
+
 export function isClusterControlChannel(channel: string): boolean {
   return channel.startsWith(CONTROL_MARK);
 }

@@ -1,7 +1,8 @@
 // Documents on a real Redis Cluster (3 primaries + 3 replicas): the DocStore contract with two workers and the
 // gateway's store, request partitions spread over the primaries, and every version gap-free as a worker leaves.
 import { parseUpdate } from '@switchboard/protocol';
-import { docKeys, docRequestStream, parseRedisAddress, RedisBroker, RedisDocStore, type ClusterAddress } from '@switchboard/engine';
+import Redis from 'ioredis';
+import { docKeys, docReplyChannel, docRequestStream, parseRedisAddress, RedisBroker, RedisDocStore, type ClusterAddress } from '@switchboard/engine';
 import { startRedisCluster, type RedisCluster } from '../../testkit/src/redis_cluster';
 import { docStoreContract } from '../../engine/src/docs.contract';
 import { Cleanups, eventually, testLogger } from './testing.fixture';
@@ -49,6 +50,15 @@ describe('documents on Redis Cluster', () => {
     await eventually(() => first.ownedPartitions().length + second.ownedPartitions().length === 16 && second.ownedPartitions().length > 0, 'two workers sharing the partitions');
     const store = local.add(new RedisDocStore({ urls: [], cluster: address, prefix, node: 'gw', timeoutMs: 10000 }), (s) => s.close());
     await store.start();
+    // The store's replies come over sharded pub/sub, subscribed on the primary of the reply channel's slot only.
+    const replyChannel = docReplyChannel(prefix, 'gw', true);
+    const replyOwner = await cluster.ownerOfSlot(await cluster.slotOfKey(replyChannel));
+    for (const { port } of await cluster.primaries()) {
+      const conn = new Redis({ host: '127.0.0.1', port });
+      const [, count] = (await conn.call('PUBSUB', 'SHARDNUMSUB', replyChannel)) as [string, number];
+      conn.disconnect();
+      expect([port, Number(count)]).toEqual([port, port === replyOwner ? 1 : 0]);
+    }
 
     const opts = { historySize: 1000, historyTtlSeconds: 60 };
     const docs = Array.from({ length: 6 }, (_, i) => `doc:d${i}`);

@@ -26,6 +26,8 @@ export interface ReaderContext {
   shard: Shard;
   /** Shard 0's command connection: replies are published there. */
   replies: WorkerRedis;
+  /** On a Redis Cluster replies go over sharded pub/sub (SPUBLISH to the gateway's own channel). */
+  sharded: boolean;
   prefix: string;
   /** This worker's consumer name. */
   consumer: string;
@@ -250,12 +252,8 @@ export class ShardReader {
         }),
       );
       if (acked.length === 0) return;
-      const pipeline = this.ctx.replies.pipeline();
-      for (const [node, payload] of replies) pipeline.publish(docReplyChannel(this.ctx.prefix, node), payload);
       try {
-        const [published] = await Promise.all([pipeline.exec(), this.ctx.shard.commands.xack(stream, DOC_CONSUMER_GROUP, ...acked)]);
-        const publishError = published?.find(([err]) => err)?.[0];
-        if (publishError) throw publishError;
+        await Promise.all([this.publishReplies(replies), this.ctx.shard.commands.xack(stream, DOC_CONSUMER_GROUP, ...acked)]);
         for (const id of acked) this.lastErrors.delete(`${stream} ${id}`);
       } catch (err) {
         // Committed but perhaps neither answered nor acknowledged: redelivery answers from the records.
@@ -292,7 +290,24 @@ export class ShardReader {
   }
 
   private async reply(node: string, payload: string): Promise<void> {
-    await this.ctx.replies.publish(docReplyChannel(this.ctx.prefix, node), payload);
+    await this.publishReplies([[node, payload]]);
+  }
+
+  /**
+   * One pipeline of PUBLISHes; on a cluster one SPUBLISH each, routed to the primary of each gateway's reply
+   * channel (a Cluster pipeline must stay on one node).
+   */
+  private async publishReplies(replies: Array<[node: string, payload: string]>): Promise<void> {
+    const { prefix, sharded } = this.ctx;
+    if (sharded) {
+      await Promise.all(replies.map(([node, payload]) => this.ctx.replies.spublish(docReplyChannel(prefix, node, true), payload)));
+      return;
+    }
+    const pipeline = this.ctx.replies.pipeline();
+    for (const [node, payload] of replies) pipeline.publish(docReplyChannel(prefix, node), payload);
+    const published = await pipeline.exec();
+    const publishError = published?.find(([err]) => err)?.[0];
+    if (publishError) throw publishError;
   }
 
   /** Waits `ms`, or less when woken by a new partition or stop(). */

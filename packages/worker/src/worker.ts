@@ -63,6 +63,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
       new ShardReader({
         shard,
         replies: shards[0].commands,
+        sharded: onCluster,
         prefix: o.prefix,
         consumer: id,
         batchSize: o.batchSize,
