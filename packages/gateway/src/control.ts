@@ -23,7 +23,9 @@ type ControlMessage =
   | { t: 'disconnect'; user: string; client?: string; code: number; reason: string }
   | { t: 'unsubscribe'; user: string; channel: string; client?: string }
   | { t: 'survey'; id: string; from: string; op: SurveyOp }
-  | { t: 'reply'; id: string; node: string; data: unknown };
+  | { t: 'reply'; id: string; node: string; data: unknown }
+  /** A message for one edge's handler on every node (e.g. the Pusher edge's terminate_connections). */
+  | { t: 'edge'; kind: string; data: unknown };
 
 export interface LocalState {
   info(): NodeInfo;
@@ -40,6 +42,7 @@ export class ControlPlane {
   private readonly nodes = new Map<string, { info: NodeInfo; seenAt: number }>();
   private readonly surveys = new Map<string, { replies: Map<string, unknown>; done: () => void; expected: Set<string> }>();
   private readonly timer: NodeJS.Timeout;
+  private readonly edgeHandlers = new Map<string, (data: unknown) => void>();
 
   constructor(
     private readonly broker: Broker,
@@ -66,6 +69,16 @@ export class ControlPlane {
   /** Unsubscribes the user (or one client of it) from a channel on every node. */
   unsubscribe(user: string, channel: string, client?: string): Promise<void> {
     return this.send({ t: 'unsubscribe', user, channel, client }, undefined, user);
+  }
+
+  /** Delivers `data` to the `kind` handler of every node, this one included; `orderKey` keeps one user's messages in order. */
+  broadcastToEdges(kind: string, data: unknown, orderKey?: string): Promise<void> {
+    return this.send({ t: 'edge', kind, data }, undefined, orderKey);
+  }
+
+  /** Sets the handler of `kind` edge messages on this node. */
+  onEdgeMessage(kind: string, handler: (data: unknown) => void): void {
+    this.edgeHandlers.set(kind, handler);
   }
 
   /** Asks every known node (this one included) and returns the answers that came within the timeout. */
@@ -141,6 +154,9 @@ export class ControlPlane {
         });
         break;
       }
+      case 'edge':
+        this.edgeHandlers.get(msg.kind)?.(msg.data);
+        break;
       case 'reply': {
         const survey = this.surveys.get(msg.id);
         if (!survey) break;

@@ -12,6 +12,7 @@ import { PusherErrorCode, pusherErrorMessages } from './codes';
 import type { PusherEdgeApp } from './edge_apps';
 import { pusherEncoding } from './encoding';
 import { checkConnectionQuery, clientFrameRules, DEFAULT_ACTIVITY_TIMEOUT_SECONDS, encodeError } from './frames';
+import { TERMINATE } from './edge_constants';
 import { PusherHttpApi } from './http_api';
 import { PusherSession, type PusherTransport } from './session';
 
@@ -80,6 +81,10 @@ export class PusherEdge {
   /** Local sessions by socket id: publications name the socket to leave out by it. */
   private readonly sessions = new Map<string, PusherSession>();
   private readonly connections = new Map<WebSocket<unknown>, PusherConnection>();
+  /** Open connections per app id, for the app's max_connections (counted on this gateway). */
+  private readonly perApp = new Map<string, number>();
+  /** Signed-in sessions: app id → user id → sessions, for terminate_connections. */
+  private readonly users = new Map<string, Map<string, Set<PusherSession>>>();
   readonly encoding: FanoutEncoding = pusherEncoding((socketId) => this.sessions.get(socketId)?.socket);
 
   constructor(apps: readonly PusherEdgeApp[]) {
@@ -99,6 +104,8 @@ export class PusherEdge {
   mount(app: TemplatedApp, deps: PusherEdgeDeps): void {
     if (!this.enabled) return;
     const api = new PusherHttpApi({ core: deps.core, control: deps.control, logger: deps.logger }, this.registry, this.edgeApps);
+    // terminate_connections reaches every gateway; each closes the app's user's connections it holds.
+    deps.control.onEdgeMessage(TERMINATE, (data) => this.terminateLocal(data));
     const largestFrame = Math.max(...this.registry.all().map((a) => clientFrameRules(a).maxFrameBytes));
     const sessionCtx = {
       core: deps.core,
@@ -107,6 +114,7 @@ export class PusherEdge {
       insecure: deps.insecure,
       logger: deps.logger,
       activityTimeoutSeconds: DEFAULT_ACTIVITY_TIMEOUT_SECONDS,
+      onSignedIn: (session: PusherSession) => this.signedIn(session),
     };
 
     if (!deps.native) {
@@ -145,6 +153,7 @@ export class PusherEdge {
           const session = new PusherSession(sessionCtx, this.edgeApps.get((found as PusherApp).id) as PusherEdgeApp, conn);
           conn.session = session;
           this.sessions.set(session.socketId, session);
+          this.perApp.set(session.app.app.id, (this.perApp.get(session.app.app.id) ?? 0) + 1);
           session.start();
         },
         message: (ws, message, isBinary) => {
@@ -166,8 +175,12 @@ export class PusherEdge {
           this.connections.delete(ws);
           deps.topics.drop(ws);
           if (conn.session) {
-            this.sessions.delete(conn.session.socketId);
-            conn.session.onClose();
+            const session = conn.session;
+            this.sessions.delete(session.socketId);
+            const appId = session.app.app.id;
+            this.perApp.set(appId, (this.perApp.get(appId) ?? 1) - 1);
+            if (session.user) this.users.get(appId)?.get(session.user.id)?.delete(session);
+            session.onClose();
           }
         },
       });
@@ -200,12 +213,36 @@ export class PusherEdge {
     if (deps.isDraining()) return { code: PusherErrorCode.GenericReconnect, message: 'server shutting down; reconnect' };
     if (!app) return { code: PusherErrorCode.AppNotFound, message: `${pusherErrorMessages[PusherErrorCode.AppNotFound]}: no app has this key` };
     if (!app.enabled) return { code: PusherErrorCode.AppDisabled, message: pusherErrorMessages[PusherErrorCode.AppDisabled] };
+    if ((this.perApp.get(app.id) ?? 0) >= app.limits.max_connections) {
+      return { code: PusherErrorCode.OverConnectionQuota, message: `${pusherErrorMessages[PusherErrorCode.OverConnectionQuota]}: at most ${app.limits.max_connections} connections per gateway` };
+    }
     const check = checkConnectionQuery(query);
     if (!check.ok) return { code: check.code, message: check.message };
     if (deps.limits.maxConnections > 0 && this.connections.size > deps.limits.maxConnections) {
       return { code: PusherErrorCode.OverCapacity, message: pusherErrorMessages[PusherErrorCode.OverCapacity] };
     }
     return undefined;
+  }
+
+  private signedIn(session: PusherSession): void {
+    if (!session.user) return;
+    const appId = session.app.app.id;
+    let byUser = this.users.get(appId);
+    if (!byUser) this.users.set(appId, (byUser = new Map()));
+    let set = byUser.get(session.user.id);
+    if (!set) byUser.set(session.user.id, (set = new Set()));
+    set.add(session);
+  }
+
+  /** Closes the signed-in connections of an app's user held here (a terminate_connections from any gateway). */
+  private terminateLocal(data: unknown): void {
+    const { app, user } = (data ?? {}) as { app?: unknown; user?: unknown };
+    if (typeof app !== 'string' || typeof user !== 'string') return;
+    const byUser = this.users.get(app);
+    const set = byUser?.get(user);
+    if (!byUser || !set) return;
+    byUser.delete(user);
+    for (const session of set) session.close(PusherErrorCode.Unauthorized, 'connection terminated by the app');
   }
 
   /** Once a second, from the gateway's clock: pings after inactivity, 4201 without a pong, slow clients. */

@@ -8,7 +8,8 @@ import { Refusal } from '../refusal';
 import type { PusherAppRegistry } from './apps';
 import { appChannelName, publicationData, switchboardChannel, TAG_EVENT, TAG_SOCKET_ID } from './channel_map';
 import type { PusherEdgeApp } from './edge_apps';
-import { eventNameProblem, PRESENCE_PREFIX, pusherChannelNameProblem } from './names';
+import { TERMINATE } from './edge_constants';
+import { eventNameProblem, PRESENCE_PREFIX, pusherChannelNameProblem, userIdProblem } from './names';
 import { isSocketId, verifyApiRequest, type ApiParams } from './signature';
 
 export interface PusherApiRequest {
@@ -105,7 +106,26 @@ export class PusherHttpApi {
     if (method === 'GET' && rest.length === 1 && first === 'channels') return this.channels(app, params);
     if (method === 'GET' && rest.length === 2 && first === 'channels') return this.channel(app, this.channelName(app, name), params);
     if (method === 'GET' && rest.length === 3 && first === 'channels' && third === 'users') return this.users(app, this.channelName(app, name));
+    if (method === 'POST' && rest.length === 3 && first === 'users' && third === 'terminate_connections') return this.terminate(app, this.userId(name));
     fail(404, `no such endpoint: ${method} /apps/{id}/${rest.join('/').slice(0, 200)}`);
+  }
+
+  private userId(raw: string): string {
+    let id: string;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      fail(400, 'user id holds a malformed %-escape');
+    }
+    const problem = userIdProblem(id);
+    if (problem !== undefined) fail(400, problem);
+    return id;
+  }
+
+  /** Closes every connection signed in as the user, on every gateway (the edge's control message). */
+  private async terminate(app: PusherEdgeApp, user: string): Promise<PusherApiResponse> {
+    await this.ctx.core.engine('terminate_connections', undefined, () => this.ctx.control.broadcastToEdges(TERMINATE, { app: app.app.id, user }, user));
+    return json('{}');
   }
 
   private parseBody(body: string): Obj {
@@ -167,8 +187,19 @@ export class PusherHttpApi {
     if (channels.length > max) fail(400, `at most ${max} channels per event`);
     if (new Set(channels).size !== channels.length) fail(400, '"channels" names a channel twice');
     const checked = channels.map((c: unknown, i: number) => this.checkEvent(app, c, body.name, body.data, body.socket_id, `channels[${i}]`));
+    const info = this.eventInfo(body.info, channels as string[]);
     await this.publish(checked);
-    return json('{}');
+    if (info.size === 0) return json('{}');
+    // Pusher answers `info` with the attributes of every channel the event went to, counted after publishing.
+    const counts = info.has('subscription_count') ? await this.subscriberCounts(app) : undefined;
+    const out: Record<string, Record<string, number>> = {};
+    for (const name of channels as string[]) {
+      const attrs: Record<string, number> = {};
+      if (counts) attrs.subscription_count = counts.get(name) ?? 0;
+      if (info.has('user_count') && name.startsWith(PRESENCE_PREFIX)) attrs.user_count = await this.userCount(app, name);
+      out[name] = attrs;
+    }
+    return json(JSON.stringify({ channels: out }));
   }
 
   private async batchEvents(app: PusherEdgeApp, raw: string): Promise<PusherApiResponse> {
@@ -183,6 +214,18 @@ export class PusherHttpApi {
     });
     await this.publish(checked);
     return json('{}');
+  }
+
+  /** The `info` of an event: a comma-separated string of user_count and subscription_count. */
+  private eventInfo(raw: unknown, channels: string[]): Set<string> {
+    if (raw === undefined || raw === null || raw === '') return new Set();
+    if (typeof raw !== 'string') fail(400, '"info" must be a comma-separated string');
+    const info = new Set(raw.split(',').filter((s) => s !== ''));
+    for (const attr of info) {
+      if (attr !== 'user_count' && attr !== 'subscription_count') fail(400, `unknown info attribute ${JSON.stringify(attr.slice(0, 64))}`);
+    }
+    if (info.has('user_count') && !channels.some((c) => c.startsWith(PRESENCE_PREFIX))) fail(400, 'info=user_count is only available for presence- channels');
+    return info;
   }
 
   /** `info` as a set of attribute names; user_count only where presence- channels are asked for. */

@@ -19,17 +19,20 @@ import {
   encodeConnectionEstablished,
   encodeError,
   encodePresenceSubscriptionSucceeded,
+  encodeSigninSuccess,
   encodeSubscriptionError,
   encodeSubscriptionSucceeded,
   parsePresenceChannelData,
+  parseUserData,
   PING_FRAME,
   PONG_FRAME,
   type ClientFrameRules,
   type PresenceMember,
   type PusherCommand,
+  type SignedInUser,
 } from './frames';
-import { needsChannelAuth, type PusherChannelType } from './names';
-import { generateSocketId, verifyChannelAuth } from './signature';
+import { needsChannelAuth, serverToUserChannel, type PusherChannelType } from './names';
+import { generateSocketId, verifyChannelAuth, verifyUserAuth } from './signature';
 
 /** The socket side of a Pusher session, so the session does not depend on uWS beyond the socket's identity. */
 export interface PusherTransport {
@@ -49,6 +52,8 @@ export interface PusherSessionContext {
   logger: Logger;
   /** Seconds of silence before a ping (sent to the client in connection_established). */
   activityTimeoutSeconds: number;
+  /** A connection signed in (or out, when it closes): the edge keeps its index of users for terminate_connections. */
+  onSignedIn(session: PusherSession): void;
 }
 
 /** One channel of one Pusher connection, as the hub sees it. */
@@ -139,6 +144,8 @@ export class PusherSession {
   private commandTokens: number;
   private eventTokens: number;
   private refilledAt = this.lastSeen;
+  /** Set by pusher:signin. */
+  user: SignedInUser | undefined;
 
   constructor(
     private readonly ctx: PusherSessionContext,
@@ -274,9 +281,29 @@ export class PusherSession {
       case 'client-event':
         return this.clientEvent(cmd);
       case 'signin':
-        this.send(encodeError(PusherErrorCode.Unauthorized, 'pusher:signin is not supported by this server yet'));
-        return;
+        return this.signin(cmd);
     }
+  }
+
+  /** User authentication: the backend signed `socket_id::user::user_data`; the connection becomes that user's. */
+  private signin(cmd: Extract<PusherCommand, { kind: 'signin' }>): void {
+    if (this.user !== undefined) {
+      this.send(encodeError(PusherErrorCode.Unauthorized, `already signed in as ${JSON.stringify(this.user.id)}`));
+      return;
+    }
+    const check = verifyUserAuth(this.app.app, this.socketId, cmd.userData, cmd.auth);
+    if (!check.ok) {
+      this.send(encodeError(check.code, check.message));
+      return;
+    }
+    const parsed = parseUserData(cmd.userData);
+    if (!parsed.ok) {
+      this.send(encodeError(parsed.code, parsed.message));
+      return;
+    }
+    this.user = parsed.value;
+    this.ctx.onSignedIn(this);
+    this.send(encodeSigninSuccess(cmd.userData));
   }
 
   private refuseSubscription(name: string, type: string, message: string, status: number): void {
@@ -286,8 +313,9 @@ export class PusherSession {
   private async subscribe(cmd: Extract<PusherCommand, { kind: 'subscribe' }>): Promise<void> {
     const { channel: name, type } = cmd;
     if (this.subs.has(name)) return; // Subscribed already: pusher-js sends one subscribe per channel.
-    if (type === 'server-to-user') {
-      this.refuseSubscription(name, 'AuthError', 'user channels are not supported by this server yet', 403);
+    // A user's own channel: only a connection signed in as that user (pusher-js subscribes it after sign-in).
+    if (type === 'server-to-user' && (this.user === undefined || serverToUserChannel(this.user.id) !== name)) {
+      this.refuseSubscription(name, 'AuthError', 'a #server-to-user- channel is only for a connection signed in as that user (pusher:signin)', 403);
       return;
     }
     if (this.subs.size >= this.ctx.limits.maxChannelsPerConnection) {
@@ -312,7 +340,7 @@ export class PusherSession {
         this.refuseSubscription(name, 'AuthError', check.message, 401);
         return;
       }
-    } else if (!canSubscribe(ns, { user: '', insecure: this.ctx.insecure }, channel)) {
+    } else if (type !== 'server-to-user' && !canSubscribe(ns, { user: '', insecure: this.ctx.insecure }, channel)) {
       this.refuseSubscription(name, 'AuthError', `public channels of this app need allow_subscribe_for_client and allow_subscribe_for_anonymous in their namespace`, 403);
       return;
     }
@@ -344,7 +372,15 @@ export class PusherSession {
     try {
       position = (await this.ctx.core.open(channel, effective, sub, {}, sub.member)).position;
       opened = true;
-      if (type === 'presence') roster = await this.ctx.core.presence(channel, effective);
+      if (type === 'presence') {
+        roster = await this.ctx.core.presence(channel, effective);
+        const max = this.app.app.limits.max_presence_members_per_channel;
+        const users = new Set(membersOf(roster).map((m) => m.user_id));
+        // Over the limit a new user is refused (its entry, just added, is undone); more connections of a user present still join.
+        if (member && users.size > max && !wasPresent(roster, member.user_id, this.socketId)) {
+          throw new Refusal({ code: ErrorCode.LimitExceeded, message: `presence channel is full: at most ${max} members` });
+        }
+      }
     } catch (err) {
       if (this.subs.get(name) === sub) this.subs.delete(name);
       // A refused open() let go of everything itself; a failed roster read leaves a subscription to undo.
@@ -395,6 +431,19 @@ export class PusherSession {
       this.send(encodeError(PusherErrorCode.ClientEventRejected, `client event rejected: ${err.error.message}`, cmd.channel));
     }
   }
+}
+
+/** Whether `user` had a presence entry other than this connection's. */
+function wasPresent(roster: Map<string, string>, user: string, socketId: string): boolean {
+  for (const [client, info] of roster) {
+    if (client === socketId) continue;
+    try {
+      if ((JSON.parse(info) as { user?: unknown }).user === user) return true;
+    } catch {
+      // not ClientInfo JSON: nobody
+    }
+  }
+  return false;
 }
 
 /** Presence entries (client id → encoded ClientInfo) as Pusher members: `user` is the user id, `chan_info` the user info. */
