@@ -12,7 +12,7 @@
 // - an offset at or below one already delivered, or a stream top below it, means Redis itself lost
 //   publications (a failover before the replica caught up) and is reusing their offsets: the channel's
 //   epoch is forked, so every subscriber resyncs and is told it could not recover.
-import type { Broker, Publication } from '@switchboard/engine';
+import { shardOf, type Broker, type Publication } from '@switchboard/engine';
 import { encodeJoinLeavePush, encodePublicationPush, type StreamPosition } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'uWebSockets.js';
@@ -84,6 +84,9 @@ interface ChannelEntry {
   /** An epoch fork for reused offsets is in flight. */
   forking: boolean;
 }
+
+/** Slices of the periodic position check (see startPositionChecks). */
+const CHECK_SLICES = 10;
 
 export class Hub {
   private readonly channels = new Map<string, ChannelEntry>();
@@ -204,7 +207,19 @@ export class Hub {
   /** Starts the periodic position check. */
   startPositionChecks(intervalMs: number): void {
     this.stopPositionChecks();
-    this.checkTimer = setInterval(() => void this.checkPositions(), intervalMs);
+    // Each channel is checked once per interval, a tenth of them at a time, so a gateway with many channels does
+    // not read every stream top at once; a random phase keeps gateways started together from checking together.
+    const sliceMs = intervalMs / CHECK_SLICES;
+    let slice = 0;
+    const tick = (): void => {
+      void this.checkPositions(slice);
+      slice = (slice + 1) % CHECK_SLICES;
+    };
+    this.checkTimer = setTimeout(() => {
+      tick();
+      this.checkTimer = setInterval(tick, sliceMs);
+      this.checkTimer.unref();
+    }, Math.random() * sliceMs);
     this.checkTimer.unref();
   }
 
@@ -343,9 +358,13 @@ export class Hub {
     );
   }
 
-  /** Compares each channel's stream top with what pub/sub delivered; a lag seen twice in a row is a loss. */
-  async checkPositions(): Promise<void> {
-    const checks = [...this.channels].filter(([, e]) => e.epoch !== '').map(async ([channel, entry]) => {
+  /**
+   * Compares each channel's stream top with what pub/sub delivered; a lag seen twice in a row is a loss. With a
+   * `slice`, only the channels of that slice (one of CHECK_SLICES, by the channel's hash) are checked.
+   */
+  async checkPositions(slice?: number): Promise<void> {
+    const due = (channel: string): boolean => slice === undefined || shardOf(channel, CHECK_SLICES) === slice;
+    const checks = [...this.channels].filter(([channel, e]) => e.epoch !== '' && due(channel)).map(async ([channel, entry]) => {
       const known = Math.max(entry.delivered, entry.told);
       let top: StreamPosition;
       try {
