@@ -1,5 +1,7 @@
 // A minimal HTTP/1.1 client for the publishers and document writers: keep-alive connections, one request in
 // flight on each, a FIFO queue when all are busy. Responses must carry Content-Length (every server here does).
+// A response with `Connection: close` (soketi answers every API request so) ends its connection; the next request
+// on that slot opens a new one.
 //
 // Node's http client costs tens of microseconds per request; at tens of thousands of publishes a second on the
 // load generator's single core that would be what limits the run, so the requests are written by hand.
@@ -15,6 +17,7 @@ interface Request {
 
 const HEADER_END = Buffer.from('\r\n\r\n', 'latin1');
 const CONTENT_LENGTH = /\r\ncontent-length:\s*(\d+)/i;
+const CONNECTION_CLOSE = /\r\nconnection:\s*close/i;
 
 class Connection {
   private socket: net.Socket | undefined;
@@ -23,6 +26,8 @@ class Connection {
   private headerLen = -1;
   private bodyLen = 0;
   private status = 0;
+  /** The response being read ends the connection. */
+  private closing = false;
 
   constructor(
     private readonly host: string,
@@ -84,6 +89,7 @@ class Connection {
         }
         this.headerLen = end + 4;
         this.bodyLen = Number(length[1]);
+        this.closing = CONNECTION_CLOSE.test(head);
       }
       const total = this.headerLen + this.bodyLen;
       if (buf.length < total) return;
@@ -96,19 +102,26 @@ class Connection {
         this.fail(new Error('a response nobody asked for'));
         return;
       }
+      if (this.closing) this.drop();
       req.done(this.status, body);
       this.idle(this);
     }
   }
 
-  private fail(err: Error): void {
-    const req = this.current;
-    this.current = undefined;
+  /** Forgets the socket (its 'close' then fails nothing) and destroys it. */
+  private drop(): void {
     this.buf = undefined;
     this.headerLen = -1;
+    this.closing = false;
     const socket = this.socket;
     this.socket = undefined;
     socket?.destroy();
+  }
+
+  private fail(err: Error): void {
+    const req = this.current;
+    this.current = undefined;
+    this.drop();
     if (req) {
       req.done(0, undefined, err);
       this.idle(this);

@@ -7,12 +7,18 @@ import { loadAverage, pin } from './procstat';
 import { renderReport, type Machine, type Results } from './report';
 import { LoadGen, MAX_SOCKETS_PER_PROCESS } from './runner';
 import { documentsScenario, fanoutScenario, idleScenario, manyChannelsScenario, PROFILES, redisTopologyScenario, type Profile } from './scenarios';
-import { REDIS_TOPOLOGY_LABELS, startCluster, SYSTEM_LABELS, type SystemName } from './systems';
+import { REDIS_TOPOLOGY_LABELS, startCluster, SYSTEM_LABELS, type Cluster, type SystemName } from './systems';
 
 const USAGE = `Usage: npm run bench [-- flags]
 
   --quick                 a short run (< 3 minutes): fewer configurations, 1 s steps
-  --systems <list>        comma-separated: switchboard,uws-relay,socketio (default: all three)
+  --systems <list>        comma-separated (default: all five):
+                            switchboard         2 gateways, Centrifugo protocol and HTTP API
+                            switchboard-pusher  the same 2 gateways through their Pusher edge (protocol 7, Pusher HTTP API)
+                            uws-relay           a minimal uWS + Redis relay (the same-hardware ceiling)
+                            socketio            Socket.IO 4.8 with @socket.io/redis-adapter
+                            soketi              soketi 1.6 with its Redis adapter (installed on first use into
+                                                packages/bench/.soketi; skipped with the reason when it cannot run)
   --scenarios <list>      comma-separated (default: all):
                             a  fan-out: 1 channel, 1,000 or 5,000 subscribers
                             b  many channels: 1,000 channels x 5 subscribers, a random channel per publication
@@ -38,7 +44,7 @@ interface Options {
   out: string;
 }
 
-const ALL_SYSTEMS: SystemName[] = ['switchboard', 'uws-relay', 'socketio'];
+const ALL_SYSTEMS: SystemName[] = ['switchboard', 'switchboard-pusher', 'uws-relay', 'socketio', 'soketi'];
 const ALL_SCENARIOS = ['a', 'b', 'c', 'd', 'e'];
 
 function parse(argv: string[]): Options | undefined {
@@ -132,7 +138,7 @@ export async function main(argv: string[]): Promise<number> {
     ? `server side (Redis, gateways, worker, peer nodes) pinned to CPU 0; load generator (subscriber, publisher, writer processes and the orchestrator) pinned to CPU ${loadCpus}`
     : 'not pinned (taskset missing, one core, or --no-pin): all processes share every core';
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command), fanout: [], many: [], idle: [], docs: [], topologies: [] };
+  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command), fanout: [], many: [], idle: [], docs: [], topologies: [], skipped: [] };
   log(`${command}: ${res.machine.cpu}, ${cores} cores, load ${res.machine.loadBefore}; ${layout}`);
   if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
 
@@ -143,9 +149,19 @@ export async function main(argv: string[]): Promise<number> {
     const pubsub = ['a', 'b', 'c'].some((s) => opts.scenarios.has(s));
     for (const system of pubsub ? opts.systems : []) {
       log(`starting ${SYSTEM_LABELS[system]}`);
-      const cluster = await startCluster(system, { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs });
+      let cluster: Cluster;
       try {
-        await gen.pub.call('init', { host: cluster.host, ports: cluster.ports, poolPerPort: 32, headers: cluster.apiHeaders });
+        cluster = await startCluster(system, { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, log });
+      } catch (err) {
+        // soketi comes from outside the project (installed on demand): when it cannot run here, the rest still can.
+        if (system !== 'soketi') throw err;
+        const reason = (err as Error).message.split('\n')[0];
+        log(`skipping ${SYSTEM_LABELS[system]}: ${reason}`);
+        res.skipped.push({ system, reason });
+        continue;
+      }
+      try {
+        await gen.initPublisher(cluster, 32);
         // Idle first, on fresh processes, so RSS growth is the connections' and not earlier scenarios' heap.
         if (opts.scenarios.has('c')) res.idle.push(await idleScenario(gen, cluster, profile, log));
         if (opts.scenarios.has('a')) res.fanout.push(...(await fanoutScenario(gen, cluster, profile, log)));
@@ -160,7 +176,7 @@ export async function main(argv: string[]): Promise<number> {
         log(`starting Switchboard on ${REDIS_TOPOLOGY_LABELS[redis]}`);
         const cluster = await startCluster('switchboard', { nodes: 2, redis, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs });
         try {
-          await gen.pub.call('init', { host: cluster.host, ports: cluster.ports, poolPerPort: 32, headers: cluster.apiHeaders });
+          await gen.initPublisher(cluster, 32);
           res.topologies.push(await redisTopologyScenario(gen, cluster, profile, log));
         } finally {
           await cluster.stop();

@@ -1,11 +1,11 @@
-import { nowMicros, payloadJson, scanDeliveries } from './payload';
+import { ESCAPED_KEYS, nowMicros, payloadJson, scanDeliveries } from './payload';
 
 type Seen = [seq: number, t: number, step: number, channel: number];
 
-function scan(text: string, start = 0, end?: number): { n: number; seen: Seen[] } {
+function scan(text: string, start = 0, end?: number, keys?: typeof ESCAPED_KEYS): { n: number; seen: Seen[] } {
   const buf = Buffer.from(text, 'latin1');
   const seen: Seen[] = [];
-  const n = scanDeliveries(buf, start, end ?? buf.length, (s, t, k, c) => seen.push([s, t, k, c]));
+  const n = scanDeliveries(buf, start, end ?? buf.length, (s, t, k, c) => seen.push([s, t, k, c]), keys);
   return { n, seen };
 }
 
@@ -43,6 +43,14 @@ describe('scanDeliveries', () => {
   it('finds the payload of a Socket.IO event packet and of a relay push', () => {
     expect(scan(`42["p",${a}]`).seen).toEqual([[1, 1000, 5, 0]]);
     expect(scan(`{"push":{"channel":"c","pub":{"data":${b}}}}`).seen).toEqual([[2, 2000, 5, 3]]);
+  });
+
+  it('finds the payload inside the data string of a Pusher channel event, its quotes escaped', () => {
+    // As both Pusher servers encode an event from the HTTP API: the payload's JSON as a JSON string.
+    const frame = JSON.stringify({ event: 'p', channel: 'bench-m3', data: b });
+    expect(scan(frame, 0, undefined, ESCAPED_KEYS)).toEqual({ n: 1, seen: [[2, 2000, 5, 3]] });
+    expect(scan(frame).n).toBe(0);
+    expect(scan(`{"event":"p","channel":"c","data":"{\\"s\\":9,\\"x\\":1}"}`, 0, undefined, ESCAPED_KEYS).n).toBe(-1);
   });
 
   it('finds nothing in replies and pings', () => {

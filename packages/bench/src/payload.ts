@@ -3,12 +3,25 @@
 //
 // Every system under test passes `data` through as JSON with its keys in order, so the receiver can find
 // payloads by their opening bytes and read the numbers without JSON.parse (hot path: one call per delivery).
+// The Pusher protocol carries `data` as a JSON string inside the frame, so there the quotes arrive escaped.
 
-/** The opening bytes of every payload. */
-const MARK = Buffer.from('{"s":', 'latin1');
-const KEY_T = Buffer.from(',"t":', 'latin1');
-const KEY_K = Buffer.from(',"k":', 'latin1');
-const KEY_C = Buffer.from(',"c":', 'latin1');
+/** The byte sequences a payload is recognised by: its opening bytes and the keys before each number. */
+export interface PayloadKeys {
+  mark: Buffer;
+  t: Buffer;
+  k: Buffer;
+  c: Buffer;
+}
+
+function keys(quote: string): PayloadKeys {
+  const key = (text: string): Buffer => Buffer.from(text.replaceAll('"', quote), 'latin1');
+  return { mark: key('{"s":'), t: key(',"t":'), k: key(',"k":'), c: key(',"c":') };
+}
+
+/** The payload as a JSON value in the frame (Centrifugo, Socket.IO). */
+export const PLAIN_KEYS = keys('"');
+/** The payload inside a JSON string in the frame, each quote escaped as `\"` (Pusher channel events). */
+export const ESCAPED_KEYS = keys('\\"');
 
 export interface PayloadFields {
   /** Sequence number of the publication within its step. */
@@ -51,29 +64,31 @@ export type DeliveryVisitor = (seq: number, intendedUs: number, step: number, ch
 
 /**
  * Calls `visit` for every payload in `buf[start, end)`, e.g. a Centrifugo frame of several newline-separated
- * pushes or a Socket.IO `42["p",{...}]` packet. Returns how many it found. A malformed payload (a key out of
- * place) ends the scan and is reported by a negative count of what was found before it, minus one.
+ * pushes, a Socket.IO `42["p",{...}]` packet or (with ESCAPED_KEYS) a Pusher channel event. Returns how many it
+ * found. A malformed payload (a key out of place) ends the scan and is reported by a negative count of what was
+ * found before it, minus one.
  */
-export function scanDeliveries(buf: Buffer, start: number, end: number, visit: DeliveryVisitor): number {
+export function scanDeliveries(buf: Buffer, start: number, end: number, visit: DeliveryVisitor, keys: PayloadKeys = PLAIN_KEYS): number {
+  const { mark, t: keyT, k: keyK, c: keyC } = keys;
   let found = 0;
-  let pos = buf.indexOf(MARK, start);
+  let pos = buf.indexOf(mark, start);
   while (pos !== -1 && pos < end) {
-    let p = pos + MARK.length;
+    let p = pos + mark.length;
     const seq = readUint(buf, p, end);
     p = next;
-    if (seq < 0 || !at(buf, p, end, KEY_T)) return -found - 1;
-    const t = readUint(buf, p + KEY_T.length, end);
+    if (seq < 0 || !at(buf, p, end, keyT)) return -found - 1;
+    const t = readUint(buf, p + keyT.length, end);
     p = next;
-    if (t < 0 || !at(buf, p, end, KEY_K)) return -found - 1;
-    const k = readUint(buf, p + KEY_K.length, end);
+    if (t < 0 || !at(buf, p, end, keyK)) return -found - 1;
+    const k = readUint(buf, p + keyK.length, end);
     p = next;
-    if (k < 0 || !at(buf, p, end, KEY_C)) return -found - 1;
-    const c = readUint(buf, p + KEY_C.length, end);
+    if (k < 0 || !at(buf, p, end, keyC)) return -found - 1;
+    const c = readUint(buf, p + keyC.length, end);
     p = next;
     if (c < 0) return -found - 1;
     visit(seq, t, k, c);
     found++;
-    pos = buf.indexOf(MARK, p);
+    pos = buf.indexOf(mark, p);
   }
   return found;
 }

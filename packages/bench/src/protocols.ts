@@ -1,8 +1,14 @@
-// The two client protocols the load generator speaks: Centrifugo v2 JSON (Switchboard and the minimal relay)
-// and Socket.IO v5 over Engine.IO v4 (websocket transport only). Setup uses JSON.parse; received payloads do not.
+// The client protocols the load generator speaks: Centrifugo v2 JSON (Switchboard and the minimal relay),
+// Socket.IO v5 over Engine.IO v4 (websocket transport only) and Pusher Channels protocol 7 (Switchboard's Pusher
+// edge and soketi). Setup uses JSON.parse; received payloads do not.
+import { ESCAPED_KEYS, PLAIN_KEYS, type PayloadKeys } from './payload';
+import { PUSHER_EVENT } from './publish_api';
 import { RawWebSocket } from './raw_ws';
 
-export type Proto = 'centrifugo' | 'socketio';
+export type Proto = 'centrifugo' | 'socketio' | 'pusher';
+
+/** How each protocol carries a payload: as JSON, or (Pusher) as a JSON string whose quotes are escaped. */
+export const PAYLOAD_KEYS: Record<Proto, PayloadKeys> = { centrifugo: PLAIN_KEYS, socketio: PLAIN_KEYS, pusher: ESCAPED_KEYS };
 
 export interface ClientTarget {
   host: string;
@@ -10,6 +16,8 @@ export interface ClientTarget {
   channels: string[];
   /** Connection JWT (Centrifugo) or handshake auth token (Socket.IO); omitted when the server takes none. */
   token?: string;
+  /** The Pusher app key (`/app/{key}`). */
+  appKey?: string;
 }
 
 export interface ClientHandlers {
@@ -34,6 +42,7 @@ const CHAR_4 = 0x34;
 
 /** Opens a connection, authenticates and subscribes to every channel; resolves once all replies are in. */
 export function openClient(proto: Proto, target: ClientTarget, handlers: ClientHandlers, timeoutMs = 15000): Promise<ProtoClient> {
+  if (proto === 'pusher') return openPusher(target, handlers, timeoutMs);
   return proto === 'centrifugo' ? openCentrifugo(target, handlers, timeoutMs) : openSocketIo(target, handlers, timeoutMs);
 }
 
@@ -171,6 +180,89 @@ async function openSocketIo(target: ClientTarget, handlers: ClientHandlers, time
       return ack;
     });
     await Promise.all(acks);
+  });
+}
+
+/** The query pusher-js 8.4 sends; both servers check `protocol` (7 is the only one they speak). */
+const PUSHER_QUERY = '?protocol=7&client=js&version=8.4.0';
+/** The opening bytes of a channel event published by the benchmark: `{"event":"p",...}`. */
+const PUSHER_EVENT_START = Buffer.from(`{"event":${JSON.stringify(PUSHER_EVENT)},`, 'latin1');
+const PUSHER_PONG = '{"event":"pusher:pong","data":{}}';
+
+interface PusherFrame {
+  event?: unknown;
+  channel?: unknown;
+  data?: unknown;
+}
+
+function startsWith(data: Buffer, prefix: Buffer): boolean {
+  if (data.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (data[i] !== prefix[i]) return false;
+  return true;
+}
+
+async function openPusher(target: ClientTarget, handlers: ClientHandlers, timeoutMs: number): Promise<ProtoClient> {
+  if (target.appKey === undefined) throw new Error('a Pusher client needs the app key');
+  const setup = new Setup(timeoutMs, `Pusher connect and subscribe on port ${target.port}`);
+  let ws: RawWebSocket | undefined;
+  const ESTABLISHED = 0;
+  // Setup waits on ids: 0 for connection_established, i + 1 for the subscription of channels[i].
+  const ids = new Map(target.channels.map((channel, i) => [channel, i + 1]));
+  const slowPath = (text: string): void => {
+    let frame: PusherFrame;
+    try {
+      frame = JSON.parse(text) as PusherFrame;
+    } catch {
+      setup.fail(new Error(`unparseable frame from the server: ${text.slice(0, 200)}`));
+      return;
+    }
+    const channel = typeof frame.channel === 'string' ? frame.channel : '';
+    switch (frame.event) {
+      case 'pusher:ping':
+        ws?.send(PUSHER_PONG); // as pusher-js answers
+        break;
+      case 'pusher:connection_established':
+        setup.answer(ESTABLISHED, frame.data);
+        break;
+      case 'pusher_internal:subscription_succeeded':
+        setup.answer(ids.get(channel) ?? -1, frame.data);
+        break;
+      case 'pusher:subscription_error':
+        setup.answer(ids.get(channel) ?? -1, frame.data, new Error(`subscription to ${channel} refused: ${JSON.stringify(frame.data)}`));
+        break;
+      case 'pusher:error':
+        setup.fail(new Error(`pusher:error ${JSON.stringify(frame.data)}`));
+        break;
+      default: // publications were counted by the scan; anything else is not the benchmark's
+    }
+  };
+  // Expected before the upgrade: the server sends it right after the 101.
+  const established = setup.expect(ESTABLISHED);
+  try {
+    ws = await RawWebSocket.open(target.host, target.port, `/app/${encodeURIComponent(target.appKey)}${PUSHER_QUERY}`, {
+      message: (data) => {
+        // Hot path: a channel event of the benchmark holds exactly one payload.
+        if (startsWith(data, PUSHER_EVENT_START) && handlers.payloads(data) > 0) return;
+        slowPath(data.toString('utf8'));
+      },
+      close: (code, reason) => {
+        if (!setup.done) setup.fail(new Error(`closed during setup: ${code} ${reason}`));
+        else handlers.closed(code, reason);
+      },
+    });
+  } catch (err) {
+    setup.finish(); // nobody will await `established`: its timeout must not reject it unheard
+    throw err;
+  }
+  const socket = ws;
+  return handshake(setup, socket, async () => {
+    await established;
+    const replies = target.channels.map((channel, i) => {
+      const reply = setup.expect(i + 1);
+      socket.send(JSON.stringify({ event: 'pusher:subscribe', data: { auth: '', channel } }));
+      return reply;
+    });
+    await Promise.all(replies);
   });
 }
 

@@ -4,6 +4,7 @@ import { HttpPool } from './http_pool';
 import { serve } from './ipc';
 import { LatencyRecorder } from './latency';
 import { nowMicros, payloadJson } from './payload';
+import { publishRequest, type PublishApi } from './publish_api';
 
 export interface PublisherInit {
   host: string;
@@ -11,6 +12,8 @@ export interface PublisherInit {
   /** Keep-alive connections per port. */
   poolPerPort: number;
   headers: Record<string, string>;
+  /** Which publish API the system speaks. */
+  api: PublishApi;
 }
 
 export interface PublishRun {
@@ -22,7 +25,6 @@ export interface PublishRun {
   /** `cycle`: channels in turn; `random`: a random channel each time. */
   pick: 'cycle' | 'random';
   size: number;
-  path: string;
   /** How long to wait for the last responses after the schedule ends. */
   settleMs?: number;
 }
@@ -47,6 +49,7 @@ export interface PublishResult {
 }
 
 let pools: HttpPool[] = [];
+let api: PublishApi = { kind: 'centrifugo' };
 
 function run(args: PublishRun): Promise<PublishResult> {
   const total = Math.max(1, Math.round((args.rate * args.durationMs) / 1000));
@@ -73,17 +76,19 @@ function run(args: PublishRun): Promise<PublishResult> {
     };
     const tick = (): void => {
       const now = nowMicros();
+      const nowSeconds = Math.floor(Date.now() / 1000);
       while (sent < total) {
         const intended = startUs + sent * intervalUs;
         if (intended > now) break;
         const lag = now - intended;
         if (lag > maxLagUs) maxLagUs = lag;
         const c = args.pick === 'cycle' ? sent % args.channels.length : Math.floor(Math.random() * args.channels.length);
-        const body = `{"channel":${channelJson[c]},"data":${payloadJson({ seq: sent, intendedUs: Math.round(intended), step: args.step, channel: c }, args.size)}}`;
+        const payload = payloadJson({ seq: sent, intendedUs: Math.round(intended), step: args.step, channel: c }, args.size);
+        const req = publishRequest(api, channelJson[c], payload, nowSeconds);
         const pool = pools[sent % pools.length];
         sent++;
         const postedUs = nowMicros();
-        pool.post(args.path, body, (status, resBody, err) => {
+        pool.post(req.target, req.body, (status, resBody, err) => {
           if (finished) return;
           responses.record(nowMicros() - postedUs);
           if (!err && status === 200 && resBody !== undefined && !resBody.includes('"error"')) {
@@ -112,6 +117,7 @@ serve({
   init: (args: PublisherInit) => {
     for (const p of pools) p.close();
     pools = args.ports.map((port) => new HttpPool(args.host, port, args.poolPerPort, args.headers));
+    api = args.api;
   },
   run: (args: PublishRun) => run(args),
 });

@@ -1,4 +1,5 @@
-// Markdown tables of a run: one row per step, the sustained figures side by side, and the targets of issues 6 and 10.
+// Markdown tables of a run: one row per step, the sustained figures side by side, and the targets of issues 6, 10
+// and 11.
 import { SPREAD_TARGET } from './cluster_spread';
 import { P99_BUDGET_MS } from './runner';
 import type { DocRow, FanoutRow, IdleRow, TopologyRun } from './scenarios';
@@ -28,6 +29,8 @@ export interface Results {
   docs: DocRow[];
   /** (e) The many-channels ladder per Redis topology. */
   topologies: TopologyRun[];
+  /** Systems asked for that could not run here, and why (soketi when it does not install or start). */
+  skipped: { system: SystemName; reason: string }[];
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -132,11 +135,21 @@ function ratio(a: number, b: number): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
+/** The ratios the issues ask for, as columns where both systems ran: numerator, denominator, label. */
+const COMPARISONS: [SystemName, SystemName, string][] = [
+  ['switchboard', 'uws-relay', 'Switchboard ÷ relay'],
+  ['switchboard', 'socketio', 'Switchboard ÷ Socket.IO'],
+  ['switchboard-pusher', 'soketi', 'Pusher edge ÷ soketi'],
+  ['switchboard-pusher', 'uws-relay', 'Pusher edge ÷ relay'],
+];
+
 function sustainedTable(rows: FanoutRow[], what: string): string {
   const best = sustained(rows);
   const cap = capacity(rows);
   const rowsOf = bestRows(rows);
   const systems = [...new Set(rows.map((r) => r.system))];
+  // Before 'Pusher edge' and soketi joined, the first two columns were always there: kept so for old reports.
+  const comparisons = COMPARISONS.filter(([a, b], i) => i < 2 || (systems.includes(a) && systems.includes(b)));
   const get = (s: SystemName, c: { subscribers: number; size: number }): number => best.get(`${s}|${c.subscribers}|${c.size}`) ?? NaN;
   const getCap = (s: SystemName, c: { subscribers: number; size: number }): number => cap.get(`${s}|${c.subscribers}|${c.size}`) ?? NaN;
   const eff = (s: SystemName, c: { subscribers: number; size: number }): number => efficiency(rowsOf.get(`${s}|${c.subscribers}|${c.size}`));
@@ -145,22 +158,18 @@ function sustainedTable(rows: FanoutRow[], what: string): string {
       what,
       'payload B',
       ...systems.map((s) => `${SYSTEM_LABELS[s]} deliveries/s`),
-      'Switchboard ÷ relay',
-      'Switchboard ÷ Socket.IO',
+      ...comparisons.map(([, , label]) => label),
       ...systems.map((s) => `${SYSTEM_LABELS[s]} zero-loss capacity/s (any latency)`),
-      'capacity: Switchboard ÷ relay',
-      'capacity: Switchboard ÷ Socket.IO',
+      ...comparisons.map(([, , label]) => `capacity: ${label}`),
       ...systems.map((s) => `${SYSTEM_LABELS[s]} deliveries per server CPU-second`),
     ],
     configs(rows).map((c) => [
       int(c.subscribers),
       String(c.size),
       ...systems.map((s) => int(get(s, c))),
-      ratio(get('switchboard', c), get('uws-relay', c)),
-      ratio(get('switchboard', c), get('socketio', c)),
+      ...comparisons.map(([a, b]) => ratio(get(a, c), get(b, c))),
       ...systems.map((s) => int(getCap(s, c))),
-      ratio(getCap('switchboard', c), getCap('uws-relay', c)),
-      ratio(getCap('switchboard', c), getCap('socketio', c)),
+      ...comparisons.map(([a, b]) => ratio(getCap(a, c), getCap(b, c))),
       ...systems.map((s) => int(eff(s, c))),
     ]),
   );
@@ -371,8 +380,23 @@ export function targets(res: Results): Target[] {
       out.push({ what: `(a) ${c.subscribers} subs, ${c.size} B vs Socket.IO`, target: '≥ 10×', measured: both(key, 'switchboard', 'socketio'), met: sio > 0 ? sb / sio >= 10 : sb > 0 ? true : undefined });
     }
   }
+  // Issue 11: the Pusher edge at ≥ 3× soketi, fan-out and many channels.
+  const pusherVsSoketi = (what: string, best: Map<string, number>, cap: Map<string, number>, c: { subscribers: number; size: number }): void => {
+    const key = (s: string): string => `${s}|${c.subscribers}|${c.size}`;
+    const edge = best.get(key('switchboard-pusher'));
+    const soketi = best.get(key('soketi'));
+    if (edge === undefined || soketi === undefined) return;
+    out.push({
+      what: `${what}: Pusher edge vs soketi (issue 11)`,
+      target: '≥ 3×',
+      measured: `${ratio(edge, soketi)} (zero-loss capacity: ${ratio(cap.get(key('switchboard-pusher')) ?? NaN, cap.get(key('soketi')) ?? NaN)})`,
+      met: soketi > 0 ? edge / soketi >= 3 : edge > 0 ? true : undefined,
+    });
+  };
+  for (const c of configs(res.fanout)) pusherVsSoketi(`(a) ${c.subscribers} subs, ${c.size} B`, best, cap, c);
   const many = sustained(res.many);
   const manyCap = capacity(res.many);
+  for (const c of configs(res.many)) pusherVsSoketi('(b) 1000 channels × 5', many, manyCap, c);
   for (const c of configs(res.many)) {
     const key = (s: string): string => `${s}|${c.subscribers}|${c.size}`;
     const sb = many.get(key('switchboard'));
@@ -426,6 +450,7 @@ export function renderReport(res: Results): string {
     `- /proc/loadavg before: ${m.loadBefore}${m.loadAfter ? `; after: ${m.loadAfter}` : ''}`,
     `- CPU layout: ${m.layout}`,
     `- a step passes when p99 ≤ ${P99_BUDGET_MS} ms with no loss, no publish error and no disconnect; latency is from the intended send time`,
+    ...(res.skipped ?? []).map((s) => `- skipped ${SYSTEM_LABELS[s.system]}: ${s.reason}`),
   ];
   if (res.fanout.length) {
     parts.push('', '## (a) Fan-out: 1 channel, subscribers on 2 nodes through Redis', '', table(STEP_HEADER, stepRows(res.fanout)));
@@ -454,7 +479,7 @@ export function renderReport(res: Results): string {
   if (t.length) {
     parts.push(
       '',
-      '## Targets of issue 6',
+      '## Targets',
       '',
       table(
         ['target', 'wanted', 'measured', 'met'],

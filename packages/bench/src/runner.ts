@@ -6,7 +6,7 @@ import { nowMicros } from './payload';
 import { cpuWindow, pin, type NamedProcess, type ProcUsage } from './procstat';
 import type { Cluster } from './systems';
 import type { ConnectArgs, ConnectResult, StepReport } from './sub_proc';
-import type { PublishResult, PublishRun } from './pub_proc';
+import type { PublisherInit, PublishResult, PublishRun } from './pub_proc';
 
 /** Sockets one subscriber process holds at most (each process may open ~20k files here). */
 export const MAX_SOCKETS_PER_PROCESS = 15000;
@@ -74,6 +74,7 @@ export class LoadGen {
           host: cluster.host,
           clients: plans.filter((_, j) => j % n === i),
           secret: cluster.secret,
+          appKey: cluster.pusherApp?.key,
           userPrefix: `${sub.name}-u`,
           concurrency: concurrencyPerProcess,
         };
@@ -92,6 +93,12 @@ export class LoadGen {
       seconds,
       setup: mergeEncoded(results.map((r) => r.setupHist)),
     };
+  }
+
+  /** Points the publisher at a system's nodes and publish API, with `poolPerPort` keep-alive connections per node. */
+  async initPublisher(cluster: Cluster, poolPerPort: number): Promise<void> {
+    const init: PublisherInit = { host: cluster.host, ports: cluster.ports, poolPerPort, headers: cluster.apiHeaders, api: cluster.publishApi };
+    await this.pub.call('init', init);
   }
 
   async openCount(): Promise<number> {
@@ -189,7 +196,6 @@ export async function runStep(gen: LoadGen, cluster: Cluster, spec: StepSpec): P
     channels: spec.channels,
     pick: spec.pick,
     size: spec.size,
-    path: '/api/publish',
     settleMs: 10000,
   };
   const pub = await gen.pub.call<PublishResult>('run', run);

@@ -191,7 +191,7 @@ async function ladder(
 export async function fanoutScenario(gen: LoadGen, cluster: Cluster, profile: Profile, log: Log): Promise<FanoutRow[]> {
   const rows: FanoutRow[] = [];
   for (const { subscribers, size } of profile.fanout) {
-    const channel = 'bench:fan';
+    const channel = `${cluster.channelPrefix}fan`;
     const plans = fanoutPlans(cluster, subscribers, () => channel);
     const connected = await gen.connect(cluster, plans, profile.connectConcurrency);
     if (connected.failed > 0) throw new Error(`${cluster.system}: ${connected.failed} of ${subscribers} subscribers failed: ${connected.errors.join('; ')}`);
@@ -231,7 +231,7 @@ export async function manyChannelsScenario(
   opts: { scenario?: string; afterConnect?: (channels: string[]) => Promise<void>; countRedis?: RedisNode[] } = {},
 ): Promise<FanoutRow[]> {
   const per = profile.manySubscribersPerChannel;
-  const channels = Array.from({ length: profile.manyChannels }, (_, c) => `bench:m${c}`);
+  const channels = Array.from({ length: profile.manyChannels }, (_, c) => `${cluster.channelPrefix}m${c}`);
   const plans = fanoutPlans(cluster, channels.length * per, (i) => channels[Math.floor(i / per)]);
   const connected = await gen.connect(cluster, plans, profile.connectConcurrency);
   if (connected.failed > 0) throw new Error(`${cluster.system}: ${connected.failed} subscribers failed: ${connected.errors.join('; ')}`);
@@ -287,7 +287,7 @@ export async function redisTopologyScenario(gen: LoadGen, cluster: Cluster, prof
 /** (c) Idle connections: connect rate (with a JWT each, where the system takes one) and RSS per connection. */
 export async function idleScenario(gen: LoadGen, cluster: Cluster, profile: Profile, log: Log): Promise<IdleRow> {
   const n = profile.idleConnections;
-  const plans = fanoutPlans(cluster, n, () => 'bench:idle');
+  const plans = fanoutPlans(cluster, n, () => `${cluster.channelPrefix}idle`);
   const nodes = cluster.processes.filter((p) => p.side === 'sut');
   await sleep(500);
   const before = nodes.map((p) => rssBytes(p.pid));

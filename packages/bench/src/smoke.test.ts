@@ -30,7 +30,7 @@ describe('benchmark smoke run', () => {
     step: number,
     afterConnect?: () => Promise<void>,
   ): Promise<void> {
-    await gen.pub.call('init', { host: cluster.host, ports: cluster.ports, poolPerPort: 4, headers: cluster.apiHeaders });
+    await gen.initPublisher(cluster, 4);
     const plans = Array.from({ length: subscribers }, (_, i) => ({ port: cluster.ports[i % cluster.ports.length], channels: [channels[i % channels.length]] }));
     const connected = await gen.connect(cluster, plans, 10);
     expect(connected).toMatchObject({ ok: subscribers, failed: 0 });
@@ -98,6 +98,16 @@ describe('benchmark smoke run', () => {
       expect(placement.reduce((n, p) => n + p.channels, 0)).toBe(channels.length);
       // The gateway subscribed each channel on the primary that owns its slot, and nowhere else.
       expect(placement.map((p) => p.subscribed)).toEqual(placement.map((p) => p.channels));
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('counts every delivery through the Pusher edge, published through the signed Pusher HTTP API', async () => {
+    const cluster = await startCluster('switchboard-pusher', { nodes: 1 });
+    try {
+      await fanout(cluster, 10, ['bench-smoke'], 'cycle', 5);
+      await fanout(cluster, 12, ['bench-s0', 'bench-s1', 'bench-s2'], 'random', 6);
     } finally {
       await cluster.stop();
     }

@@ -3,8 +3,8 @@
 import { LatencyRecorder } from './latency';
 import { serve } from './ipc';
 import { connectionToken } from './jwt';
-import { nowMicros, scanDeliveries, type DeliveryVisitor } from './payload';
-import { openClient, type ClientHandlers, type Proto, type ProtoClient } from './protocols';
+import { nowMicros, PLAIN_KEYS, scanDeliveries, type DeliveryVisitor } from './payload';
+import { openClient, PAYLOAD_KEYS, type ClientHandlers, type Proto, type ProtoClient } from './protocols';
 
 export interface ConnectArgs {
   proto: Proto;
@@ -13,6 +13,8 @@ export interface ConnectArgs {
   clients: { port: number; channels: string[] }[];
   /** With a secret, each connection gets its own HS256 token for user `<userPrefix><n>`. */
   secret?: string;
+  /** The Pusher app key, for `proto` 'pusher'. */
+  appKey?: string;
   userPrefix: string;
   /** Connections being set up at once. */
   concurrency: number;
@@ -52,6 +54,8 @@ let closes: Record<string, number> = {};
 const latency = new LatencyRecorder();
 /** Arrival time of the message being scanned: every payload in it arrived together. */
 let arrivedUs = 0;
+/** How the protocol of the current connections carries payloads (one protocol per process at a time). */
+let payloadKeys = PLAIN_KEYS;
 
 const visit: DeliveryVisitor = (_seq, intendedUs, payloadStep) => {
   if (payloadStep === step) {
@@ -66,7 +70,7 @@ const visit: DeliveryVisitor = (_seq, intendedUs, payloadStep) => {
 const handlers: ClientHandlers = {
   payloads(data) {
     arrivedUs = nowMicros();
-    const n = scanDeliveries(data, 0, data.length, visit);
+    const n = scanDeliveries(data, 0, data.length, visit, payloadKeys);
     if (n >= 0) return n;
     malformed++;
     return -n - 1;
@@ -78,6 +82,7 @@ const handlers: ClientHandlers = {
 
 async function connect(args: ConnectArgs): Promise<ConnectResult> {
   const tokens = args.secret ? args.clients.map((_, i) => connectionToken(args.secret as string, `${args.userPrefix}${i}`)) : [];
+  payloadKeys = PAYLOAD_KEYS[args.proto];
   const setup = new LatencyRecorder();
   const errors: string[] = [];
   let ok = 0;
@@ -90,7 +95,7 @@ async function connect(args: ConnectArgs): Promise<ConnectResult> {
       const plan = args.clients[i];
       const began = nowMicros();
       try {
-        const client = await openClient(args.proto, { host: args.host, port: plan.port, channels: plan.channels, token: tokens[i] }, handlers);
+        const client = await openClient(args.proto, { host: args.host, port: plan.port, channels: plan.channels, token: tokens[i], appKey: args.appKey }, handlers);
         clients.push(client);
         setup.record(nowMicros() - began);
         ok++;

@@ -1,5 +1,6 @@
 // Starts and stops the systems under test on private Redis servers: a Switchboard cluster (gateways, optionally a
-// versioning worker) on one Redis or a Redis Cluster, the minimal uWS + Redis relay, and Socket.IO with the Redis adapter.
+// versioning worker) on one Redis or a Redis Cluster, driven through its Centrifugo or its Pusher edge, the minimal
+// uWS + Redis relay, Socket.IO with the Redis adapter, and soketi with its Redis adapter.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -18,14 +19,21 @@ import {
 import { benchScript } from './ipc';
 import { pin, type NamedProcess } from './procstat';
 import type { Proto } from './protocols';
+import type { PublishApi, PusherCredentials } from './publish_api';
+import { installSoketi, soketiEnv, SOKETI_VERSION } from './soketi';
 
-export type SystemName = 'switchboard' | 'uws-relay' | 'socketio';
+export type SystemName = 'switchboard' | 'switchboard-pusher' | 'uws-relay' | 'socketio' | 'soketi';
 
 export const SYSTEM_LABELS: Record<SystemName, string> = {
   switchboard: 'Switchboard',
+  'switchboard-pusher': 'Switchboard (Pusher edge)',
   'uws-relay': 'uWS+Redis relay',
   socketio: 'Socket.IO+redis-adapter',
+  soketi: `soketi ${SOKETI_VERSION}+redis-adapter`,
 };
+
+/** The one Pusher app of the Pusher systems (Switchboard's `--pusher-app`, soketi's default app). */
+export const BENCH_PUSHER_APP: PusherCredentials = { id: 'bench', key: 'benchkey', secret: 'benchsecret' };
 
 /** One redis-server, or a Redis Cluster of three primaries without replicas (Switchboard only). */
 export type RedisTopologyName = 'single' | 'cluster';
@@ -50,6 +58,8 @@ export interface ClusterOptions {
   gatewayArgs?: string[];
   /** Where the data lives; default one redis-server. */
   redis?: RedisTopologyName;
+  /** Progress lines (e.g. installing soketi). */
+  log?: (line: string) => void;
 }
 
 /** A Redis process of the system under test, named as in the per-process CPU columns. */
@@ -68,6 +78,11 @@ export interface Cluster {
   /** Headers of the publish API (the API key). */
   apiHeaders: Record<string, string>;
   apiKey: string;
+  publishApi: PublishApi;
+  /** The Pusher app the subscribers connect to (`proto` 'pusher'). */
+  pusherApp?: PusherCredentials;
+  /** Prefix of the benchmark's channel names: `bench:` (a Switchboard namespace), or `bench-` where ':' is not allowed (Pusher). */
+  channelPrefix: string;
   /** Connection tokens are required (Switchboard); the peers take none. */
   secret?: string;
   redisUrl: string;
@@ -83,10 +98,17 @@ export interface Cluster {
 export const BENCH_SECRET = 'bench-secret-not-for-production';
 export const BENCH_API_KEY = 'bench-api-key';
 
-/** Namespaces: `bench:` pub/sub channels with history (offsets and recovery, as users run them); `docs:` documents. */
+/**
+ * Namespaces: `bench:` pub/sub channels with history (offsets and recovery, as users run them); `docs:` documents.
+ * Pusher channel names hold no ':', so the Pusher edge's `bench-*` channels live in the default namespace: the same
+ * history as `bench:`, and open to anonymous subscribers as Pusher public channels need.
+ */
 const SWITCHBOARD_CONFIG = `channel:
   without_namespace:
     allow_subscribe_for_client: true
+    allow_subscribe_for_anonymous: true
+    history_size: 100
+    history_ttl: 300s
   namespaces:
     - name: bench
       allow_subscribe_for_client: true
@@ -133,7 +155,7 @@ async function startRedisTopology(topology: RedisTopologyName): Promise<StartedR
 export async function startCluster(system: SystemName, opts: ClusterOptions): Promise<Cluster> {
   const topology = opts.redis ?? 'single';
   // The peers speak to one Redis through plain clients; only Switchboard's engine routes by slot.
-  if (topology === 'cluster' && system !== 'switchboard') throw new Error(`${SYSTEM_LABELS[system]} does not run on a Redis Cluster here`);
+  if (topology === 'cluster' && system !== 'switchboard' && system !== 'switchboard-pusher') throw new Error(`${SYSTEM_LABELS[system]} does not run on a Redis Cluster here`);
   const redis = await startRedisTopology(topology);
   const processes: NamedProcess[] = redis.nodes.map((n) => ({ name: n.name, pid: n.pid, side: 'sut' }));
   const stops: (() => Promise<unknown>)[] = [];
@@ -149,7 +171,8 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
       if (!profileDir) return startSwitchboard(role, args);
       return startNodeProcess(switchboardBin, (port) => [role, '--port', String(port), ...args], '/readyz', profileDir);
     };
-    if (system === 'switchboard') {
+    if (system === 'switchboard' || system === 'switchboard-pusher') {
+      const pusherApp = system === 'switchboard-pusher' ? ['--pusher-app', `${BENCH_PUSHER_APP.id}:${BENCH_PUSHER_APP.key}:${BENCH_PUSHER_APP.secret}`] : [];
       const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-bench-'));
       const config = path.join(dir, 'switchboard.yaml');
       writeFileSync(config, SWITCHBOARD_CONFIG);
@@ -167,6 +190,7 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
             config,
             '--host',
             '127.0.0.1',
+            ...pusherApp,
             ...(opts.gatewayArgs ?? []),
           ]),
         ),
@@ -181,6 +205,18 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
         processes.push({ name: 'worker', pid: w.pid, side: 'sut' });
         stops.unshift(() => w.stop());
       }
+    } else if (system === 'soketi') {
+      const server = await installSoketi(undefined, opts.log);
+      const { hostname, port: redisPort } = new URL(redis.url);
+      for (let i = 0; i < opts.nodes; i++) {
+        const [metricsPort, discoveryPort] = [await freePort(), await freePort()];
+        const env = (port: number): Record<string, string> =>
+          soketiEnv({ port, metricsPort, discoveryPort, redisHost: hostname, redisPort: Number(redisPort), app: BENCH_PUSHER_APP });
+        const node = await startNodeProcess(server, () => ['start'], '/ready', opts.profileDir, { env, cwd: path.dirname(path.dirname(server)) });
+        ports.push(node.port);
+        processes.push({ name: `node${i + 1}`, pid: node.pid, side: 'sut' });
+        stops.unshift(node.stop);
+      }
     } else {
       const script = system === 'uws-relay' ? 'relay_uws' : 'relay_socketio';
       for (let i = 0; i < opts.nodes; i++) {
@@ -191,13 +227,17 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
       }
     }
     if (opts.cpus !== undefined) for (const p of processes) pin(p.pid, opts.cpus);
+    const pusher = system === 'switchboard-pusher' || system === 'soketi';
     return {
       system,
-      proto: system === 'socketio' ? 'socketio' : 'centrifugo',
+      proto: pusher ? 'pusher' : system === 'socketio' ? 'socketio' : 'centrifugo',
       host: '127.0.0.1',
       ports,
-      apiHeaders: { 'X-API-Key': BENCH_API_KEY },
+      apiHeaders: pusher ? {} : { 'X-API-Key': BENCH_API_KEY },
       apiKey: BENCH_API_KEY,
+      publishApi: pusher ? { kind: 'pusher', app: BENCH_PUSHER_APP } : { kind: 'centrifugo' },
+      pusherApp: pusher ? BENCH_PUSHER_APP : undefined,
+      channelPrefix: pusher ? 'bench-' : 'bench:',
       secret: system === 'switchboard' ? BENCH_SECRET : undefined,
       redisUrl: redis.url,
       redis: topology,
@@ -212,17 +252,23 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
   }
 }
 
-/** Spawns a node server (a peer, or a profiled switchboard role) on a free port and waits for `readyPath` to answer 200. */
+/**
+ * Spawns a node server (a peer, or a profiled switchboard role) on a free port and waits for `readyPath` to answer
+ * 200. `env` adds variables that name the port (soketi takes its configuration from the environment).
+ */
 async function startNodeProcess(
   script: string,
   args: (port: number) => string[],
   readyPath: string,
   profileDir?: string,
+  opts: { env?: (port: number) => Record<string, string>; cwd?: string } = {},
 ): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
   const execArgv = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   const child = spawn(process.execPath, [...execArgv, script, ...args(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: opts.env ? { ...process.env, ...opts.env(port) } : process.env,
+    cwd: opts.cwd,
   });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
