@@ -67,6 +67,15 @@ describe('switchboard exits 2 with one line on stderr', () => {
     expect(run.code).toBe(2);
     expect(run.stderrLines).toEqual([expect.stringMatching(new RegExp(`^switchboard: cannot connect to Redis at redis://127\\.0\\.0\\.1:${port}`))]);
   });
+
+  it('for an unreachable Redis from a worker, as plainly as from a gateway', async () => {
+    const port = await freePort();
+    const run = await cli(['worker', '--redis', `redis://127.0.0.1:${port}`, '--port', '0']);
+    expect(run.code).toBe(2);
+    expect(run.stderrLines).toEqual([`switchboard: cannot connect to Redis at redis://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`]);
+    // The reason is that line; no log line repeats it.
+    expect(run.stdout).not.toContain('redis connection lost');
+  });
 });
 
 describe('switchboard --help and --version', () => {
@@ -92,6 +101,7 @@ describe('standalone', () => {
       expect(await httpStatus(`${server.url}/healthz`)).toBe(200);
       expect(server.output()).toMatch(/"msg":"listening"/);
       expect(server.output()).toContain('switchboard: warning: dev mode');
+      expect(server.output()).toContain(`switchboard: standalone node running: open http://localhost:${server.port}/ in a browser for the demo`);
       expect(await server.stop('SIGTERM')).toBe(0);
     } finally {
       server.kill();

@@ -82,6 +82,7 @@ async function serveGateway(config: Config, warnings: string[], logger: Logger, 
   }
 
   logger.info({ port: gateway.port, internalPort: gateway.internalPort, role: config.role, engine: broker.kind, config: config.configFile }, 'listening');
+  process.stderr.write(`${readyLine(config, gateway.port)}\n`);
   printWarnings(warnings);
   // The engine still has to close after the drain: keep part of the grace period for it.
   const graceMs = config.shutdownGraceMs;
@@ -113,6 +114,17 @@ async function serveWorker(config: Config, warnings: string[], logger: Logger, n
     await worker.stop();
     await endpoints.close();
   });
+}
+
+/** Where to go, in plain words, once the gateway listens (the JSON log line says the same for machines). */
+function readyLine(config: Config, port: number): string {
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const base = `http://${host}:${port}`;
+  const ws = `ws://${host}:${port}/connection/websocket`;
+  if (config.role === 'standalone') {
+    return `switchboard: standalone node running: open ${base}/ in a browser for the demo; clients connect to ${ws}; stop with Ctrl-C`;
+  }
+  return `switchboard: gateway running on ${base}: clients connect to ${ws}, the server API is ${base}/api, health ${base}/readyz, metrics ${base}/metrics`;
 }
 
 /** Only after a successful start: a start that fails prints exactly one line on stderr, the reason. */

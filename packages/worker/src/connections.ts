@@ -86,35 +86,47 @@ export function createClusterShards(address: ClusterAddress, partitions: number,
 /** Connects the cluster shards: the shared command client once, then every reader. */
 export async function connectClusterShards(shards: Shard[], timeoutMs: number): Promise<void> {
   const all = [shards[0].commands, ...shards.map((s) => s.reader)];
-  await withTimeout(Promise.all(all.map((c) => c.connect())), timeoutMs, shards[0].label);
+  await withTimeout(all, timeoutMs, shards[0].label);
   await measureClock(shards[0]);
   for (const shard of shards) shard.clockSkewMs = shards[0].clockSkewMs;
 }
 
-async function withTimeout<T>(work: Promise<T>, timeoutMs: number, label: string): Promise<T> {
+/** Connects every connection; a failure names the address and the first connection error (e.g. ECONNREFUSED). */
+async function withTimeout(conns: Redis[], timeoutMs: number, label: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
+  let firstError: Error | undefined;
+  const remember = (err: Error): void => {
+    firstError ??= err;
+  };
+  for (const conn of conns) conn.on('error', remember);
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
   });
+  const work = Promise.all(conns.map((c) => c.connect()));
   work.catch(() => undefined); // the timeout may win the race
   try {
-    return await Promise.race([work, timeout]);
+    await Promise.race([work, timeout]);
   } catch (err) {
-    throw new Error(`cannot connect to Redis at ${label}: ${(err as Error).message}`);
+    // ioredis rejects connect() with "Connection is closed"; the connection's own error says why.
+    throw new Error(`cannot connect to Redis at ${label}: ${(firstError ?? (err as Error)).message}`);
   } finally {
     clearTimeout(timer);
+    for (const conn of conns) conn.off('error', remember);
   }
 }
 
 /** Logs each outage once, not every reconnect attempt; listening also keeps ioredis from printing it. */
 function watchConnection(conn: Redis, label: string, role: string, logger: Logger): void {
   let reported = false;
+  // Errors before the first connection are the start's failure, reported once by it.
+  let connected = false;
   conn.on('ready', () => {
     if (reported) logger.info({ redis: label, role }, 'redis connection restored');
     reported = false;
+    connected = true;
   });
   conn.on('error', (err: Error) => {
-    if (reported) return;
+    if (reported || !connected) return;
     reported = true;
     logger.warn({ redis: label, role, err: err.message }, 'redis connection lost');
   });
@@ -122,7 +134,7 @@ function watchConnection(conn: Redis, label: string, role: string, logger: Logge
 
 export async function connectShard(shard: Shard, timeoutMs: number): Promise<void> {
   try {
-    await withTimeout(Promise.all([shard.commands.connect(), shard.reader.connect()]), timeoutMs, shard.label);
+    await withTimeout([shard.commands, shard.reader], timeoutMs, shard.label);
     await measureClock(shard);
   } catch (err) {
     closeShard(shard);
