@@ -68,6 +68,36 @@ export function cpuWindow(processes: NamedProcess[]): { stop(): ProcUsage[] } {
   };
 }
 
+/**
+ * CPU-seconds the whole machine spent busy so far: user, nice, system and steal of every core from /proc/stat (irq
+ * and softirq left out, as they are in a process's own times); NaN where /proc/stat cannot be read.
+ */
+export function machineBusySeconds(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , , , steal] = fields;
+    return (user + nice + system + (steal ?? 0)) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Starts measuring what the machine's other processes (and the hypervisor's steal) used; `stop(ours)` takes the
+ * CPU-seconds the benchmark's own processes used over the same interval and gives the rest as percent of one core.
+ * On a shared machine this is what the measured processes had to share their cores with.
+ */
+export function othersWindow(): { stop(oursSeconds: number): number } {
+  const started = process.hrtime.bigint();
+  const before = machineBusySeconds();
+  return {
+    stop(oursSeconds) {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      return Math.max(0, (100 * (machineBusySeconds() - before - oursSeconds)) / seconds);
+    },
+  };
+}
+
 export function loadAverage(): string {
   try {
     return readFileSync('/proc/loadavg', 'latin1').trim();

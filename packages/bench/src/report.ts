@@ -65,6 +65,7 @@ function stepRows(rows: FanoutRow[]): string[][] {
     ms(r.result.publishLatency.p99),
     cpu(r.result.usage, 'sut'),
     cpu(r.result.usage, 'load'),
+    Number.isFinite(r.result.otherCpu) ? r.result.otherCpu.toFixed(0) : '–',
     r.verdict,
   ]);
 }
@@ -85,6 +86,7 @@ const STEP_HEADER = [
   'publish p99 ms',
   'server CPU % (per process)',
   'load-gen CPU %',
+  'other processes CPU %',
   'verdict',
 ];
 

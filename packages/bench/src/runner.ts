@@ -3,7 +3,7 @@
 import { ChildLink } from './ipc';
 import { mergeEncoded, type LatencySummary } from './latency';
 import { nowMicros } from './payload';
-import { cpuWindow, pin, type NamedProcess, type ProcUsage } from './procstat';
+import { cpuWindow, othersWindow, pin, type NamedProcess, type ProcUsage } from './procstat';
 import type { Cluster } from './systems';
 import type { ConnectArgs, ConnectResult, StepReport } from './sub_proc';
 import type { PublisherInit, PublishResult, PublishRun } from './pub_proc';
@@ -156,6 +156,8 @@ export interface StepResult {
   /** Deliveries per second from the first scheduled publish to the last delivery: what the system carried, however late. */
   throughput: number;
   usage: ProcUsage[];
+  /** CPU % (of one core) that processes outside the benchmark used during the step, steal included. */
+  otherCpu: number;
 }
 
 /** Latency budget and zero loss: what a step must meet to count as sustained. */
@@ -189,6 +191,7 @@ export async function runStep(gen: LoadGen, cluster: Cluster, spec: StepSpec): P
   await Promise.all(gen.subs.map((s) => s.call('step', { step: spec.step })));
   const closedBefore = await totalCloses(gen);
   const window = cpuWindow([...cluster.processes, ...gen.processes]);
+  const others = othersWindow();
   const run: PublishRun = {
     step: spec.step,
     rate: spec.rate,
@@ -200,6 +203,7 @@ export async function runStep(gen: LoadGen, cluster: Cluster, spec: StepSpec): P
   };
   const pub = await gen.pub.call<PublishResult>('run', run);
   const usage = window.stop();
+  const otherCpu = others.stop(usage.reduce((sum, u) => sum + (Number.isFinite(u.cpuSeconds) ? u.cpuSeconds : 0), 0));
   const expected = pub.perChannel.reduce((sum, ok, c) => sum + ok * spec.subscribersPerChannel[c], 0);
 
   // Drain: until everything expected arrived, nothing arrived for a while, or the drain limit.
@@ -237,6 +241,7 @@ export async function runStep(gen: LoadGen, cluster: Cluster, spec: StepSpec): P
     deliveredPerSec: received / Math.max(seconds, spec.durationMs / 1000),
     throughput: received / Math.max(seconds, spec.durationMs / 1000, (Math.max(...reports.map((r) => r.lastUs)) - pub.startUs) / 1e6),
     usage,
+    otherCpu,
   };
 }
 

@@ -382,7 +382,7 @@ function progressLine(scenario: string, row: FanoutRow): string {
     `[${scenario}] ${row.system} subs=${row.subscribers} ch=${row.channels} ${row.size}B rate=${row.rate.toFixed(1)}/s ` +
     `offered=${row.offered.toFixed(0)}/s delivered=${r.deliveredPerSec.toFixed(0)}/s p50=${r.latency.p50.toFixed(1)} ` +
     `p99=${r.latency.p99.toFixed(1)} max=${r.latency.max.toFixed(1)} ms missing=${r.missing} ` +
-    `cpu ${r.usage.map((u) => `${u.name}:${u.cpu.toFixed(0)}`).join(' ')} → ${row.verdict}`
+    `cpu ${r.usage.map((u) => `${u.name}:${u.cpu.toFixed(0)}`).join(' ')} others:${r.otherCpu.toFixed(0)} → ${row.verdict}`
   );
 }
 

@@ -265,6 +265,22 @@ export function brokerContract(name: string, make: () => Promise<BrokerUnderTest
       expect(inbox.of(ch)[0].pub.json).toBe(`{${body(1)}}`);
     });
 
+    it('a publication with historySize 0 on a channel with history is delivered, not stored, and takes no offset', async () => {
+      const ch = fresh('skiphistory');
+      const inbox = new Inbox(broker);
+      await broker.subscribe([ch]);
+      const first = await broker.publish(ch, body(1), withHistory);
+      const skipped = await broker.publish(ch, body(2), { historySize: 0, historyTtlSeconds: 0 });
+      const third = await broker.publish(ch, body(3), withHistory);
+      expect(skipped).toEqual({ offset: 0, epoch: first.epoch, duplicate: false });
+      expect(third.offset).toBe(2);
+      const history = await broker.history(ch, { limit: -1 });
+      expect(history.publications.map((p) => p.json)).toEqual([encodePublication(1, body(1)), encodePublication(2, body(3))]);
+      expect((await broker.history(ch, { limit: -1, since: { offset: 1, epoch: first.epoch } })).publications.map((p) => p.offset)).toEqual([2]);
+      await inbox.waitFor(() => inbox.of(ch).length === 3, 'three publications');
+      expect(inbox.of(ch).map((r) => r.pub.offset)).toEqual([1, 0, 2]);
+    });
+
     it('drops history after its TTL but keeps the epoch and the offset', async () => {
       const ch = fresh('ttl');
       const opts = { historySize: 5, historyTtlSeconds: 1 };

@@ -111,7 +111,9 @@ export class MemoryBroker implements Broker {
     }
     state.metaExpiresAt = now + o.metaTtlSeconds * 1000;
     const pub: Publication = { offset, json: encodePublication(offset, body) };
-    state.history?.push(pub);
+    // One without an offset (no history, or the server API's skip_history) is delivered, never stored: history
+    // reads index the ring by offset.
+    if (offset > 0) state.history?.push(pub);
     if (idemKey !== '') {
       this.idempotency.set(idemKey, { offset, epoch: state.epoch, expiresAt: now + o.idempotencyTtlSeconds * 1000 });
     }

@@ -1,9 +1,10 @@
-// Node-to-node control over the engine: heartbeats, cluster-wide disconnect/unsubscribe, and surveys of every node.
+// Node-to-node control over the engine: heartbeats, cluster-wide disconnect/unsubscribe/subscribe/refresh, and surveys of every node.
 import type { Broker } from '@switchboard/engine';
-import { DisconnectCode } from '@switchboard/protocol';
+import { DisconnectCode, type Json } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import { nanoid } from 'nanoid';
 import type { SessionRegistry } from './registry';
+import type { ServerSubscribe } from './session';
 
 export interface NodeInfo {
   uid: string;
@@ -20,8 +21,10 @@ export type SurveyOp = 'channels' | 'info';
 
 type ControlMessage =
   | { t: 'node'; info: NodeInfo }
-  | { t: 'disconnect'; user: string; client?: string; code: number; reason: string }
+  | { t: 'disconnect'; user: string; client?: string; code: number; reason: string; whitelist?: string[] }
   | { t: 'unsubscribe'; user: string; channel: string; client?: string }
+  | { t: 'subscribe'; user: string; channel: string; client?: string; sub: ServerSubscribe }
+  | { t: 'refresh'; user: string; client?: string; expired: boolean; expireAt: number; info?: Json }
   | { t: 'survey'; id: string; from: string; op: SurveyOp }
   | { t: 'reply'; id: string; node: string; data: unknown }
   /** A message for one edge's handler on every node (e.g. the Pusher edge's terminate_connections). */
@@ -61,9 +64,19 @@ export class ControlPlane {
     clearInterval(this.timer);
   }
 
-  /** Disconnects the user's connections (or one client's) on every node. */
-  disconnect(user: string, client: string | undefined, code: number, reason: string): Promise<void> {
-    return this.send({ t: 'disconnect', user, client, code, reason }, undefined, user);
+  /** Disconnects the user's connections (or one client's) on every node, but those in `whitelist` (client ids). */
+  disconnect(user: string, client: string | undefined, code: number, reason: string, whitelist?: string[]): Promise<void> {
+    return this.send({ t: 'disconnect', user, client, code, reason, whitelist }, undefined, user);
+  }
+
+  /** Subscribes the user's connections (or one client's) on every node to a channel, server-side. */
+  subscribe(user: string, channel: string, client: string | undefined, sub: ServerSubscribe): Promise<void> {
+    return this.send({ t: 'subscribe', user, channel, client, sub }, undefined, user);
+  }
+
+  /** Extends (`expireAt`, unix seconds; 0 = never) or ends (`expired`) the user's connections on every node. */
+  refresh(user: string, client: string | undefined, expired: boolean, expireAt: number, info?: Json): Promise<void> {
+    return this.send({ t: 'refresh', user, client, expired, expireAt, info }, undefined, user);
   }
 
   /** Unsubscribes the user (or one client of it) from a channel on every node. */
@@ -142,10 +155,22 @@ export class ControlPlane {
         this.nodes.set(msg.info.uid, { info: msg.info, seenAt: Date.now() });
         break;
       case 'disconnect':
-        for (const s of this.registry.find(msg.user, msg.client)) s.disconnect(msg.code || DisconnectCode.ForceNoReconnect, msg.reason);
+        for (const s of this.registry.find(msg.user, msg.client)) {
+          if (!msg.whitelist?.includes(s.id)) s.disconnect(msg.code || DisconnectCode.ForceNoReconnect, msg.reason);
+        }
         break;
       case 'unsubscribe':
         for (const s of this.registry.find(msg.user, msg.client)) s.serverUnsubscribe(msg.channel);
+        break;
+      case 'subscribe':
+        for (const s of this.registry.find(msg.user, msg.client)) {
+          s.serverSubscribe(msg.channel, msg.sub).catch((err: Error) => {
+            this.logger.warn({ channel: msg.channel, user: msg.user, client: s.id, err: err.message }, 'server-side subscribe failed');
+          });
+        }
+        break;
+      case 'refresh':
+        for (const s of this.registry.find(msg.user, msg.client)) s.serverRefresh(msg.expired, msg.expireAt, msg.info);
         break;
       case 'survey': {
         const data = msg.op === 'channels' ? this.local.channels() : this.local.info();

@@ -1,6 +1,6 @@
 // The server HTTP API (`POST /api/<method>`): what a backend does with an API key, cluster-wide.
 import { timingSafeEqual } from 'node:crypto';
-import { DisconnectCode, ErrorCode, exceedsJsonDepth, MAX_JSON_DEPTH, protocolError, type ProtocolError } from '@switchboard/protocol';
+import { DisconnectCode, ErrorCode, exceedsJsonDepth, MAX_JSON_DEPTH, protocolError, type Json, type ProtocolError, type StreamPosition } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import type { NamespaceOptions } from './channels';
 import type { ControlPlane, NodeInfo } from './control';
@@ -10,6 +10,7 @@ import { globMatcher, MAX_PATTERN_LENGTH } from './glob';
 import { encodeHistory } from './history';
 import { Refusal, refuse } from './refusal';
 import { encodePresence, encodePresenceStats } from './presence';
+import type { ServerSubscribe, SubscribeOverride } from './session';
 
 export interface ApiResponse {
   status: number;
@@ -27,9 +28,93 @@ export interface ApiContext {
 type Body = Record<string, unknown>;
 
 const MAX_API_BODY = 1024 * 1024;
+const MAX_BROADCAST_CHANNELS = 10000;
+const MAX_BATCH_COMMANDS = 1000;
+/** Commands of a `parallel` batch in flight at once. */
+const BATCH_CONCURRENCY = 64;
+const MAX_TAGS = 64;
+const MAX_WHITELIST = 10000;
+
+const NO_SESSION = 'Switchboard connections have no session id; name one connection with "client"';
+const NOT_YET_DELTA = 'delta compression is not supported yet; publish without it';
+const NO_VERSIONING = 'publication versioning is not supported; publish without it';
+
+/**
+ * Every field Centrifugo v6 defines for each method Switchboard serves (`doc_get` and `doc_update` are
+ * Switchboard's own): the honoured ones, and the refused ones with why. A refused field set to anything but its
+ * zero value (false, 0, "", empty) gets 107 naming it, so nothing a backend asks for is silently dropped; fields
+ * nobody defines are ignored, as Centrifugo ignores them.
+ */
+export const API_FIELDS: Record<string, { honoured: readonly string[]; refused: Readonly<Record<string, string>> }> = {
+  publish: {
+    honoured: ['channel', 'data', 'b64data', 'skip_history', 'tags', 'idempotency_key'],
+    refused: { delta: NOT_YET_DELTA, version: NO_VERSIONING, version_epoch: NO_VERSIONING },
+  },
+  broadcast: {
+    honoured: ['channels', 'data', 'b64data', 'skip_history', 'tags', 'idempotency_key'],
+    refused: { delta: NOT_YET_DELTA, version: NO_VERSIONING, version_epoch: NO_VERSIONING },
+  },
+  subscribe: {
+    honoured: ['user', 'channel', 'client', 'info', 'b64info', 'data', 'b64data', 'recover_since', 'override', 'expire_at'],
+    refused: { session: NO_SESSION },
+  },
+  unsubscribe: { honoured: ['user', 'channel', 'client'], refused: { session: NO_SESSION } },
+  disconnect: { honoured: ['user', 'client', 'disconnect', 'whitelist'], refused: { session: NO_SESSION } },
+  refresh: { honoured: ['user', 'client', 'expired', 'expire_at', 'info'], refused: { session: NO_SESSION } },
+  history: { honoured: ['channel', 'limit', 'since', 'reverse'], refused: {} },
+  history_remove: { honoured: ['channel'], refused: {} },
+  presence: { honoured: ['channel'], refused: {} },
+  presence_stats: { honoured: ['channel'], refused: {} },
+  channels: { honoured: ['pattern'], refused: {} },
+  info: { honoured: [], refused: {} },
+  batch: { honoured: ['commands', 'parallel'], refused: {} },
+};
+
+/** Centrifugo v6 methods Switchboard does not serve: in a batch they are answered 104 by name. */
+const CENTRIFUGO_ONLY_METHODS = new Set([
+  'rpc',
+  'connections',
+  'update_user_status',
+  'get_user_status',
+  'delete_user_status',
+  'block_user',
+  'unblock_user',
+  'revoke_token',
+  'invalidate_user_tokens',
+  'device_register',
+  'device_update',
+  'device_remove',
+  'device_list',
+  'device_topic_list',
+  'device_topic_update',
+  'user_topic_list',
+  'user_topic_update',
+  'send_push_notification',
+  'update_push_status',
+  'cancel_push',
+]);
+
+/** The override options of a server-side subscribe, each `{"value": bool}` as in Centrifugo. */
+const OVERRIDES: readonly (keyof SubscribeOverride)[] = ['presence', 'join_leave', 'force_recovery', 'force_positioning', 'force_push_join_leave'];
+
+/** Standard base64 with padding, as Centrifugo decodes it; a fixed pattern, linear in the input. */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Refuses bytes that are not UTF-8 instead of replacing them. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 function errorBody(error: ProtocolError): string {
   return JSON.stringify({ error });
+}
+
+/** proto3's zero values: a field holding one is as good as absent. */
+function isZero(v: unknown): boolean {
+  if (v === undefined || v === null || v === false || v === 0 || v === '') return true;
+  if (Array.isArray(v)) return v.length === 0;
+  return typeof v === 'object' && Object.keys(v as object).length === 0;
+}
+
+function isObject(v: unknown): v is Body {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export class HttpApi {
@@ -37,14 +122,17 @@ export class HttpApi {
   private readonly methods: Record<string, (body: Body) => Promise<string>> = {
     publish: (b) => this.publish(b),
     broadcast: (b) => this.broadcast(b),
+    subscribe: (b) => this.subscribe(b),
+    unsubscribe: (b) => this.unsubscribe(b),
+    disconnect: (b) => this.disconnect(b),
+    refresh: (b) => this.refresh(b),
     history: (b) => this.history(b),
     history_remove: (b) => this.historyRemove(b),
     presence: (b) => this.presence(b),
     presence_stats: (b) => this.presenceStats(b),
     channels: (b) => this.activeChannels(b),
     info: () => this.info(),
-    unsubscribe: (b) => this.unsubscribe(b),
-    disconnect: (b) => this.disconnect(b),
+    batch: (b) => this.batch(b),
     doc_get: (b) => this.ctx.documents.get(this.ctx.documents.channelOf(b).channel),
     doc_update: (b) => {
       const { channel, ns } = this.ctx.documents.channelOf(b);
@@ -84,8 +172,7 @@ export class HttpApi {
   }
 
   async handle(method: string, rawBody: string): Promise<ApiResponse> {
-    const handler = Object.prototype.hasOwnProperty.call(this.methods, method) ? this.methods[method] : undefined;
-    if (!handler) return { status: 404, body: errorBody(protocolError(ErrorCode.MethodNotFound, `unknown API method "${method}"`)) };
+    if (!this.serves(method)) return { status: 404, body: errorBody(protocolError(ErrorCode.MethodNotFound, `unknown API method "${method}"`)) };
     if (exceedsJsonDepth(rawBody, MAX_JSON_DEPTH)) {
       return { status: 400, body: errorBody(protocolError(ErrorCode.BadRequest, `body nests deeper than ${MAX_JSON_DEPTH} levels`)) };
     }
@@ -95,17 +182,82 @@ export class HttpApi {
     } catch {
       return { status: 400, body: errorBody(protocolError(ErrorCode.BadRequest, 'body is not valid JSON')) };
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    if (!isObject(body)) {
       return { status: 400, body: errorBody(protocolError(ErrorCode.BadRequest, 'body must be a JSON object')) };
     }
     try {
-      return { status: 200, body: `{"result":${await handler(body as Body)}}` };
+      return { status: 200, body: `{"result":${await this.call(method, body)}}` };
     } catch (e) {
       if (e instanceof Refusal) return { status: 200, body: errorBody(e.error) };
       this.ctx.logger.error({ err: e, method }, 'API call failed');
       return { status: 200, body: errorBody(protocolError(ErrorCode.Internal)) };
     }
   }
+
+  private serves(method: string): boolean {
+    return Object.prototype.hasOwnProperty.call(this.methods, method);
+  }
+
+  /** One method call, the same whether it came alone or in a batch: refused fields first, then the method. */
+  private call(method: string, body: Body): Promise<string> {
+    const refused = API_FIELDS[method]?.refused ?? {};
+    for (const [field, why] of Object.entries(refused)) {
+      if (!isZero(body[field])) refuse(ErrorCode.BadRequest, `"${field}" is not supported: ${why}`);
+    }
+    return this.methods[method](body);
+  }
+
+  // ---- batch
+
+  /** `{"commands":[{"<method>":{…}}, …], "parallel": bool}` → `{"replies":[{"<method>":{…}} | {"error":{…}}, …]}` in order. */
+  private async batch(body: Body): Promise<string> {
+    const commands = body.commands ?? [];
+    if (!Array.isArray(commands)) refuse(ErrorCode.BadRequest, '"commands" must be an array of {"<method>": {...}} objects');
+    if (commands.length > MAX_BATCH_COMMANDS) refuse(ErrorCode.LimitExceeded, `at most ${MAX_BATCH_COMMANDS} commands per batch`);
+    const parallel = this.boolean(body, 'parallel');
+    const replies: string[] = new Array(commands.length);
+    if (!parallel) {
+      for (let i = 0; i < commands.length; i++) replies[i] = await this.batchReply(commands[i]);
+    } else {
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < commands.length) {
+          const i = next++;
+          replies[i] = await this.batchReply(commands[i]);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, commands.length) }, worker));
+    }
+    return `{"replies":[${replies.join(',')}]}`;
+  }
+
+  /** One command of a batch; its failure is its reply, never the batch's. */
+  private async batchReply(command: unknown): Promise<string> {
+    try {
+      const [method, params] = this.batchCommand(command);
+      return `{"${method}":${await this.call(method, params)}}`;
+    } catch (e) {
+      if (e instanceof Refusal) return errorBody(e.error);
+      this.ctx.logger.error({ err: e }, 'API batch command failed');
+      return errorBody(protocolError(ErrorCode.Internal));
+    }
+  }
+
+  /** The method a batch command names, and its parameters; keys that name no Centrifugo method are ignored. */
+  private batchCommand(command: unknown): [string, Body] {
+    if (!isObject(command)) refuse(ErrorCode.BadRequest, 'each command must be an object {"<method>": {...}}');
+    const named = Object.keys(command).filter((k) => this.serves(k) || CENTRIFUGO_ONLY_METHODS.has(k));
+    if (named.length === 0) refuse(ErrorCode.MethodNotFound, 'the command names no API method: write {"<method>": {...}}, e.g. {"publish": {...}}');
+    if (named.length > 1) refuse(ErrorCode.BadRequest, `a command names one method, this one names ${named.join(', ')}`);
+    const method = named[0];
+    if (method === 'batch') refuse(ErrorCode.BadRequest, '"batch" cannot be nested in a batch');
+    if (!this.serves(method)) refuse(ErrorCode.MethodNotFound, `"${method}" is not served by Switchboard`);
+    const params = command[method] ?? {};
+    if (!isObject(params)) refuse(ErrorCode.BadRequest, `"${method}" must hold an object of parameters`);
+    return [method, params];
+  }
+
+  // ---- field readers: each refusal names the field and what it must be
 
   private channel(body: Body, writing = true): { channel: string; ns: NamespaceOptions } {
     const channel = body.channel;
@@ -129,9 +281,50 @@ export class HttpApi {
     return v;
   }
 
+  private boolean(body: Body, key: string): boolean {
+    const v = body[key] ?? false;
+    if (typeof v !== 'boolean') refuse(ErrorCode.BadRequest, `"${key}" must be a boolean`);
+    return v;
+  }
+
+  /** A whole number of seconds since the epoch, 0 when absent. */
+  private unixSeconds(body: Body, key: string): number {
+    const v = body[key] ?? 0;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) refuse(ErrorCode.BadRequest, `"${key}" must be a Unix time in seconds (0 or more)`);
+    return v;
+  }
+
+  /**
+   * A JSON value given as `key` or, base64-encoded, as `b64key` (which wins when both are set, as in Centrifugo).
+   * JSON clients receive data as raw JSON inside the frame, so decoded bytes must be JSON: binary cannot reach them.
+   */
+  private json(body: Body, key: string, b64 = `b64${key}`): Json | undefined {
+    const encoded = body[b64];
+    if (encoded !== undefined && encoded !== null && encoded !== '') {
+      if (typeof encoded !== 'string' || encoded.length % 4 !== 0 || !BASE64.test(encoded)) refuse(ErrorCode.BadRequest, `"${b64}" must be standard base64`);
+      const notJson = `"${b64}" must decode to JSON: Switchboard speaks the JSON protocol, whose clients cannot receive binary data`;
+      let text: string;
+      try {
+        text = UTF8.decode(Buffer.from(encoded, 'base64'));
+      } catch {
+        refuse(ErrorCode.BadRequest, notJson);
+      }
+      if (exceedsJsonDepth(text, MAX_JSON_DEPTH)) refuse(ErrorCode.BadRequest, `"${b64}" nests deeper than ${MAX_JSON_DEPTH} levels`);
+      try {
+        return JSON.parse(text) as Json;
+      } catch {
+        refuse(ErrorCode.BadRequest, notJson);
+      }
+    }
+    const v = body[key];
+    return v === undefined ? undefined : (v as Json);
+  }
+
+  /** The publication's data, encoded. */
   private data(body: Body): string {
-    if (body.data === undefined) refuse(ErrorCode.BadRequest, '"data" is required');
-    return JSON.stringify(body.data);
+    const data = this.json(body, 'data');
+    if (data === undefined) refuse(ErrorCode.BadRequest, '"data" (or "b64data") is required');
+    return JSON.stringify(data);
   }
 
   private idempotencyKey(body: Body): string | undefined {
@@ -141,14 +334,44 @@ export class HttpApi {
     return key;
   }
 
-  private async publishOne(channel: string, ns: NamespaceOptions, data: string, idempotencyKey?: string): Promise<string> {
-    const result = await this.ctx.core.publish(channel, ns, data, { idempotencyKey, source: 'api' });
+  private tags(body: Body): Record<string, string> | undefined {
+    const tags = body.tags;
+    if (tags === undefined || tags === null) return undefined;
+    if (!isObject(tags) || !Object.values(tags).every((v) => typeof v === 'string')) refuse(ErrorCode.BadRequest, '"tags" must be an object of string values');
+    if (Object.keys(tags).length > MAX_TAGS) refuse(ErrorCode.LimitExceeded, `at most ${MAX_TAGS} tags per publication`);
+    return tags as Record<string, string>;
+  }
+
+  private position(body: Body, key: string): StreamPosition | undefined {
+    const p = body[key];
+    if (p === undefined || p === null) return undefined;
+    const offset = isObject(p) ? (p.offset ?? 0) : undefined;
+    const epoch = isObject(p) ? (p.epoch ?? '') : undefined;
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || typeof epoch !== 'string') {
+      refuse(ErrorCode.BadRequest, `"${key}" must be {"offset": number, "epoch": string}`);
+    }
+    return { offset, epoch };
+  }
+
+  // ---- publications
+
+  /** What publish and broadcast share: data, tags, key, and whether history keeps it. */
+  private publication(body: Body): { data: string; tags?: Record<string, string>; idempotencyKey?: string; skipHistory: boolean } {
+    return { data: this.data(body), tags: this.tags(body), idempotencyKey: this.idempotencyKey(body), skipHistory: this.boolean(body, 'skip_history') };
+  }
+
+  private async publishOne(channel: string, ns: NamespaceOptions, p: ReturnType<HttpApi['publication']>): Promise<string> {
+    // skip_history: published as on a namespace without history, so it is delivered live with no offset and
+    // stored nowhere, as Centrifugo does; there is no stream position to report either.
+    const target = p.skipHistory ? { ...ns, history_size: 0 } : ns;
+    const result = await this.ctx.core.publish(channel, target, p.data, { idempotencyKey: p.idempotencyKey, tags: p.tags, source: 'api' });
+    if (p.skipHistory) return '{}';
     return JSON.stringify({ offset: result.offset, epoch: result.epoch });
   }
 
   private async publish(body: Body): Promise<string> {
     const { channel, ns } = this.channel(body);
-    return this.publishOne(channel, ns, this.data(body), this.idempotencyKey(body));
+    return this.publishOne(channel, ns, this.publication(body));
   }
 
   private async broadcast(body: Body): Promise<string> {
@@ -156,13 +379,12 @@ export class HttpApi {
     if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => typeof c === 'string' && c !== '')) {
       refuse(ErrorCode.BadRequest, '"channels" must be a non-empty array of channel names');
     }
-    if (channels.length > 10000) refuse(ErrorCode.LimitExceeded, 'at most 10000 channels per broadcast');
-    const data = this.data(body);
-    const key = this.idempotencyKey(body);
+    if (channels.length > MAX_BROADCAST_CHANNELS) refuse(ErrorCode.LimitExceeded, `at most ${MAX_BROADCAST_CHANNELS} channels per broadcast`);
+    const p = this.publication(body);
     const responses = await Promise.all(
       (channels as string[]).map(async (channel) => {
         try {
-          return `{"result":${await this.publishOne(channel, this.namespace(channel), data, key)}}`;
+          return `{"result":${await this.publishOne(channel, this.namespace(channel), p)}}`;
         } catch (e) {
           if (e instanceof Refusal) return errorBody(e.error);
           throw e;
@@ -172,20 +394,14 @@ export class HttpApi {
     return `{"responses":[${responses.join(',')}]}`;
   }
 
+  // ---- reads
+
   private async history(body: Body): Promise<string> {
     const { channel, ns } = this.channel(body, false);
     const limit = body.limit ?? 0;
     if (typeof limit !== 'number' || !Number.isSafeInteger(limit)) refuse(ErrorCode.BadRequest, '"limit" must be an integer');
-    const reverse = body.reverse ?? false;
-    if (typeof reverse !== 'boolean') refuse(ErrorCode.BadRequest, '"reverse" must be a boolean');
-    let since: { offset: number; epoch: string } | undefined;
-    if (body.since !== undefined && body.since !== null) {
-      const s = body.since as Body;
-      if (typeof s !== 'object' || typeof (s.offset ?? 0) !== 'number' || typeof (s.epoch ?? '') !== 'string') {
-        refuse(ErrorCode.BadRequest, '"since" must be {"offset": number, "epoch": string}');
-      }
-      since = { offset: (s.offset as number | undefined) ?? 0, epoch: (s.epoch as string | undefined) ?? '' };
-    }
+    const reverse = this.boolean(body, 'reverse');
+    const since = this.position(body, 'since');
     const result = await this.ctx.core.history(channel, ns, { limit, since, reverse });
     return encodeHistory(result, since);
   }
@@ -223,22 +439,59 @@ export class HttpApi {
     return JSON.stringify({ channels });
   }
 
+  /** Every live node's own figures, each read by that node when asked. */
   private async info(): Promise<string> {
     const replies = await this.ctx.control.survey('info');
-    return JSON.stringify({ nodes: [...replies.values()] as NodeInfo[] });
+    const nodes = ([...replies.values()] as NodeInfo[]).sort((x, y) => x.name.localeCompare(y.name) || x.uid.localeCompare(y.uid));
+    return JSON.stringify({ nodes });
+  }
+
+  // ---- connections, on every gateway through the control plane
+
+  private async subscribe(body: Body): Promise<string> {
+    const user = this.string(body, 'user', true) as string;
+    const { channel } = this.channel(body, false);
+    const client = this.string(body, 'client', false) || undefined;
+    const sub: ServerSubscribe = {};
+    const info = this.json(body, 'info');
+    if (info !== undefined && info !== null) sub.info = info;
+    const data = this.json(body, 'data');
+    if (data !== undefined && data !== null) sub.data = data;
+    const since = this.position(body, 'recover_since');
+    if (since) sub.recoverSince = since;
+    const override = this.override(body);
+    if (override) sub.override = override;
+    const expireAt = this.unixSeconds(body, 'expire_at');
+    if (expireAt > 0) sub.expireAt = expireAt;
+    await this.ctx.core.engine('subscribe', channel, () => this.ctx.control.subscribe(user, channel, client, sub));
+    return '{}';
+  }
+
+  private override(body: Body): SubscribeOverride | undefined {
+    const o = body.override;
+    if (o === undefined || o === null) return undefined;
+    if (!isObject(o)) refuse(ErrorCode.BadRequest, '"override" must be an object');
+    const out: SubscribeOverride = {};
+    for (const name of OVERRIDES) {
+      const v = o[name];
+      if (v === undefined || v === null) continue;
+      if (!isObject(v) || typeof (v.value ?? false) !== 'boolean') refuse(ErrorCode.BadRequest, `"override.${name}" must be {"value": boolean}`);
+      out[name] = (v.value ?? false) as boolean;
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
   }
 
   private async unsubscribe(body: Body): Promise<string> {
     const user = this.string(body, 'user', true) as string;
     const { channel } = this.channel(body, false);
-    const client = this.string(body, 'client', false);
+    const client = this.string(body, 'client', false) || undefined;
     await this.ctx.core.engine('unsubscribe', channel, () => this.ctx.control.unsubscribe(user, channel, client));
     return '{}';
   }
 
   private async disconnect(body: Body): Promise<string> {
     const user = this.string(body, 'user', true) as string;
-    const client = this.string(body, 'client', false);
+    const client = this.string(body, 'client', false) || undefined;
     let code: number = DisconnectCode.ForceNoReconnect;
     let reason = 'force disconnect';
     if (body.disconnect !== undefined && body.disconnect !== null) {
@@ -249,7 +502,21 @@ export class HttpApi {
       code = d.code as number;
       reason = typeof d.reason === 'string' ? d.reason.slice(0, 100) : '';
     }
-    await this.ctx.core.engine('disconnect', undefined, () => this.ctx.control.disconnect(user, client, code, reason));
+    const whitelist = body.whitelist ?? [];
+    if (!Array.isArray(whitelist) || !whitelist.every((c) => typeof c === 'string')) refuse(ErrorCode.BadRequest, '"whitelist" must be an array of client ids');
+    if (whitelist.length > MAX_WHITELIST) refuse(ErrorCode.LimitExceeded, `at most ${MAX_WHITELIST} client ids in "whitelist"`);
+    const kept = whitelist.length > 0 ? (whitelist as string[]) : undefined;
+    await this.ctx.core.engine('disconnect', undefined, () => this.ctx.control.disconnect(user, client, code, reason, kept));
+    return '{}';
+  }
+
+  private async refresh(body: Body): Promise<string> {
+    const user = this.string(body, 'user', true) as string;
+    const client = this.string(body, 'client', false) || undefined;
+    const expired = this.boolean(body, 'expired');
+    const expireAt = this.unixSeconds(body, 'expire_at');
+    const info = body.info === null ? undefined : (body.info as Json | undefined);
+    await this.ctx.core.engine('refresh', undefined, () => this.ctx.control.refresh(user, client, expired, expireAt, info));
     return '{}';
   }
 }

@@ -3,6 +3,7 @@ import {
   decodeFrame,
   DisconnectCode,
   encodeError,
+  encodePublicationPush,
   encodePush,
   encodeReply,
   ErrorCode,
@@ -10,6 +11,7 @@ import {
   UnsubscribeCode,
 } from '@switchboard/protocol';
 import type { ClientInfo, Command, CommandOf, Json, StreamPosition, SubscribeHint } from '@switchboard/protocol';
+import type { Publication } from '@switchboard/engine';
 import { nanoid } from 'nanoid';
 import { TokenError } from './auth';
 import { channelNameProblem, resolveChannel, type NamespaceOptions } from './channels';
@@ -86,7 +88,29 @@ interface OpenedSubscription {
   /** The encoded subscribe result. */
   result: string;
   position?: StreamPosition;
+  recoverable: boolean;
+  /** The missed publications, when a recovery succeeded. */
+  recovered?: Publication[];
 }
+
+/** Namespace options one server-side subscription may set otherwise (Centrifugo's `override`). */
+export type SubscribeOverride = Partial<Pick<NamespaceOptions, 'presence' | 'join_leave' | 'force_push_join_leave' | 'force_recovery' | 'force_positioning'>>;
+
+/** What the HTTP API's `subscribe` asks of each connection it names, as it travels between gateways. */
+export interface ServerSubscribe {
+  /** This connection's channel info (presence, join/leave). */
+  info?: Json;
+  /** Sent to the client in the `subscribe` push. */
+  data?: Json;
+  /** Recover the publications after this position (where the channel is recoverable). */
+  recoverSince?: StreamPosition;
+  override?: SubscribeOverride;
+  /** Unix seconds after which the subscription expires (the connection is closed with 3006); 0 = never. */
+  expireAt?: number;
+}
+
+/** Longest connection lifetime a server refresh sets, as in Centrifugo: a bigger expiry is surely a mistake. */
+const MAX_TTL_MS = 365 * 24 * 3600 * 1000;
 
 /** What a subscribe asks for: the client's request, or the hints of a server-side subscription. */
 interface SubscribeOptions extends Omit<SubscribeRequest, 'rejectUnrecovered'> {
@@ -107,6 +131,8 @@ export class ClientSession {
   /** Unix ms when the connection token expires; 0 = never. */
   expiresAt = 0;
   private connInfo: Json | undefined;
+  /** Its connect reply went out: pushes before it would reach an SDK that is not connected yet. */
+  private welcomed = false;
   private readonly subs = new Map<string, Subscription>();
   /** Commands waiting for the one in progress; allocated only while there are some. */
   private queue: Command[] | undefined;
@@ -281,6 +307,7 @@ export class ClientSession {
     }
     if (this.closed) return json;
     this.transport.send(encodeReply(cmd.id, 'connect', json));
+    this.welcomed = true;
     for (const o of serverSubs) this.startSubscription(o.sub, o.position);
     return undefined;
   }
@@ -411,7 +438,13 @@ export class ClientSession {
         if (recovered) fields.push(`"publications":[${position.publications.map((p) => p.json).join(',')}]`);
       }
     }
-    return { sub, result: `{${fields.join(',')}}`, position: position && { epoch: position.epoch, offset: position.offset } };
+    return {
+      sub,
+      result: `{${fields.join(',')}}`,
+      position: position && { epoch: position.epoch, offset: position.offset },
+      recoverable,
+      recovered: recovered && position ? position.publications : undefined,
+    };
   }
 
   private dropSubscription(sub: Subscription): void {
@@ -429,7 +462,55 @@ export class ClientSession {
     const sub = this.subs.get(channel);
     if (!sub || this.closed) return;
     this.dropSubscription(sub);
+    // A server-side subscription still opening never told the client of itself.
+    if (sub.serverSide && !sub.started) return;
     this.transport.send(encodePush(channel, 'unsubscribe', { code: UnsubscribeCode.Server, reason: 'server unsubscribe' }));
+  }
+
+  /**
+   * The HTTP API's `subscribe`: the connection is subscribed without asking, told with a `subscribe` push (then
+   * the recovered publications as ordinary ones), and cannot unsubscribe by itself. Already subscribed or at its
+   * channel limit, or still connecting: nothing happens. Refusals (engine unavailable) reach the caller.
+   */
+  async serverSubscribe(channel: string, req: ServerSubscribe): Promise<void> {
+    if (this.closed || !this.welcomed || this.subs.has(channel)) return;
+    const ns = this.namespace(channel);
+    if (this.subs.size >= this.ctx.limits.maxChannelsPerConnection) {
+      this.ctx.logger.warn({ channel, user: this.user, client: this.id }, 'server-side subscribe skipped: the connection is at its channel limit');
+      return;
+    }
+    const options = req.override ? { ...ns, ...req.override } : ns;
+    const since = req.recoverSince;
+    const hints: SubscribeOptions = since ? { recover: true, offset: since.offset, epoch: since.epoch } : {};
+    const opened = await this.openSubscription(channel, options, hints, (req.expireAt ?? 0) * 1000, true, req.info);
+    if (!opened) return;
+    const push: Record<string, unknown> = {};
+    if (opened.recoverable) push.recoverable = true;
+    if (opened.position) Object.assign(push, { epoch: opened.position.epoch, offset: opened.position.offset, positioned: true });
+    if (req.data !== undefined) push.data = req.data;
+    this.transport.send(encodePush(channel, 'subscribe', push));
+    for (const pub of opened.recovered ?? []) this.transport.send(encodePublicationPush(channel, pub.json));
+    this.startSubscription(opened.sub, opened.position);
+  }
+
+  /**
+   * The HTTP API's `refresh`, with Centrifugo's semantics: `expired` (or an `expireAt` already past) closes the
+   * connection with 3005; a later `expireAt` (unix seconds) becomes its expiry and `info` its connection info;
+   * 0 means it never expires.
+   */
+  serverRefresh(expired: boolean, expireAt: number, info: Json | undefined): void {
+    if (this.closed || !this.connected) return;
+    const now = Date.now();
+    if (expired || (expireAt > 0 && expireAt * 1000 <= now)) {
+      this.disconnect(DisconnectCode.Expired, 'expired');
+      return;
+    }
+    if (expireAt === 0) {
+      this.expiresAt = 0;
+      return;
+    }
+    this.expiresAt = Math.min(expireAt * 1000, now + MAX_TTL_MS);
+    if (info !== undefined) this.connInfo = info;
   }
 
   /** Sends a frame to this client (used by its subscriptions while they catch up). */
