@@ -5,7 +5,8 @@
 // is a whole cluster of one node (one process) with no peers: it gets control messages broadcast or addressed to
 // its own id, a message to any other id reaches nobody, and the tests that need a second node do not apply to it.
 import { encodePublication } from '@switchboard/protocol';
-import type { Broker, Publication, PublishOptions } from './broker';
+import type { Broker, JoinLeaveScope, Publication, PublishOptions } from './broker';
+import { createOccupancy, createOutbox } from './engine';
 
 export interface BrokerUnderTest {
   /** Started with node id `node`. */
@@ -26,6 +27,7 @@ interface ReceivedJoinLeave {
   channel: string;
   kind: 'join' | 'leave';
   info: string;
+  scope: JoinLeaveScope;
 }
 
 /** Lets a test wait for a condition on what a collector received. */
@@ -70,8 +72,8 @@ export class Inbox extends Collector {
       this.sequence.push({ channel, event: `pub ${pub.offset}` });
       this.wake();
     });
-    broker.onJoinLeave((channel, kind, info) => {
-      this.joinLeaves.push({ channel, kind, info });
+    broker.onJoinLeave((channel, kind, info, scope) => {
+      this.joinLeaves.push({ channel, kind, info, scope });
       this.sequence.push({ channel, event: `${kind} ${info}` });
       this.wake();
     });
@@ -420,7 +422,7 @@ export function brokerContract(name: string, make: () => Promise<BrokerUnderTest
         broker.publish(ch, body(1), withHistory),
         broker.publishJoinLeave(ch, 'join', alice),
         broker.publish(ch, body(2), withHistory),
-        broker.publishJoinLeave(ch, 'leave', alice),
+        broker.publishJoinLeave(ch, 'leave', alice, 'user'),
         broker.publish(ch, body(3), withHistory),
       ];
       expect(inbox.eventsOf(ch)).toEqual([]);
@@ -429,8 +431,8 @@ export function brokerContract(name: string, make: () => Promise<BrokerUnderTest
       await inbox.waitFor(() => inbox.eventsOf(ch).length === 5, 'three publications, a join and a leave');
       expect(inbox.eventsOf(ch)).toEqual(['pub 1', `join ${alice}`, 'pub 2', `leave ${alice}`, 'pub 3']);
       expect(inbox.joinLeavesOf(ch)).toEqual([
-        { channel: ch, kind: 'join', info: alice },
-        { channel: ch, kind: 'leave', info: alice },
+        { channel: ch, kind: 'join', info: alice, scope: 'client' },
+        { channel: ch, kind: 'leave', info: alice, scope: 'user' },
       ]);
       expect(inbox.channels()).toEqual([ch]);
       expect((await broker.history(ch, { limit: -1 })).publications.map((p) => p.offset)).toEqual([1, 2, 3]);
@@ -511,6 +513,165 @@ export function brokerContract(name: string, make: () => Promise<BrokerUnderTest
       expect(await broker.presenceStats(ch)).toEqual({ numClients: 3000, numUsers: 1000 });
       await broker.removePresence(ch, entries.slice(0, 2500).map(([client]) => client));
       expect(await broker.presence(ch)).toEqual(new Map(entries.slice(2500)));
+    });
+
+    it("tells a user's first entry and last entry apart, once however many nodes write at once", async () => {
+      const ch = fresh('presence-users');
+      const other = options.multiNode ? await subject.peer!() : broker;
+      const [a1, a2, b1] = [info('alice', 'a1'), info('alice', 'a2'), info('bob', 'b1')];
+      expect(await broker.addPresence(ch, [['a1', a1]], 60)).toEqual({ first: ['a1'], added: ['a1'], joined: [], left: [] });
+      expect(await other.addPresence(ch, [['a2', a2], ['b1', b1]], 60)).toEqual({ first: ['b1'], added: ['a2', 'b1'], joined: [], left: [] });
+      // A refresh adds nothing and nobody arrives.
+      expect(await broker.addPresence(ch, [['a1', a1]], 60)).toEqual({ first: [], added: [], joined: [], left: [] });
+      // Removed without announcing: nothing reported either way.
+      expect(await other.removePresence(ch, ['b1'])).toEqual({ first: [], added: [], joined: [], left: [] });
+      const started = { started: true, first: false, clientLeaves: true };
+      expect(await broker.removePresence(ch, ['a1'], started)).toEqual({ first: [], added: [], joined: [], left: [] });
+      expect(await other.removePresence(ch, ['a2'], started)).toEqual({ first: [], added: [], joined: [], left: [['a2', a2]] });
+
+      // Many connections of one user on two nodes at once: one first, one last.
+      const clients = Array.from({ length: 20 }, (_, i) => `c${i}`);
+      const adds = await Promise.all(clients.map((c, i) => (i % 2 === 0 ? broker : other).addPresence(ch, [[c, info('carol', c)]], 60)));
+      expect(adds.flatMap((u) => u.first)).toHaveLength(1);
+      expect(await broker.presenceStats(ch)).toEqual({ numClients: 20, numUsers: 1 });
+      const removes = await Promise.all(clients.map((c, i) => (i % 2 === 0 ? other : broker).removePresence(ch, [c], started)));
+      expect(removes.flatMap((u) => u.left)).toHaveLength(1);
+      expect(await broker.presenceStats(ch)).toEqual({ numClients: 0, numUsers: 0 });
+    });
+
+    it('announces the leave of a removed entry with it, as PresenceLeave says, in order with other joins and leaves', async () => {
+      const ch = fresh('presence-leave');
+      const inbox = new Inbox(broker);
+      await broker.subscribe([ch]);
+      const u = (client: string): string => info('u', client);
+      await broker.addPresence(ch, [['x', u('x')], ['y', u('y')]], 60);
+      // x was counted first and went before its join was announced while y stays: the user joins on its own.
+      const early = await broker.removePresence(ch, ['x'], { started: false, first: true, clientLeaves: true });
+      expect(early.joined).toEqual([['x', u('x')]]);
+      await broker.addPresence(ch, [['z', u('z')]], 60);
+      // y leaves announced while z stays; then z, never announced and not first, goes last: the user leaves alone.
+      await broker.removePresence(ch, ['y'], { started: true, first: false, clientLeaves: true });
+      const late = await broker.removePresence(ch, ['z'], { started: false, first: false, clientLeaves: true });
+      expect(late.left).toEqual([['z', u('z')]]);
+      // Without client leaves only the user's last leave is announced.
+      await broker.addPresence(ch, [['p', u('p')], ['q', u('q')]], 60);
+      await broker.removePresence(ch, ['p'], { started: true, first: true, clientLeaves: false });
+      await broker.removePresence(ch, ['q'], { started: true, first: false, clientLeaves: false });
+      await broker.publishJoinLeave(ch, 'join', 'end');
+      await inbox.waitFor(() => inbox.joinLeavesOf(ch).some((j) => j.info === 'end'), 'the last join');
+      expect(inbox.joinLeavesOf(ch).map((j) => `${j.kind} ${j.scope} ${j.info}`)).toEqual([
+        `join user-only ${u('x')}`,
+        `leave client ${u('y')}`,
+        `leave user-only ${u('z')}`,
+        `leave user-only ${u('q')}`,
+        'join client end',
+      ]);
+    });
+
+    it('drops expired entries on the next write and announces them; reads skip them but drop nothing', async () => {
+      const ch = fresh('presence-expiry');
+      const inbox = new Inbox(broker);
+      await broker.subscribe([ch]);
+      const [a1, a2, b1, k1] = [info('a', 'a1'), info('a', 'a2'), info('b', 'b1'), info('k', 'k1')];
+      await broker.addPresence(ch, [['a1', a1], ['b1', b1], ['k1', k1]], 1);
+      await broker.addPresence(ch, [['a2', a2]], 60);
+      await eventually(async () => (await broker.presence(ch)).size === 1, 'the short entries to pass their expiry', 3000);
+      expect(await broker.presenceStats(ch)).toEqual({ numClients: 1, numUsers: 1 });
+      expect(inbox.joinLeavesOf(ch)).toEqual([]);
+      // k1 is added again by the write that finds it expired: refreshed, not announced.
+      const update = await broker.addPresence(ch, [['k1', k1]], 60);
+      expect(update.added).toEqual([]);
+      expect(update.left).toEqual([['b1', b1]]);
+      await inbox.waitFor(() => inbox.joinLeavesOf(ch).length === 2, 'two leaves');
+      expect(inbox.joinLeavesOf(ch).map((j) => `${j.kind} ${j.scope} ${j.info}`).sort()).toEqual([`leave client ${a1}`, `leave user ${b1}`].sort());
+      expect(await broker.expirePresence(ch)).toEqual({ first: [], added: [], joined: [], left: [] });
+      expect([...(await broker.presence(ch)).keys()].sort()).toEqual(['a2', 'k1']);
+      // Nothing written after the expiry but the sweep itself.
+      await broker.addPresence(ch, [['gone', info('g', 'gone')]], 1);
+      await eventually(async () => !(await broker.presence(ch)).has('gone'), 'the entry to pass its expiry', 3000);
+      expect((await broker.expirePresence(ch)).left).toEqual([['gone', info('g', 'gone')]]);
+    });
+
+    it('counts occupancy per node: occupied by the first, vacated by the last, once however many write at once', async () => {
+      const ch = fresh('occupancy');
+      const other = options.multiNode ? await subject.peer!() : broker;
+      const [n1, n2] = [createOccupancy(broker, 'n1'), createOccupancy(other, 'n2')];
+      expect(await n1.occupy([ch], 60)).toEqual([{ channel: ch, change: 'occupied' }]);
+      expect(await n2.occupy([ch], 60)).toEqual([{ channel: ch }]);
+      expect(await n1.occupy([ch], 60)).toEqual([{ channel: ch }]);
+      expect(await n1.vacate([ch])).toEqual([{ channel: ch }]);
+      expect(await n2.vacate([ch])).toEqual([{ channel: ch, change: 'vacated' }]);
+      expect(await n2.vacate([ch])).toEqual([{ channel: ch }]);
+
+      const nodes = Array.from({ length: 10 }, (_, i) => createOccupancy(i % 2 === 0 ? broker : other, `node ${i}`));
+      const names = [fresh('occupancy-a'), `${fresh('occupancy-b')} {x} 😀`];
+      const occupied = (await Promise.all(nodes.map((n) => n.occupy(names, 60)))).flat();
+      expect(occupied.filter((o) => o.change === 'occupied').map((o) => o.channel).sort()).toEqual([...names].sort());
+      const vacated = (await Promise.all(nodes.map((n) => n.vacate(names)))).flat();
+      expect(vacated.filter((o) => o.change === 'vacated').map((o) => o.channel).sort()).toEqual([...names].sort());
+      expect(vacated.every((o) => o.error === undefined)).toBe(true);
+    });
+
+    it('lists the channels whose every record expired, and a sweep vacates them once', async () => {
+      const [dead, alive] = [fresh('occupancy-dead'), fresh('occupancy-alive')];
+      const dying = createOccupancy(broker, 'dying');
+      const living = createOccupancy(broker, 'living');
+      await dying.occupy([dead, alive], 1);
+      await living.occupy([alive], 60);
+      let due: { channel: string; expiry: number }[] = [];
+      await eventually(async () => {
+        due = (await living.due(1000)).filter((d) => d.channel === dead || d.channel === alive);
+        return due.length > 0;
+      }, 'the dead channel to be due', 4000);
+      expect(due.map((d) => d.channel)).toEqual([dead]);
+      const sweeps = await Promise.all([living.sweep(due[0]), dying.sweep(due[0])]);
+      expect(sweeps.filter((s) => s.change === 'vacated')).toEqual([{ channel: dead, change: 'vacated' }]);
+      expect((await living.due(1000)).map((d) => d.channel)).not.toContain(dead);
+      // The channel with a live record was never due, and its node vacates it.
+      expect(await living.vacate([alive])).toEqual([{ channel: alive, change: 'vacated' }]);
+      await expect(living.occupy([alive], 0)).rejects.toThrow('ttlSeconds must be > 0');
+    });
+
+    it('keeps an outbox in append order across nodes, with cursors, a lease and a length bound', async () => {
+      const name = fresh('outbox');
+      const other = options.multiNode ? await subject.peer!() : broker;
+      const [mine, theirs] = [createOutbox(broker, name, { maxLength: 1000 }), createOutbox(other, name, { maxLength: 1000 })];
+      await mine.append(['1', '2']);
+      await theirs.append(['3']);
+      await mine.append([]);
+      const all = await theirs.read('', 10);
+      expect(all.entries.map((e) => e.body)).toEqual(['1', '2', '3']);
+      expect(all.dropped).toBe(0);
+      const rest = await mine.read(all.entries[0].id, 10);
+      expect(rest.entries.map((e) => e.body)).toEqual(['2', '3']);
+      expect((await mine.read(all.entries[2].id, 10)).entries).toEqual([]);
+
+      expect(await mine.claim('a', 60_000)).toBe(true);
+      expect(await theirs.claim('b', 60_000)).toBe(false);
+      expect(await mine.claim('a', 60_000)).toBe(true);
+      expect(await theirs.saveCursor('reader', all.entries[1].id, 'b')).toBe(false);
+      expect(await theirs.saveCursor('reader', all.entries[1].id, 'a')).toBe(true);
+      expect(await mine.cursor('reader')).toBe(all.entries[1].id);
+      expect(await mine.cursor('nobody')).toBe('');
+      await mine.release('b');
+      expect(await theirs.claim('b', 1000)).toBe(false);
+      await mine.release('a');
+      expect(await theirs.claim('b', 1000)).toBe(true);
+
+      await theirs.trim([all.entries[2].id, '']);
+      expect((await mine.read('', 10)).entries).toHaveLength(3);
+      await theirs.trim([all.entries[2].id, all.entries[1].id]);
+      expect((await mine.read('', 10)).entries.map((e) => e.body)).toEqual(['3']);
+
+      // Over the bound the oldest go, and a reader behind them learns how many it lost.
+      const bounded = createOutbox(broker, fresh('outbox-bounded'), { maxLength: 10 });
+      await bounded.append(['first']);
+      const cursor = (await bounded.read('', 1)).entries[0].id;
+      for (let i = 0; i < 10; i++) await bounded.append(Array.from({ length: 100 }, (_, j) => `${i * 100 + j}`));
+      const behind = await bounded.read(cursor, 5);
+      expect(behind.dropped).toBeGreaterThan(0);
+      expect(Number(behind.entries[0].body)).toBe(behind.dropped);
+      expect(behind.entries.map((e) => Number(e.body))).toEqual([0, 1, 2, 3, 4].map((k) => k + behind.dropped));
     });
 
     it('delivers control messages to every node, the sender included, and to this node by its id only', async () => {

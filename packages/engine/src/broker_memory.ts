@@ -6,7 +6,11 @@ import type {
   HistoryOptions,
   HistoryResult,
   JoinLeaveHandler,
+  JoinLeaveScope,
+  PresenceEntry,
+  PresenceLeave,
   PresenceStats,
+  PresenceUpdate,
   Publication,
   PublicationHandler,
   PublishOptions,
@@ -53,7 +57,7 @@ export class MemoryBroker implements Broker {
   private readonly channels = new Map<string, ChannelState>();
   private readonly idempotency = new Map<string, IdempotentResult>();
   private readonly subscribed = new Set<string>();
-  private readonly presenceByChannel = new MemoryPresence();
+  private readonly presenceByChannel = new MemoryPresence((channel, kind, info, scope) => this.deliverJoinLeave(channel, kind, info, scope));
   private handler: PublicationHandler | undefined;
   private joinLeaveHandler: JoinLeaveHandler | undefined;
   private controlHandler: ControlHandler | undefined;
@@ -152,20 +156,20 @@ export class MemoryBroker implements Broker {
     this.joinLeaveHandler = handler;
   }
 
-  async publishJoinLeave(channel: string, kind: 'join' | 'leave', info: string): Promise<void> {
-    if (!this.subscribed.has(channel)) return;
-    // Queued like publications, so both keep the order they were sent in.
-    this.later(() => {
-      if (this.subscribed.has(channel)) this.joinLeaveHandler?.(channel, kind, info);
-    });
+  async publishJoinLeave(channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope = 'client'): Promise<void> {
+    this.deliverJoinLeave(channel, kind, info, scope);
   }
 
-  async addPresence(channel: string, entries: [client: string, info: string][], ttlSeconds: number): Promise<void> {
-    this.presenceByChannel.add(channel, entries, presenceTtlMs(ttlSeconds), Date.now());
+  async addPresence(channel: string, entries: PresenceEntry[], ttlSeconds: number): Promise<PresenceUpdate> {
+    return this.presenceByChannel.add(channel, entries, presenceTtlMs(ttlSeconds), Date.now());
   }
 
-  async removePresence(channel: string, clients: string[]): Promise<void> {
-    this.presenceByChannel.remove(channel, clients);
+  async removePresence(channel: string, clients: string[], leave?: PresenceLeave): Promise<PresenceUpdate> {
+    return this.presenceByChannel.remove(channel, clients, leave, Date.now());
+  }
+
+  async expirePresence(channel: string): Promise<PresenceUpdate> {
+    return this.presenceByChannel.expire(channel, Date.now());
   }
 
   async presence(channel: string): Promise<Map<string, string>> {
@@ -198,6 +202,14 @@ export class MemoryBroker implements Broker {
       state.history = undefined;
     }
     return state;
+  }
+
+  private deliverJoinLeave(channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope): void {
+    if (!this.subscribed.has(channel)) return;
+    // Queued like publications, so both keep the order they were sent in.
+    this.later(() => {
+      if (this.subscribed.has(channel)) this.joinLeaveHandler?.(channel, kind, info, scope);
+    });
   }
 
   private deliverPublication(channel: string, pub: Publication, epoch: string): void {

@@ -4,6 +4,7 @@ import { startRedis, type RedisServer } from '../../testkit/src/redis';
 import { ControlInbox, Inbox, brokerContract, eventually } from './broker.contract';
 import { RedisBroker, redisPubSubChannel, type RedisBrokerOptions } from './broker_redis';
 import { BrokerUnavailableError } from './errors';
+import { EXPIRED_KEY_GRACE_MS } from './presence';
 import { shardOf } from './redis_keys';
 
 const withHistory = { historySize: 10, historyTtlSeconds: 60 };
@@ -227,7 +228,7 @@ describe('RedisBroker', () => {
     expect(errors.map((e) => e.message)).toEqual([expect.stringContaining('malformed message'), 'handler bug']);
   });
 
-  it('keeps presence in a hash and a sorted set under the channel\'s hash tag, gone after the TTL when its node dies', async () => {
+  it('keeps presence in two hashes and a sorted set under the channel\'s hash tag, read as gone after the TTL when its node dies', async () => {
     const prefix = 'died';
     const dying = newBroker({ urls: [server.url], prefix, node: 'dying' });
     const reader = newBroker({ urls: [server.url], prefix, node: 'reader' });
@@ -235,11 +236,10 @@ describe('RedisBroker', () => {
     const admin = newClient(server);
     const infos = { c1: '{"user":"u1","client":"c1"}', c2: '{"user":"u2","client":"c2"}' };
     await dying.addPresence('room', Object.entries(infos), 1);
-    // Never read through a broker: only the key expiry removes it.
-    await dying.addPresence('unread', Object.entries(infos), 1);
 
-    const [hash, zset] = ['died:{room}:p', 'died:{room}:pz'];
+    const [hash, zset, users] = ['died:{room}:p', 'died:{room}:pz', 'died:{room}:pu'];
     expect(await admin.hgetall(hash)).toEqual(infos);
+    expect(await admin.hgetall(users)).toEqual({ u1: '1', u2: '1' });
     const [seconds, micros] = await admin.time();
     const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     const scores = await admin.zrange(zset, 0, -1, 'WITHSCORES');
@@ -248,17 +248,20 @@ describe('RedisBroker', () => {
       expect(Number(score) - now).toBeGreaterThan(0);
       expect(Number(score) - now).toBeLessThanOrEqual(1000);
     }
-    for (const key of [hash, zset, 'died:{unread}:p', 'died:{unread}:pz']) {
+    // The keys outlive the entries by a grace, for a sweeper to find and announce them; then they vanish by themselves.
+    for (const key of [hash, zset, users]) {
       const ttl = await admin.pttl(key);
-      expect(ttl).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(1000);
+      expect(ttl).toBeGreaterThan(EXPIRED_KEY_GRACE_MS);
+      expect(ttl).toBeLessThanOrEqual(EXPIRED_KEY_GRACE_MS + 1000);
     }
 
     await dying.close(); // killed: nobody refreshes or removes its entries
     expect(await reader.presenceStats('room')).toEqual({ numClients: 2, numUsers: 2 });
     await eventually(async () => (await reader.presence('room')).size === 0, 'the entries to expire', 3000);
     expect(await reader.presenceStats('room')).toEqual({ numClients: 0, numUsers: 0 });
-    await eventually(async () => (await admin.exists(hash, zset, 'died:{unread}:p', 'died:{unread}:pz')) === 0, 'the keys to expire', 3000);
+    // The sweep drops them, with the keys once empty.
+    expect((await reader.expirePresence('room')).left.map(([client]) => client).sort()).toEqual(['c1', 'c2']);
+    expect(await admin.exists(hash, zset, users)).toBe(0);
   });
 
   it('restores the control channels after a Redis restart and fails fast while it is down', async () => {
@@ -282,6 +285,7 @@ describe('RedisBroker', () => {
       broker.publishJoinLeave('room', 'join', '{"user":"u","client":"c"}'),
       broker.addPresence('room', [['c', '{"user":"u","client":"c"}']], 60),
       broker.removePresence('room', ['c']),
+      broker.expirePresence('room'),
       broker.presence('room'),
       broker.presenceStats('room'),
     ];

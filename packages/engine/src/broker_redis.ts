@@ -5,7 +5,11 @@ import type {
   HistoryOptions,
   HistoryResult,
   JoinLeaveHandler,
+  JoinLeaveScope,
+  PresenceEntry,
+  PresenceLeave,
   PresenceStats,
+  PresenceUpdate,
   Publication,
   PublicationHandler,
   PublishOptions,
@@ -13,17 +17,26 @@ import type {
 } from './broker';
 import { historyMetaTtlSeconds, resolvePublishOptions } from './defaults';
 import { newEpoch } from './epoch';
-import { presenceTtlMs } from './presence';
+import { EXPIRED_KEY_GRACE_MS, MAX_EXPIRED_PER_CALL, presenceTtlMs, userOfInfo } from './presence';
 import { DEFAULT_PREFIX, channelKeys, idempotencyKey, presenceKeys, redisPubSubChannel } from './redis_keys';
-import { ShardsTopology, type RedisTopology, type TopologyEvents } from './redis_topology';
+import type { PresenceUpdateReply } from './redis_scripts';
+import { ShardsTopology, type ChannelConnection, type RedisTopology, type TopologyEvents } from './redis_topology';
 import { ClusterTopology } from './redis_cluster_topology';
 import type { ClusterAddress } from './redis_url';
 
-/** Join and leave share the channel's pub/sub with publications (`<offset> <epoch> <json>`, a digit first). */
-const JOIN_PREFIX = 'j ';
-const LEAVE_PREFIX = 'l ';
-const CHAR_J = 106;
-const CHAR_L = 108;
+/**
+ * Join and leave share the channel's pub/sub with publications (`<offset> <epoch> <json>`, a digit first): a
+ * letter for the kind and scope (the presence script writes them too, lua/presence_update.lua), a space, the info.
+ */
+const JOIN_LEAVE_PREFIX: Readonly<Record<'join' | 'leave', Readonly<Record<JoinLeaveScope, string>>>> = {
+  join: { client: 'j ', user: 'J ', 'user-only': 'a ' },
+  leave: { client: 'l ', user: 'L ', 'user-only': 'r ' },
+};
+/** Character code → [kind, scope] of a join/leave message. */
+const JOIN_LEAVE_OF = new Map<number, ['join' | 'leave', JoinLeaveScope]>();
+for (const kind of ['join', 'leave'] as const) {
+  for (const [scope, prefix] of Object.entries(JOIN_LEAVE_PREFIX[kind])) JOIN_LEAVE_OF.set(prefix.charCodeAt(0), [kind, scope as JoinLeaveScope]);
+}
 const CHAR_SPACE = 32;
 const CHAR_0 = 48;
 const CHAR_9 = 57;
@@ -94,6 +107,21 @@ export class RedisBroker implements Broker {
 
   isReady(): boolean {
     return this.started && this.topology.isReady();
+  }
+
+  /** The prefix of every key and pub/sub channel, for the engine's other Redis parts (occupancy, outboxes). */
+  get keyPrefix(): string {
+    return this.prefix;
+  }
+
+  /** The command connection of a channel (or of a pseudo-channel, see OCCUPANCY_INDEX), for the same parts. */
+  connectionFor(channel: string): ChannelConnection {
+    return this.topology.connectionFor(channel);
+  }
+
+  /** `publish`, or `spublish` on Redis Cluster. */
+  get publishCommand(): 'publish' | 'spublish' {
+    return this.topology.publishCommand;
   }
 
   onPublication(handler: PublicationHandler): void {
@@ -184,10 +212,10 @@ export class RedisBroker implements Broker {
    * PUBLISHes `j <info>` or `l <info>` on the channel's pub/sub, nothing stored. The same command connection
    * carries the channel's publish scripts, so both reach subscribers in the order they were sent.
    */
-  async publishJoinLeave(channel: string, kind: 'join' | 'leave', info: string): Promise<void> {
+  async publishJoinLeave(channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope = 'client'): Promise<void> {
     const shard = this.topology.connectionFor(channel);
     try {
-      const message = (kind === 'join' ? JOIN_PREFIX : LEAVE_PREFIX) + info;
+      const message = JOIN_LEAVE_PREFIX[kind][scope] + info;
       const pubsub = redisPubSubChannel(channel, this.prefix);
       const commands = shard.commands();
       await (this.topology.publishCommand === 'spublish' ? commands.spublish(pubsub, message) : commands.publish(pubsub, message));
@@ -196,32 +224,42 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async addPresence(channel: string, entries: [client: string, info: string][], ttlSeconds: number): Promise<void> {
+  async addPresence(channel: string, entries: PresenceEntry[], ttlSeconds: number): Promise<PresenceUpdate> {
     const ttlMs = presenceTtlMs(ttlSeconds);
-    if (entries.length === 0) return;
-    const pairs: string[] = new Array(entries.length * 2);
+    if (entries.length === 0) return { first: [], added: [], joined: [], left: [] };
+    // The user is read here rather than in Lua: a refresh of thousands of entries costs the shared Redis nothing.
+    const triples: string[] = new Array(entries.length * 3);
     for (let i = 0; i < entries.length; i++) {
-      pairs[2 * i] = entries[i][0];
-      pairs[2 * i + 1] = entries[i][1];
+      triples[3 * i] = entries[i][0];
+      triples[3 * i + 1] = userOfInfo(entries[i][1]);
+      triples[3 * i + 2] = entries[i][1];
     }
-    const shard = this.topology.connectionFor(channel);
-    const keys = presenceKeys(channel, this.prefix);
-    try {
-      await shard.commands().sbPresenceAdd(keys.entries, keys.expiry, ttlMs, ...pairs);
-    } catch (err) {
-      throw shard.commandError(err);
-    }
+    return this.presenceUpdate(channel, ['add', ttlMs, EXPIRED_KEY_GRACE_MS, ...triples]);
   }
 
-  async removePresence(channel: string, clients: string[]): Promise<void> {
-    if (clients.length === 0) return;
+  removePresence(channel: string, clients: string[], leave?: PresenceLeave): Promise<PresenceUpdate> {
+    const flags = leave ? ['1', leave.started ? '1' : '0', leave.first ? '1' : '0', leave.clientLeaves ? '1' : '0'] : ['0', '0', '0', '0'];
+    return this.presenceUpdate(channel, ['remove', ...flags, ...clients]);
+  }
+
+  expirePresence(channel: string): Promise<PresenceUpdate> {
+    return this.presenceUpdate(channel, ['expire']);
+  }
+
+  private async presenceUpdate(channel: string, args: (string | number)[]): Promise<PresenceUpdate> {
     const shard = this.topology.connectionFor(channel);
     const keys = presenceKeys(channel, this.prefix);
+    const [op, ...rest] = args;
+    let reply: PresenceUpdateReply;
     try {
-      await shard.commands().sbPresenceRemove(keys.entries, keys.expiry, ...clients);
+      reply = await shard
+        .commands()
+        .sbPresenceUpdate(keys.entries, keys.expiry, keys.users, op, redisPubSubChannel(channel, this.prefix), this.topology.publishCommand, MAX_EXPIRED_PER_CALL, ...rest);
     } catch (err) {
       throw shard.commandError(err);
     }
+    const [first, added, joined, left] = reply;
+    return { first, added, joined: pairsOf(joined), left: pairsOf(left) };
   }
 
   async presence(channel: string): Promise<Map<string, string>> {
@@ -258,7 +296,7 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Hot path: the first character tells a publication (a digit) from a join or leave (`j `, `l `).
+   * Hot path: the first character tells a publication (a digit) from a join or leave (a letter and a space).
    * `<offset> <epoch> <json>` is split on the first two spaces; the publication JSON is passed on untouched.
    */
   private receive(channel: string, payload: string): void {
@@ -277,10 +315,11 @@ export class RedisBroker implements Broker {
         }
         return;
       }
-    } else if ((c === CHAR_J || c === CHAR_L) && payload.charCodeAt(1) === CHAR_SPACE) {
+    } else if (payload.charCodeAt(1) === CHAR_SPACE && JOIN_LEAVE_OF.has(c)) {
       if (!this.joinLeaveHandler) return;
+      const [kind, scope] = JOIN_LEAVE_OF.get(c) as ['join' | 'leave', JoinLeaveScope];
       try {
-        this.joinLeaveHandler(channel, c === CHAR_J ? 'join' : 'leave', payload.slice(2));
+        this.joinLeaveHandler(channel, kind, payload.slice(2), scope);
       } catch (err) {
         this.handlerFailed(err);
       }
@@ -314,4 +353,11 @@ export class RedisBroker implements Broker {
   private reportError(err: Error): void {
     this.options.onError?.(err);
   }
+}
+
+/** A flat {client, info, …} reply as entries. */
+function pairsOf(flat: string[]): PresenceEntry[] {
+  const out: PresenceEntry[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
+  return out;
 }

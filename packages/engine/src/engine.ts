@@ -5,6 +5,12 @@ import { MemoryDocStore } from './docs_memory';
 import { RedisDocStore } from './docs_redis';
 import { MemoryBroker } from './broker_memory';
 import { RedisBroker } from './broker_redis';
+import type { Occupancy } from './occupancy';
+import { MemoryOccupancy, type OccupancyRecords } from './occupancy_memory';
+import { RedisOccupancy } from './occupancy_redis';
+import type { Outbox, OutboxOptions } from './outbox';
+import { MemoryOutbox, newMemoryOutboxState, type MemoryOutboxState } from './outbox_memory';
+import { RedisOutbox } from './outbox_redis';
 import { parseRedisAddress } from './redis_url';
 
 export interface EngineOptions {
@@ -35,4 +41,32 @@ export async function startDocStore(broker: Broker, options: EngineOptions & { n
   const store = new RedisDocStore({ ...where, node: options.node, prefix: options.prefix, partitions: options.partitions });
   await store.start();
   return store;
+}
+
+// A MemoryBroker is a whole cluster: every Occupancy and Outbox made on it shares its state, as nodes share Redis.
+const memoryOccupancy = new WeakMap<MemoryBroker, OccupancyRecords>();
+const memoryOutboxes = new WeakMap<MemoryBroker, Map<string, MemoryOutboxState>>();
+
+/** The occupancy records of node `node` on the broker's engine (see occupancy.ts). */
+export function createOccupancy(broker: Broker, node: string): Occupancy {
+  if (broker instanceof RedisBroker) return new RedisOccupancy(broker, node);
+  if (broker instanceof MemoryBroker) {
+    let records = memoryOccupancy.get(broker);
+    if (!records) memoryOccupancy.set(broker, (records = new Map()));
+    return new MemoryOccupancy(records, node);
+  }
+  throw new Error(`no occupancy for a ${broker.kind} broker of another kind`);
+}
+
+/** The outbox `name` on the broker's engine (see outbox.ts): a Redis stream, or an array in the memory engine. */
+export function createOutbox(broker: Broker, name: string, options: OutboxOptions): Outbox {
+  if (broker instanceof RedisBroker) return new RedisOutbox(broker, name, options);
+  if (broker instanceof MemoryBroker) {
+    let states = memoryOutboxes.get(broker);
+    if (!states) memoryOutboxes.set(broker, (states = new Map()));
+    let state = states.get(name);
+    if (!state) states.set(name, (state = newMemoryOutboxState()));
+    return new MemoryOutbox(state, options);
+  }
+  throw new Error(`no outbox for a ${broker.kind} broker of another kind`);
 }

@@ -1,6 +1,10 @@
 // Public surface of the engine package: the Broker interface and its memory and Redis engines.
 export * from './broker';
-export { createBroker, startDocStore, type EngineOptions } from './engine';
+export { createBroker, createOccupancy, createOutbox, startDocStore, type EngineOptions } from './engine';
+// Cluster-wide occupancy of channels and outboxes, beside the broker (webhooks need both).
+export type { DueChannel, Occupancy, OccupancyChange, OccupancyOutcome } from './occupancy';
+export type { Outbox, OutboxEntry, OutboxOptions, OutboxRead } from './outbox';
+export { userOfInfo } from './presence';
 export { MemoryBroker, type MemoryBrokerOptions } from './broker_memory';
 export { RedisBroker, redisPubSubChannel, type RedisBrokerOptions } from './broker_redis';
 // The key layout and shard choice, for other Redis writers of the same channels (the versioning worker's commit).

@@ -24,15 +24,53 @@ export function channelKeys(channel: string, prefix: string): ChannelKeys {
   return { meta: `${base}:m`, history: `${base}:h`, pubsub: base };
 }
 
-/** Presence of a channel: a hash (client id → info JSON) and a sorted set (client id → expiry, ms since 1970). */
+/**
+ * Presence of a channel: a hash (client id → info JSON), a sorted set (client id → expiry, ms since 1970) and a
+ * hash (user → number of entries), which tells a user's first and last entry apart.
+ */
 export interface PresenceKeys {
   entries: string;
   expiry: string;
+  users: string;
 }
 
 export function presenceKeys(channel: string, prefix: string): PresenceKeys {
   const base = redisPubSubChannel(channel, prefix);
-  return { entries: `${base}:p`, expiry: `${base}:pz` };
+  return { entries: `${base}:p`, expiry: `${base}:pz`, users: `${base}:pu` };
+}
+
+/** Occupancy of a channel: a sorted set (node id → expiry, ms since 1970) of the nodes with local subscribers. */
+export function occupancyKey(channel: string, prefix: string): string {
+  return `${redisPubSubChannel(channel, prefix)}:o`;
+}
+
+/**
+ * Names that are no client channel but live where a channel would (a shard, a Cluster slot): their keys carry the
+ * name as hash tag. They begin with U+0001 like the Cluster control channels, a character no client channel holds.
+ */
+export const OCCUPANCY_INDEX = '\u0001occupancy';
+
+/** The index of occupied channels (channel → latest expiry), one per prefix. */
+export function occupancyIndexKey(prefix: string): string {
+  return `${redisPubSubChannel(OCCUPANCY_INDEX, prefix)}:i`;
+}
+
+/** The pseudo-channel an outbox lives on (see OCCUPANCY_INDEX). */
+export function outboxChannel(name: string): string {
+  return `\u0001outbox.${name}`;
+}
+
+/** An outbox's keys: its stream, sequence counter, readers' cursors and delivery lease, under one hash tag. */
+export interface OutboxKeys {
+  stream: string;
+  sequence: string;
+  cursors: string;
+  lease: string;
+}
+
+export function outboxKeys(name: string, prefix: string): OutboxKeys {
+  const base = redisPubSubChannel(outboxChannel(name), prefix);
+  return { stream: `${base}:s`, sequence: `${base}:n`, cursors: `${base}:c`, lease: `${base}:l` };
 }
 
 /**

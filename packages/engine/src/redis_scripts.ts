@@ -33,12 +33,22 @@ export interface ScriptCommands {
     seenEpoch: string,
     seenOffset: number,
   ): Promise<HistoryReply>;
-  /** `pairs`: client id, info JSON, client id, info JSON, … */
-  sbPresenceAdd(entriesKey: string, expiryKey: string, ttlMs: number, ...pairs: string[]): Promise<number>;
-  sbPresenceRemove(entriesKey: string, expiryKey: string, ...clients: string[]): Promise<number>;
+  /** See lua/presence_update.lua for the arguments of each operation. */
+  sbPresenceUpdate(entriesKey: string, expiryKey: string, usersKey: string, ...args: (string | number)[]): Promise<PresenceUpdateReply>;
   sbPresenceGet(entriesKey: string, expiryKey: string, mode: 'entries'): Promise<string[]>;
   sbPresenceGet(entriesKey: string, expiryKey: string, mode: 'stats'): Promise<[number, number]>;
+  sbOccupancy(key: string, op: 'add' | 'remove' | 'sweep', node: string, ttlMs: number, graceMs: number): Promise<OccupancyReply>;
+  sbOccupancyIndex(key: string, op: 'touch', ...pairs: (string | number)[]): Promise<number>;
+  sbOccupancyIndex(key: string, op: 'due', limit: number): Promise<string[]>;
+  sbOccupancyIndex(key: string, op: 'drop', channel: string, expiry: number): Promise<number>;
+  /** See lua/outbox.lua for the arguments and reply of each operation. */
+  sbOutbox(stream: string, sequence: string, cursors: string, lease: string, op: string, ...args: (string | number)[]): Promise<unknown>;
 }
+
+/** `[first clients, added clients, joined {client, info, …}, left {client, info, …}]` */
+export type PresenceUpdateReply = [string[], string[], string[], string[]];
+/** `[change, latest expiry left (0 when none)]` */
+export type OccupancyReply = ['occupied' | 'vacated' | '', number | string];
 
 export type ScriptedRedis = Redis & ScriptCommands;
 
@@ -50,9 +60,11 @@ const LUA_DIR = path.join(__dirname, '..', 'lua');
 const SCRIPTS = {
   sbPublish: { file: 'publish.lua', numberOfKeys: 3 },
   sbHistory: { file: 'history.lua', numberOfKeys: 2 },
-  sbPresenceAdd: { file: 'presence_add.lua', numberOfKeys: 2 },
-  sbPresenceRemove: { file: 'presence_remove.lua', numberOfKeys: 2 },
+  sbPresenceUpdate: { file: 'presence_update.lua', numberOfKeys: 3 },
   sbPresenceGet: { file: 'presence_get.lua', numberOfKeys: 2 },
+  sbOccupancy: { file: 'occupancy.lua', numberOfKeys: 1 },
+  sbOccupancyIndex: { file: 'occupancy_index.lua', numberOfKeys: 1 },
+  sbOutbox: { file: 'outbox.lua', numberOfKeys: 4 },
 } satisfies Record<keyof ScriptCommands, { file: string; numberOfKeys: number }>;
 
 type ScriptName = keyof typeof SCRIPTS;
