@@ -3,7 +3,7 @@
 // server HTTP API, the Pusher edge — checks its own permissions, calls the core, and encodes what comes back; a
 // refusal is a Refusal carrying a Centrifugo error code, which each edge maps to its protocol's.
 import { encodePublicationBody, ErrorCode, type ClientInfo, type StreamPosition } from '@switchboard/protocol';
-import type { Broker, HistoryResult, PresenceStats, PublishResult } from '@switchboard/engine';
+import type { Broker, HistoryResult, JoinLeaveScope, PresenceStats, PublishResult } from '@switchboard/engine';
 import type { Logger } from 'pino';
 import type { ChannelConfig, NamespaceOptions } from './channels';
 import type { Hub, HubSubscriber } from './hub';
@@ -68,8 +68,18 @@ export interface HistoryRequest {
 
 const ENGINE_UNAVAILABLE = 'engine unavailable, retry';
 
+/** Told of each accepted publication (webhooks take client events from here). */
+export type PublicationListener = (channel: string, data: string, opts: PublishOptions) => void;
+
 export class ChannelCore {
+  private publicationListener: PublicationListener | undefined;
+
   constructor(private readonly ctx: CoreContext) {}
+
+  /** Sets the single listener of accepted publications (`data`: the encoded JSON as published). */
+  onPublished(listener: PublicationListener): void {
+    this.publicationListener = listener;
+  }
 
   /** The channel's namespace options; refuses 107 for a name that is not acceptable, 102 for an unknown namespace. */
   namespace(channel: string): NamespaceOptions {
@@ -117,7 +127,7 @@ export class ChannelCore {
       } else if (positioned) {
         position = await this.ctx.metrics.timeEngine('position', () => this.ctx.broker.history(channel, { limit: 0, metaTtlSeconds: ns.history_ttl }));
       }
-      if (ns.presence) await this.ctx.presence.add(channel, member.client, member.info);
+      if (ns.presence) await this.ctx.presence.add(channel, member.client, member.info, ns.join_leave);
     } catch (err) {
       this.forget(channel, ns, sub, member);
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history or presence failed');
@@ -130,25 +140,35 @@ export class ChannelCore {
     return { position, recoverable, recovering, recovered };
   }
 
-  /** After the edge's subscribe reply: publications flow to `sub`, and the channel hears of the join. */
+  /**
+   * After the edge's subscribe reply: publications flow to `sub`, and the channel hears of the join — of the
+   * connection where the namespace announces joins, and of its user when it is the user's first connection on the
+   * channel (presence knows; Pusher members are users).
+   */
   start(channel: string, ns: NamespaceOptions, sub: HubSubscriber, position: StreamPosition | undefined, member: Member): void {
     this.ctx.hub.start(channel, sub, position);
-    if (ns.join_leave) this.joinLeave(channel, 'join', member.info);
+    const first = ns.presence && this.ctx.presence.start(channel, member.client);
+    const scope: JoinLeaveScope | undefined = first ? (ns.join_leave ? 'user' : 'user-only') : ns.join_leave ? 'client' : undefined;
+    if (scope) this.joinLeave(channel, 'join', member.info, scope);
   }
 
-  /** Ends a subscription: out of the hub and presence; `started` subscriptions announce the leave. */
+  /**
+   * Ends a subscription: out of presence and the hub. The leave of a `started` subscription is announced: by the
+   * engine with the presence removal where there is presence (it knows whether the user left too), else here.
+   */
   close(channel: string, ns: NamespaceOptions, sub: HubSubscriber, member: Member, started: boolean): void {
     this.forget(channel, ns, sub, member);
-    if (started && ns.join_leave) this.joinLeave(channel, 'leave', member.info);
+    if (started && ns.join_leave && !ns.presence) this.joinLeave(channel, 'leave', member.info, 'client');
   }
 
+  // Presence first: a member's leave goes out before the channel's vacancy, as Pusher orders them.
   private forget(channel: string, ns: NamespaceOptions, sub: HubSubscriber, member: Member): void {
-    this.ctx.hub.remove(channel, sub);
     if (ns.presence) this.ctx.presence.remove(channel, member.client);
+    this.ctx.hub.remove(channel, sub);
   }
 
-  private joinLeave(channel: string, kind: 'join' | 'leave', info: string): void {
-    this.ctx.broker.publishJoinLeave(channel, kind, info).catch((err: Error) => {
+  private joinLeave(channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope): void {
+    this.ctx.broker.publishJoinLeave(channel, kind, info, scope).catch((err: Error) => {
       this.ctx.logger.debug({ channel, err: err.message }, `${kind} message failed`);
     });
   }
@@ -159,7 +179,10 @@ export class ChannelCore {
     const body = encodePublicationBody(data, opts.info, opts.tags);
     const publishOpts = { historySize: ns.history_size, historyTtlSeconds: ns.history_ttl, idempotencyKey: opts.idempotencyKey };
     const result = await this.engine('publish', channel, () => this.ctx.broker.publish(channel, body, publishOpts));
-    if (!result.duplicate) this.ctx.metrics.publications.labels(opts.source).inc();
+    if (!result.duplicate) {
+      this.ctx.metrics.publications.labels(opts.source).inc();
+      this.publicationListener?.(channel, data, opts);
+    }
     return result;
   }
 

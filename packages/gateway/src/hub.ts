@@ -12,7 +12,7 @@
 // - an offset at or below one already delivered, or a stream top below it, means Redis itself lost
 //   publications (a failover before the replica caught up) and is reusing their offsets: the channel's
 //   epoch is forked, so every subscriber resyncs and is told it could not recover.
-import { shardOf, type Broker, type Publication } from '@switchboard/engine';
+import { shardOf, type Broker, type JoinLeaveScope, type Publication } from '@switchboard/engine';
 import { encodeJoinLeavePush, encodePublicationPush, type StreamPosition } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'uWebSockets.js';
@@ -27,10 +27,11 @@ export interface FanoutEncoding {
   topic(channel: string): string;
   publication(channel: string, pub: Publication): string | FrameExcept;
   /**
-   * This edge's frame for a join or leave (`info`: the member's encoded ClientInfo), sent on `topic(channel)`;
-   * undefined when its sockets take none. Without the method the edge gets no join/leave at all.
+   * This edge's frame for a join or leave (`info`: the member's encoded ClientInfo; `scope`: of a connection, its
+   * user, or both, see JoinLeaveScope), sent on `topic(channel)`; undefined when its sockets take none. Without the
+   * method the edge gets no join/leave at all.
    */
-  joinLeave?(channel: string, kind: 'join' | 'leave', info: string): string | FrameExcept | undefined;
+  joinLeave?(channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope): string | FrameExcept | undefined;
 }
 
 /** A frame for every subscriber of the topic but one local socket (its sender, who must not get it back). */
@@ -88,9 +89,13 @@ interface ChannelEntry {
 /** Slices of the periodic position check (see startPositionChecks). */
 const CHECK_SLICES = 10;
 
+/** Told when this gateway's first local subscriber of a channel arrives (`present`) and after its last leaves. */
+export type LocalChannelListener = (channel: string, present: boolean) => void;
+
 export class Hub {
   private readonly channels = new Map<string, ChannelEntry>();
   private checkTimer: NodeJS.Timeout | undefined;
+  private localChannelListener: LocalChannelListener | undefined;
 
   constructor(
     private readonly broker: Broker,
@@ -102,14 +107,15 @@ export class Hub {
   ) {
     broker.onPublication((channel, pub, epoch) => this.deliver(channel, pub, epoch));
     // Join/leave is best effort, like in Centrifugo: only subscribers already in the fan-out get it.
-    broker.onJoinLeave((channel, kind, info) => {
+    broker.onJoinLeave((channel, kind, info, scope) => {
       if (!this.channels.has(channel)) return;
-      topics.publish(joinLeaveTopic(channel), encodeJoinLeavePush(channel, kind, info));
+      // Centrifugo announces connections: a user's join or leave without one is not for its clients.
+      if (scope !== 'user-only') topics.publish(joinLeaveTopic(channel), encodeJoinLeavePush(channel, kind, info));
       for (const encoding of this.encodings) {
         if (!encoding.joinLeave) continue;
         const topic = encoding.topic(channel);
         if (topics.count(topic) === 0) continue;
-        const out = encoding.joinLeave(channel, kind, info);
+        const out = encoding.joinLeave(channel, kind, info, scope);
         if (out === undefined) continue;
         if (typeof out === 'string') topics.publish(topic, out);
         else topics.publish(topic, out.frame, out.except);
@@ -125,6 +131,21 @@ export class Hub {
 
   get channelCount(): number {
     return this.channels.size;
+  }
+
+  /** Sets the single listener of channels gaining their first and losing their last local subscriber. */
+  onLocalChannel(listener: LocalChannelListener): void {
+    this.localChannelListener = listener;
+  }
+
+  /** Channels with local subscribers. */
+  localChannels(): IterableIterator<string> {
+    return this.channels.keys();
+  }
+
+  /** Whether the channel has local subscribers. */
+  hasLocal(channel: string): boolean {
+    return this.channels.has(channel);
   }
 
   /** Channels with local subscribers and how many each has. */
@@ -152,6 +173,7 @@ export class Hub {
       // The rejection reaches every waiting subscriber; this only keeps it from being unhandled.
       entry.ready.catch(() => undefined);
       this.channels.set(channel, entry);
+      this.localChannelListener?.(channel, true);
     }
     entry.subscribers.add(sub);
     entry.pending.set(sub, { buffer: [], stale: false, next: 0, epoch: '' });
@@ -199,6 +221,7 @@ export class Hub {
     entry.pending.delete(sub);
     if (entry.subscribers.size > 0) return;
     this.channels.delete(channel);
+    this.localChannelListener?.(channel, false);
     this.broker.unsubscribe([channel]).catch((err: Error) => {
       this.logger.warn({ channel, err: err.message }, 'engine unsubscribe failed');
     });

@@ -1,6 +1,7 @@
-// The Pusher edge's fan-out encoding: a publication becomes one channel event frame, a join or leave of a presence
-// channel becomes member_added / member_removed; the sender named in the tags is left out.
-import type { Publication } from '@switchboard/engine';
+// The Pusher edge's fan-out encoding: a publication becomes one channel event frame, a user's join or leave of a
+// presence channel (its first connection, its last) becomes member_added / member_removed; the sender named in the
+// tags is left out.
+import type { JoinLeaveScope, Publication } from '@switchboard/engine';
 import type { Json } from '@switchboard/protocol';
 import type { WebSocket } from 'uWebSockets.js';
 import type { FanoutEncoding, FrameExcept } from '../hub';
@@ -39,7 +40,9 @@ export function pusherEncoding(lookup: SocketLookup): FanoutEncoding {
       const frame = encodeChannelEvent(tags[TAG_EVENT] ?? DEFAULT_EVENT, pusherName(channel), data, tags[TAG_USER_ID]);
       return withExcept(frame, tags[TAG_SOCKET_ID], lookup);
     },
-    joinLeave(channel: string, kind: 'join' | 'leave', info: string): string | FrameExcept | undefined {
+    joinLeave(channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope): string | FrameExcept | undefined {
+      // Pusher members are users: a connection of a user who stays (or was there already) is no news.
+      if (scope === 'client') return undefined;
       const name = pusherName(channel);
       if (!name.startsWith(PRESENCE_PREFIX)) return undefined;
       let member: StoredClientInfo;
