@@ -16,6 +16,7 @@ import { GatewayMetrics } from './metrics';
 import { defaultLimits, type GatewayOptions } from './options';
 import { PresenceTracker } from './presence';
 import { PusherEdge } from './pusher/edge';
+import { startWebhooks } from './pusher/webhook_service';
 import { SessionRegistry } from './registry';
 import { ClientSession, type Transport } from './session';
 import { NativeTopics, PING_TOPIC, SetTopics, type Topics } from './topics';
@@ -137,6 +138,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     node: options.node ?? '',
     version: VERSION,
   };
+  const webhooks = startWebhooks({
+    apps: options.pusherApps ?? [],
+    broker,
+    hub,
+    presence,
+    core,
+    node: options.nodeId,
+    logger,
+    metrics,
+    ttlMs: options.presenceTtlMs ?? 60000,
+  });
   const api = new HttpApi({ core, control, documents, logger, apiKey: options.apiKey });
   let draining = false;
   let lastPingAt = 0;
@@ -345,6 +357,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       control.stop();
       pusher.shutdown();
       await closeInBatches([...connections.values()].map((c) => c.session), graceMs / 2);
+      // After the last subscribers left: their channels' vacancies and members' leaves go out with the rest.
+      await webhooks?.stop();
       uws.us_listen_socket_close(listenSocket);
       await internal?.close();
       // Also ends idle HTTP keep-alive connections, which would otherwise keep the process alive.
