@@ -151,9 +151,17 @@ export class ControlPlane {
       return;
     }
     switch (msg.t) {
-      case 'node':
+      case 'node': {
+        const known = this.nodes.has(msg.info.uid);
         this.nodes.set(msg.info.uid, { info: msg.info, seenAt: Date.now() });
+        // A node heard of for the first time may have missed our heartbeats (it started after the last one, or
+        // sent its first before we listened): tell it of us now, so that its surveys (info, channels) wait for our
+        // answer instead of finishing without it until the next heartbeat.
+        if (!known && msg.info.uid !== this.nodeId) {
+          this.send({ t: 'node', info: this.local.info() }, msg.info.uid).catch(() => undefined);
+        }
         break;
+      }
       case 'disconnect':
         for (const s of this.registry.find(msg.user, msg.client)) {
           if (!msg.whitelist?.includes(s.id)) s.disconnect(msg.code || DisconnectCode.ForceNoReconnect, msg.reason);
