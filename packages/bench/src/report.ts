@@ -143,6 +143,7 @@ const COMPARISONS: [SystemName, SystemName, string][] = [
   ['switchboard', 'socketio', 'Switchboard ÷ Socket.IO'],
   ['switchboard-pusher', 'soketi', 'Pusher edge ÷ soketi'],
   ['switchboard-pusher', 'uws-relay', 'Pusher edge ÷ relay'],
+  ['switchboard-pusher', 'switchboard', 'Pusher edge ÷ Centrifugo edge'],
 ];
 
 function sustainedTable(rows: FanoutRow[], what: string): string {
@@ -150,8 +151,7 @@ function sustainedTable(rows: FanoutRow[], what: string): string {
   const cap = capacity(rows);
   const rowsOf = bestRows(rows);
   const systems = [...new Set(rows.map((r) => r.system))];
-  // Before 'Pusher edge' and soketi joined, the first two columns were always there: kept so for old reports.
-  const comparisons = COMPARISONS.filter(([a, b], i) => i < 2 || (systems.includes(a) && systems.includes(b)));
+  const comparisons = COMPARISONS.filter(([a, b]) => systems.includes(a) && systems.includes(b));
   const get = (s: SystemName, c: { subscribers: number; size: number }): number => best.get(`${s}|${c.subscribers}|${c.size}`) ?? NaN;
   const getCap = (s: SystemName, c: { subscribers: number; size: number }): number => cap.get(`${s}|${c.subscribers}|${c.size}`) ?? NaN;
   const eff = (s: SystemName, c: { subscribers: number; size: number }): number => efficiency(rowsOf.get(`${s}|${c.subscribers}|${c.size}`));
