@@ -13,6 +13,12 @@ export interface AuthOptions {
   insecure: boolean;
 }
 
+/** The operator's console at /console: its login password and the HS256 secret of its session tokens. */
+export interface AdminOptions {
+  password: string;
+  secret: string;
+}
+
 export interface GatewayLimits {
   /** Largest frame a client may send and largest publication data (bytes). */
   maxMessageSize: number;
@@ -67,8 +73,15 @@ export interface GatewayOptions {
   /** Run on the package's pure-JS `ws` fallback when the native uWS binary did not load. */
   allowUwsFallback?: boolean;
   limits?: Partial<GatewayLimits>;
-  /** Serve the demo chat page at `/` (standalone dev mode). */
+  /** Serve the demo page at `/` (standalone, and gateways in dev mode). */
   demo?: boolean;
+  /**
+   * Dev mode: with an HMAC token secret, the demo page gets short-lived connection tokens from `/demo/token`.
+   * That endpoint exists only in dev mode.
+   */
+  dev?: boolean;
+  /** The operator's console at `/console`; undefined (the default): off, 404. */
+  admin?: AdminOptions;
   /** Name of this node, reported in the connect result and logs. */
   node?: string;
   /** Unique id of this process in the cluster; the broker must have been created with the same id. */

@@ -5,6 +5,7 @@ import { DisconnectCode, PING_FRAME } from '@switchboard/protocol';
 import type { HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
 import { TokenVerifier } from './auth';
 import type { GatewayContext } from './context';
+import { consoleRoutes } from './console';
 import { demoRoutes } from './demo';
 import { ChannelCore } from './core';
 import { HttpApi } from './http_api';
@@ -13,6 +14,7 @@ import { ControlPlane } from './control';
 import { Documents } from './documents';
 import { centrifugoJson, Hub } from './hub';
 import { GatewayMetrics } from './metrics';
+import { NodeRates } from './node_rates';
 import { defaultLimits, type GatewayOptions } from './options';
 import { PresenceTracker } from './presence';
 import { PusherEdge } from './pusher/edge';
@@ -101,12 +103,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const hub: Hub = new Hub(broker, topics, logger, metrics, pusher.enabled ? [centrifugoJson, pusher.encoding] : [centrifugoJson]);
   const presence = new PresenceTracker(broker, logger, options.presenceTtlMs ?? 60000);
   const startedAt = Date.now();
+  const rates = new NodeRates(metrics);
   const control = new ControlPlane(
     broker,
     options.nodeId,
     registry,
     {
-      info: () => ({
+      // Each node adds its delivery and publication rates (Centrifugo's node `metrics`), for the console's chart.
+      info: () => rates.with({
         uid: options.nodeId,
         name: options.node ?? '',
         version: VERSION,
@@ -288,7 +292,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     readBody,
     sendText,
   });
-  if (options.demo) demoRoutes(app);
+  if (options.demo) demoRoutes(app, { dev: options.dev ?? false, hmacSecret: options.auth.hmacSecret });
+  if (options.admin) consoleRoutes(app, { admin: options.admin, api, logger, readBody });
   app.any('/*', (res) => {
     res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain').end('not found');
   });
@@ -353,6 +358,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       clearInterval(pingTimer);
       clearInterval(tick);
       hub.stopPositionChecks();
+      rates.stop();
       presence.stop();
       control.stop();
       pusher.shutdown();
