@@ -31,7 +31,10 @@ import {
 
 /** The settings a file may hold, under the same names as flags and environment produce. */
 export type FileSettings = Partial<
-  Pick<Settings, 'host' | 'port' | 'internalPort' | 'insecure' | 'tokenHmacSecret' | 'tokenPublicKeys' | 'apiKey' | 'logLevel' | 'redis'>
+  Pick<
+    Settings,
+    'host' | 'port' | 'internalPort' | 'insecure' | 'tokenHmacSecret' | 'tokenPublicKeys' | 'apiKey' | 'logLevel' | 'redis' | 'admin' | 'adminPassword' | 'adminSecret'
+  >
 >;
 
 export interface FileConfig {
@@ -66,7 +69,7 @@ export function parseConfigFile(text: string, path: string): FileConfig {
   const unknownKeys: string[] = [];
   const settings: FileSettings = {};
 
-  keepKnown(root, '', ['client', 'channel', 'engine', 'http_api', 'http_server', 'log', 'pusher'], unknownKeys);
+  keepKnown(root, '', ['admin', 'client', 'channel', 'engine', 'http_api', 'http_server', 'log', 'pusher'], unknownKeys);
 
   const redis = engineRedis(root.engine, path, unknownKeys);
   if (redis !== undefined) settings.redis = redis;
@@ -104,6 +107,17 @@ export function parseConfigFile(text: string, path: string): FileConfig {
     if (address) settings.host = address;
     if (httpServer.port != null) settings.port = parsePort(httpServer.port, at('http_server.port'));
     if (httpServer.internal_port != null) settings.internalPort = parsePort(httpServer.internal_port, at('http_server.internal_port'));
+  }
+
+  // Centrifugo v6's admin section; its other keys (insecure, handler_prefix, web_path, ...) are named as unknown.
+  const admin = optionalMapping(root.admin, path, 'admin');
+  if (admin) {
+    keepKnown(admin, 'admin', ['enabled', 'password', 'secret'], unknownKeys);
+    if (admin.enabled != null) settings.admin = expectBoolean(admin.enabled, at('admin.enabled'));
+    const password = optionalString(admin.password, at('admin.password'));
+    if (password) settings.adminPassword = password;
+    const secret = optionalString(admin.secret, at('admin.secret'));
+    if (secret) settings.adminSecret = secret;
   }
 
   const log = optionalMapping(root.log, path, 'log');

@@ -70,6 +70,8 @@ describe('defaults', () => {
       limits: { maxConnections: 0, maxChannelsPerConnection: 128, maxMessageSize: 65536, commandsPerSecond: 100, commandBurst: 200, maxBackpressure: 4194304 },
       configFile: undefined,
       pusherApps: [],
+      dev: false,
+      admin: undefined,
     });
     expect(warnings).toEqual([expect.stringContaining('no client can connect')]);
   });
@@ -456,12 +458,66 @@ describe('dev mode', () => {
     expect(configOf(['--dev', '--config', path]).channels.without_namespace.history_size).toBe(0);
   });
 
+  it('adds the namespaces the demo page uses (chat with presence and history, doc with documents) unless the file has them', () => {
+    const { namespaces } = configOf(['--dev']).channels;
+    expect(namespaces.chat).toMatchObject({ presence: true, join_leave: true, history_size: 100, history_ttl: 300, allow_publish_for_client: true });
+    expect(namespaces.doc).toMatchObject({ documents: true, history_size: 100, allow_publish_for_client: true });
+    const path = file('yaml', 'channel:\n  namespaces:\n    - name: doc\n');
+    expect(configOf(['--dev', '--config', path]).channels.namespaces.doc.documents).toBe(false);
+    expect(configOf([]).channels.namespaces).toEqual({});
+  });
+
+  it('runs on a gateway too, and keeps tokens required when a token key is set', () => {
+    const gateway = run(['gateway', '--redis', 'redis://h:1', '--dev']);
+    expect(gateway.config).toMatchObject({ dev: true, auth: { insecure: true } });
+    expect(gateway.config.channels.namespaces.chat.presence).toBe(true);
+    const tokens = run(['--dev', '--token-hmac-secret', 's']);
+    expect(tokens.config).toMatchObject({ dev: true, auth: { insecure: false, hmacSecret: 's' } });
+    expect(tokens.warnings).toEqual([expect.stringMatching(/dev mode: anyone may get a connection token from \/demo\/token.*production/)]);
+    expect(configOf(['--dev', '--token-hmac-secret', 's', '--insecure']).auth.insecure).toBe(true);
+  });
+
   it('warns about missing tokens everywhere but standalone --dev and worker', () => {
     expect(run(['--dev']).warnings.join()).not.toContain('no client can connect');
     expect(run(['--insecure']).warnings).toEqual([]);
     expect(run(['--token-hmac-secret', 's']).warnings).toEqual([]);
     expect(run(['worker', '--redis', 'redis://h:1']).warnings).toEqual([]);
     expect(run(['gateway', '--redis', 'redis://h:1']).warnings).toEqual([expect.stringContaining('no client can connect')]);
+  });
+});
+
+describe('console (admin)', () => {
+  it('is off by default', () => {
+    expect(configOf([]).admin).toBeUndefined();
+  });
+
+  it.each([
+    ['flags', ['--admin', '--admin-password', 'pw', '--admin-secret', 'sec'], {}],
+    ['environment', [], { SWITCHBOARD_ADMIN: 'true', SWITCHBOARD_ADMIN_PASSWORD: 'pw', SWITCHBOARD_ADMIN_SECRET: 'sec' }],
+    ['config file', ['--config', file('yaml', 'admin:\n  enabled: true\n  password: pw\n  secret: sec\n')], {}],
+    ['config file and environment', ['--config', file('json', '{"admin": {"enabled": true}}')], { SWITCHBOARD_ADMIN_PASSWORD: 'pw', SWITCHBOARD_ADMIN_SECRET: 'sec' }],
+  ] as [string, string[], NodeJS.ProcessEnv][])('is enabled with its password and secret from %s', (_from, argv, env) => {
+    const { config, warnings } = run(['gateway', '--redis', 'redis://h:1', '--token-hmac-secret', 't', ...argv], env);
+    expect(config.admin).toEqual({ password: 'pw', secret: 'sec' });
+    expect(warnings).toEqual([]);
+  });
+
+  it('stays off without admin.enabled / --admin, and says so when a password or secret is set', () => {
+    const { config, warnings } = run(['--insecure', '--admin-password', 'pw', '--admin-secret', 'sec']);
+    expect(config.admin).toBeUndefined();
+    expect(warnings).toEqual([expect.stringMatching(/console is off .* enable it with --admin/)]);
+    expect(configOf(['--admin=false', '--admin-password', 'pw', '--admin-secret', 'sec']).admin).toBeUndefined();
+  });
+
+  it('lets a flag override the file, and names Centrifugo admin keys it does not use', () => {
+    const path = file('yaml', 'admin:\n  enabled: true\n  password: from-file\n  secret: sec\n  web_path: /tmp/web\n');
+    const { config, warnings } = run(['--config', path, '--admin-password', 'from-flag']);
+    expect(config.admin).toEqual({ password: 'from-flag', secret: 'sec' });
+    expect(warnings.join()).toContain('admin.web_path');
+  });
+
+  it('gives the worker none (it serves no console)', () => {
+    expect(configOf(['worker', '--redis', 'redis://h:1', '--admin', '--admin-password', 'pw', '--admin-secret', 'sec']).admin).toBeUndefined();
   });
 });
 
@@ -515,7 +571,12 @@ describe('bad input', () => {
     ['an unknown URL parameter', ['gateway', '--redis', 'redis://h:1?timeout=5'], {}, /^--redis: .*unknown parameter "timeout"/],
     ['gateway without redis', ['gateway'], {}, /gateway role needs --redis.*standalone/],
     ['standalone with redis', ['--redis', 'redis://h:1'], {}, /standalone runs the in-memory engine/],
-    ['dev outside standalone', ['gateway', '--redis', 'redis://h:1', '--dev'], {}, /^--dev \/ SWITCHBOARD_DEV is only for the standalone role, not gateway$/],
+    ['dev on the worker', ['worker', '--redis', 'redis://h:1', '--dev'], {}, /^--dev \/ SWITCHBOARD_DEV is for the standalone and gateway roles, not worker/],
+    ['console without its secret', ['--admin', '--admin-password', 'pw'], {}, /^the console is enabled .* but --admin-secret is not set/],
+    ['console without its password', [], { SWITCHBOARD_ADMIN: '1', SWITCHBOARD_ADMIN_SECRET: 's' }, /^the console is enabled .* but --admin-password is not set/],
+    ['console with neither', yaml('admin:\n  enabled: true\n'), {}, /^the console is enabled .* but --admin-password and --admin-secret are not set/],
+    ['console secret equal to the token secret', ['--admin', '--admin-password', 'pw', '--admin-secret', 's', '--token-hmac-secret', 's'], {}, /^--admin-secret must differ from --token-hmac-secret/],
+    ['admin.enabled not a boolean', yaml('admin:\n  enabled: "yes"\n'), {}, /: admin\.enabled: expected true or false, got "yes"$/],
     ['shutdown grace zero', ['--shutdown-grace', '0'], {}, /^--shutdown-grace: expected more than 0 seconds/],
     ['shutdown grace junk', [], { SWITCHBOARD_SHUTDOWN_GRACE: 'soon' }, /^SWITCHBOARD_SHUTDOWN_GRACE: expected a number of seconds/],
     ['public key garbage', ['--token-public-key', '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----'], {}, /^--token-public-key: not a valid PEM public key/],

@@ -5,11 +5,14 @@ import {
   combinePusherApps,
   defaultChannelConfig,
   defaultLimits,
+  defaultNamespaceOptions,
   parsePusherEdgeAppFlag,
   PusherConfigError,
+  type AdminOptions,
   type AuthOptions,
   type ChannelConfig,
   type GatewayLimits,
+  type NamespaceOptions,
   type PusherEdgeApp,
 } from '@switchboard/gateway';
 import { readConfigFile } from './config-file';
@@ -60,6 +63,11 @@ export interface Settings {
   maxBackpressure: number;
   /** `--pusher-app ID:KEY:SECRET`: one Pusher app with default limits. */
   pusherApp: PusherEdgeApp | undefined;
+  /** The operator's console at /console (Centrifugo's admin.enabled); needs both the password and the secret. */
+  admin: boolean;
+  adminPassword: string | undefined;
+  /** HS256 secret of the console's session tokens. */
+  adminSecret: string | undefined;
 }
 
 /** The configuration a role runs with. */
@@ -92,6 +100,10 @@ export interface Config {
   configFile?: string;
   /** Pusher apps (config file and --pusher-app); empty: the Pusher edge is off. */
   pusherApps: PusherEdgeApp[];
+  /** Dev mode (standalone or gateway): the demo page, its token endpoint when a token secret is set, open namespaces. */
+  dev: boolean;
+  /** The console at /console; undefined: off. */
+  admin?: AdminOptions;
 }
 
 export type LoadResult =
@@ -126,6 +138,9 @@ const defaults: Settings = {
   commandsPerSecond: defaultLimits.commandsPerSecond,
   maxBackpressure: defaultLimits.maxBackpressure,
   pusherApp: undefined,
+  admin: false,
+  adminPassword: undefined,
+  adminSecret: undefined,
 };
 
 interface SettingSpec<T> {
@@ -197,7 +212,9 @@ const specs: SettingSpecs = {
   dev: {
     flag: '--dev',
     env: 'SWITCHBOARD_DEV',
-    help: 'standalone only: insecure, clients may publish and read history and presence, default namespace keeps history',
+    help:
+      'standalone or gateway: the demo page at /, namespaces chat and doc for it, clients may publish and read history and ' +
+      'presence; insecure unless a token secret is set (then the page gets short-lived tokens from /demo/token)',
     parse: booleanSwitch,
   },
   nodeName: { flag: '--node-name', env: 'SWITCHBOARD_NODE_NAME', value: '<name>', help: 'name of this node in logs and connect results', parse: nonEmpty },
@@ -292,6 +309,26 @@ const specs: SettingSpecs = {
       }
     },
   },
+  admin: {
+    flag: '--admin',
+    env: 'SWITCHBOARD_ADMIN',
+    help: 'serve the operator console at /console (needs --admin-password and --admin-secret)',
+    parse: booleanSwitch,
+  },
+  adminPassword: {
+    flag: '--admin-password',
+    env: 'SWITCHBOARD_ADMIN_PASSWORD',
+    value: '<password>',
+    help: 'password of the console login',
+    parse: nonEmpty,
+  },
+  adminSecret: {
+    flag: '--admin-secret',
+    env: 'SWITCHBOARD_ADMIN_SECRET',
+    value: '<secret>',
+    help: "HS256 secret of the console's session tokens (not the token secret of clients)",
+    parse: nonEmpty,
+  },
 };
 
 function wholeNumber(text: string, label: string, min: number): number {
@@ -337,8 +374,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   const file = configPath === undefined ? undefined : readConfigFile(configPath);
   const settings: Settings = { ...defaults, ...file?.settings, ...fromEnv, ...flags };
 
-  if (settings.dev && role !== 'standalone') {
-    throw new ConfigError(`--dev / SWITCHBOARD_DEV is only for the standalone role, not ${role}`);
+  if (settings.dev && role === 'worker') {
+    throw new ConfigError('--dev / SWITCHBOARD_DEV is for the standalone and gateway roles, not worker (it has no clients)');
   }
   if (role === 'worker' && settings.internalPort !== undefined) {
     throw new ConfigError('--internal-port / SWITCHBOARD_INTERNAL_PORT is for the gateway and standalone roles; the worker serves everything on --port');
@@ -356,6 +393,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
   const channels = file?.channels ?? defaultChannelConfig();
   const pusherApps = pusherAppsOf(file?.pusherApps ?? [], settings.pusherApp);
   if (settings.dev) applyDevMode(channels, file?.defaultHistorySet ?? false);
+  // With a token key, dev mode keeps tokens required: the demo page gets them from the dev server.
+  const hasTokenKey = settings.tokenHmacSecret !== undefined || settings.tokenPublicKeys.length > 0;
+  const admin = role === 'worker' ? undefined : adminOf(settings);
 
   const config: Config = {
     role,
@@ -366,7 +406,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     auth: {
       hmacSecret: settings.tokenHmacSecret,
       publicKeys: settings.tokenPublicKeys,
-      insecure: settings.insecure || settings.dev,
+      insecure: settings.insecure || (settings.dev && !hasTokenKey),
     },
     apiKey: settings.apiKey,
     channels,
@@ -390,13 +430,17 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
     configFile: configPath,
     // The worker has no client port; an environment shared with gateways may still name apps.
     pusherApps: role === 'worker' ? [] : pusherApps,
+    dev: settings.dev,
+    admin,
   };
 
   const warnings: string[] = [];
   if (file && file.unknownKeys.length > 0) {
     warnings.push(`config file ${configPath}: ignoring keys Switchboard does not know: ${file.unknownKeys.join(', ')}`);
   }
-  if (settings.dev) {
+  if (settings.dev && hasTokenKey) {
+    warnings.push('dev mode: anyone may get a connection token from /demo/token, and clients may subscribe and publish; never use --dev in production');
+  } else if (settings.dev) {
     warnings.push('dev mode: anonymous clients may connect, subscribe and publish; never use --dev in production');
   } else if (role !== 'worker' && !settings.insecure && !settings.tokenHmacSecret && settings.tokenPublicKeys.length === 0) {
     warnings.push(
@@ -404,7 +448,28 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Loa
         '(set --token-hmac-secret or --token-public-key)',
     );
   }
+  if (role !== 'worker' && !settings.admin && (settings.adminPassword !== undefined || settings.adminSecret !== undefined)) {
+    warnings.push('the console is off although an admin password or secret is set: enable it with --admin (SWITCHBOARD_ADMIN, admin.enabled)');
+  }
   return { action: 'run', config, warnings };
+}
+
+/** The console's settings when it is enabled; enabled without both its password and its secret is refused. */
+function adminOf(settings: Settings): AdminOptions | undefined {
+  if (!settings.admin) return undefined;
+  const { adminPassword: password, adminSecret: secret } = settings;
+  if (password === undefined || secret === undefined) {
+    const missing = [password === undefined ? '--admin-password' : '', secret === undefined ? '--admin-secret' : ''].filter(Boolean).join(' and ');
+    throw new ConfigError(
+      `the console is enabled (--admin, SWITCHBOARD_ADMIN or admin.enabled) but ${missing} ${missing.includes(' and ') ? 'are' : 'is'} not set ` +
+        '(SWITCHBOARD_ADMIN_PASSWORD, SWITCHBOARD_ADMIN_SECRET or admin.password, admin.secret)',
+    );
+  }
+  // A console session token is an HS256 JWT: under the clients' secret it would also pass as a connection token.
+  if (secret === settings.tokenHmacSecret) {
+    throw new ConfigError('--admin-secret must differ from --token-hmac-secret: a console session token would otherwise be accepted as a client token');
+  }
+  return { password, secret };
 }
 
 /** The file's apps and the flag's one, an id or key given twice refused (it would make signatures ambiguous). */
@@ -465,8 +530,20 @@ function parseEnv(env: NodeJS.ProcessEnv): Partial<Settings> {
   return settings;
 }
 
+/**
+ * The namespaces the demo page uses, added in dev mode when the config does not define them: a chat with
+ * presence, join/leave and history for late joiners, and versioned documents for the task board.
+ */
+const devNamespaces: Record<string, Partial<NamespaceOptions>> = {
+  chat: { presence: true, join_leave: true, history_size: 100, history_ttl: 300, force_recovery: true },
+  doc: { documents: true, history_size: 100, history_ttl: 3600 },
+};
+
 /** What `npm start` needs for the demo: anonymous clients that can do everything, and history to recover from. */
 function applyDevMode(channels: ChannelConfig, defaultHistorySet: boolean): void {
+  for (const [name, options] of Object.entries(devNamespaces)) {
+    if (!Object.prototype.hasOwnProperty.call(channels.namespaces, name)) channels.namespaces[name] = { ...defaultNamespaceOptions, ...options };
+  }
   for (const options of [channels.without_namespace, ...Object.values(channels.namespaces)]) {
     options.allow_subscribe_for_client = true;
     options.allow_publish_for_client = true;
@@ -510,7 +587,7 @@ export function usage(): string {
     'client.token.ecdsa_public_key, http_api.key, http_server.address, http_server.port, http_server.internal_port, log.level,',
     'engine.type (memory or redis), engine.redis.address | cluster_address | sentinel_address (+ sentinel_master_name,',
     'sentinel_user, sentinel_password), engine.redis.user, password, db, tls.enabled, pusher.apps[] (id, key, secret,',
-    'namespace, enabled, enable_client_messages, limits, webhooks).',
+    'namespace, enabled, enable_client_messages, limits, webhooks), admin.enabled, admin.password, admin.secret (the console).',
     '',
   ].join('\n');
 }

@@ -67,7 +67,9 @@ async function serveGateway(config: Config, warnings: string[], logger: Logger, 
       apiKey: config.apiKey,
       logger,
       allowUwsFallback: config.allowUwsFallback,
-      demo: config.role === 'standalone',
+      demo: config.role === 'standalone' || config.dev,
+      dev: config.dev,
+      admin: config.admin,
       node: config.nodeName,
       nodeId,
       positionCheckIntervalMs: config.positionCheckIntervalMs,
@@ -121,10 +123,12 @@ function readyLine(config: Config, port: number): string {
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
   const base = `http://${host}:${port}`;
   const ws = `ws://${host}:${port}/connection/websocket`;
+  const consoleUrl = config.admin ? `; the console is ${base}/console` : '';
   if (config.role === 'standalone') {
-    return `switchboard: standalone node running: open ${base}/ in a browser for the demo; clients connect to ${ws}; stop with Ctrl-C`;
+    return `switchboard: standalone node running: open ${base}/ in a browser for the demo; clients connect to ${ws}${consoleUrl}; stop with Ctrl-C`;
   }
-  return `switchboard: gateway running on ${base}: clients connect to ${ws}, the server API is ${base}/api, health ${base}/readyz, metrics ${base}/metrics`;
+  const demo = config.dev ? `the demo is ${base}/, ` : '';
+  return `switchboard: gateway running on ${base}: ${demo}clients connect to ${ws}, the server API is ${base}/api, health ${base}/readyz, metrics ${base}/metrics${consoleUrl}`;
 }
 
 /** Only after a successful start: a start that fails prints exactly one line on stderr, the reason. */
