@@ -48,6 +48,12 @@ function cpu(usage: ProcUsage[], side: 'sut' | 'load'): string {
   return `${total.toFixed(0)} (${mine.map((u) => `${u.name} ${u.cpu.toFixed(0)}`).join(', ')})`;
 }
 
+/** Server CPU (all server processes) per delivery of a step, µs: the cost figure least moved by other load on the machine. */
+function cpuPerDelivery(row: FanoutRow): number {
+  const seconds = row.result.usage.filter((u) => u.side === 'sut').reduce((s, u) => s + u.cpuSeconds, 0);
+  return row.result.received > 0 ? (1e6 * seconds) / row.result.received : NaN;
+}
+
 function stepRows(rows: FanoutRow[]): string[][] {
   return rows.map((r) => [
     SYSTEM_LABELS[r.system],
@@ -64,6 +70,7 @@ function stepRows(rows: FanoutRow[]): string[][] {
     int(r.result.missing),
     ms(r.result.publishLatency.p99),
     cpu(r.result.usage, 'sut'),
+    ms(cpuPerDelivery(r)),
     cpu(r.result.usage, 'load'),
     Number.isFinite(r.result.otherCpu) ? r.result.otherCpu.toFixed(0) : '–',
     r.verdict,
@@ -85,6 +92,7 @@ const STEP_HEADER = [
   'lost',
   'publish p99 ms',
   'server CPU % (per process)',
+  'server CPU µs per delivery',
   'load-gen CPU %',
   'other processes CPU %',
   'verdict',
