@@ -48,10 +48,16 @@ function cpu(usage: ProcUsage[], side: 'sut' | 'load'): string {
   return `${total.toFixed(0)} (${mine.map((u) => `${u.name} ${u.cpu.toFixed(0)}`).join(', ')})`;
 }
 
-/** Server CPU (all server processes) per delivery of a step, µs: the cost figure least moved by other load on the machine. */
+/**
+ * Server CPU (all server processes) per delivery of a step, µs: the cost figure least moved by other load on the
+ * machine. CPU is measured over the publishing time only, so a step whose deliveries trailed on after it (an
+ * overloaded one: throughput to the last delivery under 95 % of the rate over the publishing time) gets none.
+ */
 function cpuPerDelivery(row: FanoutRow): number {
-  const seconds = row.result.usage.filter((u) => u.side === 'sut').reduce((s, u) => s + u.cpuSeconds, 0);
-  return row.result.received > 0 ? (1e6 * seconds) / row.result.received : NaN;
+  const r = row.result;
+  if (!(r.received > 0) || r.throughput < 0.95 * r.deliveredPerSec) return NaN;
+  const seconds = r.usage.filter((u) => u.side === 'sut').reduce((s, u) => s + u.cpuSeconds, 0);
+  return (1e6 * seconds) / r.received;
 }
 
 function stepRows(rows: FanoutRow[]): string[][] {

@@ -5,7 +5,7 @@ import { channelPlacement, spreadOf, type PrimaryPlacement, type Spread } from '
 import { mergeEncoded, type LatencySummary } from './latency';
 import { cpuWindow, rssBytes, type ProcUsage } from './procstat';
 import { redisCounters, type NodeCounters } from './redis_stats';
-import { LoadGen, runStep, stepPassed, stepVerdict, type ClientPlan, type StepResult } from './runner';
+import { LoadGen, runStep, stepPassed, stepVerdict, type ClientPlan, type StepResult, type StepSpec } from './runner';
 import type { Cluster, RedisNode, RedisTopologyName, SystemName } from './systems';
 import type { DocResult, DocRun } from './doc_proc';
 
@@ -195,18 +195,20 @@ export async function fanoutScenario(gen: LoadGen, cluster: Cluster, profile: Pr
     const plans = fanoutPlans(cluster, subscribers, () => channel);
     const connected = await gen.connect(cluster, plans, profile.connectConcurrency);
     if (connected.failed > 0) throw new Error(`${cluster.system}: ${connected.failed} of ${subscribers} subscribers failed: ${connected.errors.join('; ')}`);
+    const spec = (rate: number): StepSpec => ({
+      step: ++stepIds,
+      rate,
+      durationMs: stepDuration(profile, rate),
+      channels: [channel],
+      pick: 'cycle',
+      size,
+      subscribersPerChannel: [subscribers],
+      maxDrainMs: profile.maxDrainMs,
+    });
+    await warmUp(gen, cluster, spec(profile.fanoutStart / subscribers), log);
     const run = async (offered: number): Promise<FanoutRow> => {
       const rate = offered / subscribers;
-      const result = await runStep(gen, cluster, {
-        step: ++stepIds,
-        rate,
-        durationMs: stepDuration(profile, rate),
-        channels: [channel],
-        pick: 'cycle',
-        size,
-        subscribersPerChannel: [subscribers],
-        maxDrainMs: profile.maxDrainMs,
-      });
+      const result = await runStep(gen, cluster, spec(rate));
       const row: FanoutRow = { system: cluster.system, subscribers, channels: 1, size, rate, offered, result, passed: stepPassed(result), verdict: stepVerdict(result) };
       log(progressLine('a', row));
       if (!row.passed) await settle(gen);
@@ -237,18 +239,20 @@ export async function manyChannelsScenario(
   if (connected.failed > 0) throw new Error(`${cluster.system}: ${connected.failed} subscribers failed: ${connected.errors.join('; ')}`);
   await opts.afterConnect?.(channels);
   const size = 64;
+  const spec = (rate: number): StepSpec => ({
+    step: ++stepIds,
+    rate,
+    durationMs: stepDuration(profile, rate),
+    channels,
+    pick: 'random',
+    size,
+    subscribersPerChannel: channels.map(() => per),
+    maxDrainMs: profile.maxDrainMs,
+  });
+  await warmUp(gen, cluster, spec(profile.manyStart), log);
   const run = async (rate: number): Promise<FanoutRow> => {
     const counting = opts.countRedis && (await redisCounters(opts.countRedis));
-    const result = await runStep(gen, cluster, {
-      step: ++stepIds,
-      rate,
-      durationMs: stepDuration(profile, rate),
-      channels,
-      pick: 'random',
-      size,
-      subscribersPerChannel: channels.map(() => per),
-      maxDrainMs: profile.maxDrainMs,
-    });
+    const result = await runStep(gen, cluster, spec(rate));
     const redis = await counting?.stop();
     const row: FanoutRow = {
       system: cluster.system,
@@ -369,6 +373,17 @@ export async function documentsScenario(gen: LoadGen, cluster: Cluster, profile:
     }
   }
   return rows;
+}
+
+/**
+ * One step at the ladder's first rate whose result is thrown away: the first seconds of a freshly started server
+ * (JIT, heap growth, first publications on a channel) are not what a ladder step should measure, and they would
+ * land on whichever configuration happens to come first.
+ */
+async function warmUp(gen: LoadGen, cluster: Cluster, spec: StepSpec, log: Log): Promise<void> {
+  const r = await runStep(gen, cluster, spec);
+  log(`warm-up ${cluster.system}: ${spec.rate.toFixed(1)} pub/s, p99 ${r.latency.p99.toFixed(1)} ms, missing ${r.missing} (not counted)`);
+  await settle(gen);
 }
 
 /** stepMs, or longer at low rates so that a step has enough publications to say something about p99. */
