@@ -7,3 +7,6 @@ export { validateRequest, RequestError, isMethod, methods } from './validate';
 // Versioned documents: the update format and the merge rules, shared by the engine, the worker and clients.
 export * from './doc_ops';
 export * from './doc_merge';
+// Delta compression (Fossil deltas, as the SDKs decode them) and publication tags filters (`tf` on subscribe).
+export { createFossilDelta, fossilDeltaIfSmaller, fossilChecksum } from './fossil_delta';
+export { compileTagFilter, TAG_FILTER_LIMITS, type TagFilter, type TagFilterNode, type TagFilterResult } from './tag_filter';
