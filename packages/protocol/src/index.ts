@@ -1,7 +1,11 @@
-// Public surface of the protocol package: wire types, codes and the frame codec.
+// Public surface of the protocol package: wire types, codes and the frame codecs (JSON and Protobuf).
 export * from './types';
 export * from './codes';
 export * from './codec';
+export * from './client_codec';
+export { encodeHistoryResult, encodePresenceResult, encodePresenceStatsResult } from './json_results';
+export { decodeProtobufFrame } from './protobuf_decode';
+export * from './protobuf_encode';
 export * from './json_depth';
 export { validateRequest, RequestError, isMethod, methods } from './validate';
 // Versioned documents: the update format and the merge rules, shared by the engine, the worker and clients.

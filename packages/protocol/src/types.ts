@@ -98,15 +98,100 @@ export type Command = { [M in Method]: { id: number; method: M; params: Requests
 
 export type CommandOf<M extends Method> = Extract<Command, { method: M }>;
 
+/** A publication as the engine keeps it: its offset and its encoded JSON object (`{"offset":N,"data":…,"info":…}`). */
+export interface StoredPublication {
+  offset: number;
+  json: string;
+}
+
+export interface SubscribeResult {
+  expires?: boolean;
+  ttl?: number;
+  epoch?: string;
+  offset?: number;
+  positioned?: boolean;
+  recoverable?: boolean;
+  was_recovering?: boolean;
+  recovered?: boolean;
+  /** The missed publications of a successful recovery. */
+  publications?: StoredPublication[];
+}
+
 export interface ConnectResult {
   client: string;
   version: string;
   ping: number;
   pong: boolean;
+  node?: string;
   expires?: boolean;
   ttl?: number;
+  /** Server-side subscriptions (the token's `channels`), by channel. */
+  subs?: Record<string, SubscribeResult>;
+}
+
+export interface RefreshResult {
+  client: string;
+  version: string;
+  expires?: boolean;
+  ttl?: number;
+}
+
+export interface SubRefreshResult {
+  expires?: boolean;
+  ttl?: number;
+}
+
+export interface HistoryResult {
+  publications: StoredPublication[];
+  epoch: string;
+  offset: number;
+}
+
+export interface PresenceResult {
+  /** Client id → its encoded ClientInfo JSON, as presence stores it. */
+  presence: Map<string, string>;
+}
+
+export interface PresenceStatsResult {
+  num_clients: number;
+  num_users: number;
+}
+
+export interface RpcResult {
+  /** Encoded JSON. */
+  data: string;
+}
+
+/** The result of unsubscribe and publish. */
+export type EmptyResult = Record<string, never>;
+
+/** Results by method; `send` has none. */
+export interface Results {
+  connect: ConnectResult;
+  subscribe: SubscribeResult;
+  unsubscribe: EmptyResult;
+  publish: EmptyResult;
+  presence: PresenceResult;
+  presence_stats: PresenceStatsResult;
+  history: HistoryResult;
+  rpc: RpcResult;
+  refresh: RefreshResult;
+  sub_refresh: SubRefreshResult;
+}
+
+export type ReplyMethod = keyof Results;
+
+/** The `subscribe` push of a server-side subscription. */
+export interface SubscribePush {
+  recoverable?: boolean;
+  epoch?: string;
+  offset?: number;
+  positioned?: boolean;
   data?: Json;
-  subs?: Record<string, unknown>;
-  session?: string;
-  node?: string;
+}
+
+/** The `unsubscribe` push. */
+export interface UnsubscribePush {
+  code: number;
+  reason: string;
 }
