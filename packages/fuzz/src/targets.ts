@@ -1,11 +1,12 @@
 // Fuzz targets: each input decoder with a generator of hostile input and the property every answer must hold.
 import fc from 'fast-check';
 import pino from 'pino';
-import { decide, decodeFrame, DocError, emptyDoc, methods, parseUpdate, type DocSnapshot } from '@switchboard/protocol';
+import { decide, decodeFrame, decodeProtobufFrame, DocError, emptyDoc, methods, parseUpdate, type Decoded, type DocSnapshot } from '@switchboard/protocol';
 import { MemoryBroker, MemoryDocStore } from '@switchboard/engine';
 import { channelNameProblem, defaultChannelConfig, defaultNamespaceOptions, startGateway, type Gateway } from '@switchboard/gateway';
 import { ConfigError, parseConfigFile } from '@switchboard/server';
 import { anyCodeUnits, interestingText, mutated } from './mutate';
+import { protobufFrame } from './protobuf_frames';
 
 /** A finding: the property an input broke. */
 export class Finding extends Error {}
@@ -51,17 +52,36 @@ const generatedCommand = fc
 
 const frameText = fc.oneof(mutated(seedFrames), fc.array(generatedCommand, { minLength: 1, maxLength: 4 }).map((c) => c.join('\n')));
 
+/** What both variants' decoders must hold: no error 100, every refusal says what to change, nothing after a fatal. */
+function checkDecoded(items: Decoded[], input: string): void {
+  items.forEach((item, i) => {
+    if (item.kind === 'error') {
+      check(item.error.code !== 100, `error 100 for ${input}`);
+      check(NAMES_SOMETHING.test(item.error.message), `rejection names nothing: ${item.error.message}`);
+    }
+    if (item.kind === 'fatal') {
+      check(NAMES_SOMETHING.test(item.reason), `fatal reason names nothing: ${item.reason}`);
+      check(i === items.length - 1, `decoded on after a fatal command: ${input}`);
+    }
+    // A command's params travel on as JSON (publications, API calls): they must encode.
+    if (item.kind === 'command') check(JSON.stringify(item.command.params) !== undefined, `params do not encode: ${input}`);
+  });
+}
+
 export const frameTarget: Target = {
   name: 'frame',
   property: () =>
     fc.property(frameText, (text) => {
-      for (const item of decodeFrame(text)) {
-        if (item.kind === 'error') {
-          check(item.error.code !== 100, `error 100 for ${JSON.stringify(text)}`);
-          check(NAMES_SOMETHING.test(item.error.message), `rejection names nothing: ${item.error.message}`);
-        }
-        if (item.kind === 'fatal') check(NAMES_SOMETHING.test(item.reason), `fatal reason names nothing: ${item.reason}`);
-      }
+      checkDecoded(decodeFrame(text), JSON.stringify(text));
+      return true;
+    }),
+};
+
+export const protobufFrameTarget: Target = {
+  name: 'protobuf-frame',
+  property: () =>
+    fc.property(protobufFrame, (frame) => {
+      checkDecoded(decodeProtobufFrame(frame), Buffer.from(frame).toString('hex'));
       return true;
     }),
 };
@@ -207,4 +227,4 @@ export const apiTarget: Target = {
     }),
 };
 
-export const targets: readonly Target[] = [frameTarget, channelTarget, configTarget, docTarget, apiTarget];
+export const targets: readonly Target[] = [frameTarget, protobufFrameTarget, channelTarget, configTarget, docTarget, apiTarget];

@@ -13,11 +13,11 @@
 //   publications (a failover before the replica caught up) and is reusing their offsets: the channel's
 //   epoch is forked, so every subscriber resyncs and is told it could not recover.
 import { shardOf, type Broker, type JoinLeaveScope, type Publication } from '@switchboard/engine';
-import { encodeJoinLeavePush, encodePublicationPush, type StreamPosition } from '@switchboard/protocol';
+import { jsonCodec, protobufCodec, type ClientCodec, type Frame, type StreamPosition } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'uWebSockets.js';
 import type { GatewayMetrics } from './metrics';
-import { channelTopic, joinLeaveTopic, type Topics } from './topics';
+import { channelTopic, joinLeaveTopic, protobufChannelTopic, protobufJoinLeaveTopic, type Topics } from './topics';
 
 /**
  * How one edge's sockets get a channel's publications: the local topic they join and the frame they are sent.
@@ -25,26 +25,45 @@ import { channelTopic, joinLeaveTopic, type Topics } from './topics';
  */
 export interface FanoutEncoding {
   topic(channel: string): string;
-  publication(channel: string, pub: Publication): string | FrameExcept;
+  /** A string goes out as a text message, bytes as a binary one. */
+  publication(channel: string, pub: Publication): Frame | FrameExcept;
   /**
    * This edge's frame for a join or leave (`info`: the member's encoded ClientInfo; `scope`: of a connection, its
-   * user, or both, see JoinLeaveScope), sent on `topic(channel)`; undefined when its sockets take none. Without the
-   * method the edge gets no join/leave at all.
+   * user, or both, see JoinLeaveScope), sent on `joinLeaveTopic(channel)` or else `topic(channel)`; undefined when
+   * its sockets take none. Without the method the edge gets no join/leave at all.
    */
-  joinLeave?(channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope): string | FrameExcept | undefined;
+  joinLeave?(channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope): Frame | FrameExcept | undefined;
+  /** Where join/leave frames go when only some subscribers take them (Centrifugo's `join_leave` on subscribe). */
+  joinLeaveTopic?(channel: string): string;
 }
 
 /** A frame for every subscriber of the topic but one local socket (its sender, who must not get it back). */
 export interface FrameExcept {
-  frame: string;
+  frame: Frame;
   except: WebSocket<unknown>;
 }
 
-/** The Centrifugo JSON protocol's publication push. */
-export const centrifugoJson: FanoutEncoding = {
-  topic: channelTopic,
-  publication: (channel, pub) => encodePublicationPush(channel, pub.json),
-};
+/** A variant of the Centrifugo client protocol: its codec, and its own topics so each variant encodes once. */
+export interface CentrifugoEncoding extends FanoutEncoding {
+  readonly codec: ClientCodec;
+  joinLeaveTopic(channel: string): string;
+}
+
+function centrifugoEncoding(codec: ClientCodec, topic: (channel: string) => string, joinLeave: (channel: string) => string): CentrifugoEncoding {
+  return {
+    codec,
+    topic,
+    joinLeaveTopic: joinLeave,
+    publication: (channel, pub) => codec.publicationPush(channel, pub),
+    // Centrifugo announces connections: a user's join or leave without one is not for its clients.
+    joinLeave: (channel, kind, info, scope) => (scope === 'user-only' ? undefined : codec.joinLeavePush(channel, kind, info)),
+  };
+}
+
+/** The Centrifugo JSON variant's pushes (text frames). */
+export const centrifugoJson: CentrifugoEncoding = centrifugoEncoding(jsonCodec, channelTopic, joinLeaveTopic);
+/** The Centrifugo Protobuf variant's pushes (binary frames). */
+export const centrifugoProtobuf: CentrifugoEncoding = centrifugoEncoding(protobufCodec, protobufChannelTopic, protobufJoinLeaveTopic);
 
 export interface HubSubscriber {
   /** The frames this subscriber takes. */
@@ -52,7 +71,7 @@ export interface HubSubscriber {
   /** Its socket, when an encoding may exclude one (FrameExcept). */
   readonly socket?: WebSocket<unknown>;
   /** Sends one frame to this subscriber alone (while it is not in the shared fan-out). */
-  send(frame: string): void;
+  send(frame: Frame): void;
   /** Puts the subscriber into the channel's shared fan-out. */
   join(): void;
   /** The channel lost continuity for this subscriber: it must resubscribe and recover. */
@@ -86,6 +105,10 @@ interface ChannelEntry {
   forking: boolean;
 }
 
+function isFrame(out: Frame | FrameExcept): out is Frame {
+  return typeof out === 'string' || out instanceof Uint8Array;
+}
+
 /** Slices of the periodic position check (see startPositionChecks). */
 const CHECK_SLICES = 10;
 
@@ -103,21 +126,19 @@ export class Hub {
     private readonly logger: Logger,
     private readonly metrics: GatewayMetrics,
     /** Every edge's encoding; a publication is encoded once for each that has local subscribers. */
-    private readonly encodings: readonly FanoutEncoding[] = [centrifugoJson],
+    private readonly encodings: readonly FanoutEncoding[] = [centrifugoJson, centrifugoProtobuf],
   ) {
     broker.onPublication((channel, pub, epoch) => this.deliver(channel, pub, epoch));
     // Join/leave is best effort, like in Centrifugo: only subscribers already in the fan-out get it.
     broker.onJoinLeave((channel, kind, info, scope) => {
       if (!this.channels.has(channel)) return;
-      // Centrifugo announces connections: a user's join or leave without one is not for its clients.
-      if (scope !== 'user-only') topics.publish(joinLeaveTopic(channel), encodeJoinLeavePush(channel, kind, info));
       for (const encoding of this.encodings) {
         if (!encoding.joinLeave) continue;
-        const topic = encoding.topic(channel);
+        const topic = encoding.joinLeaveTopic?.(channel) ?? encoding.topic(channel);
         if (topics.count(topic) === 0) continue;
         const out = encoding.joinLeave(channel, kind, info, scope);
         if (out === undefined) continue;
-        if (typeof out === 'string') topics.publish(topic, out);
+        if (isFrame(out)) topics.publish(topic, out);
         else topics.publish(topic, out.frame, out.except);
       }
     });
@@ -282,8 +303,8 @@ export class Hub {
       const topic = encoding.topic(channel);
       if (this.topics.count(topic) === 0) continue;
       const out = encoding.publication(channel, pub);
-      const frame = typeof out === 'string' ? out : out.frame;
-      const n = typeof out === 'string' ? this.topics.publish(topic, out) : this.topics.publish(topic, out.frame, out.except);
+      const frame = isFrame(out) ? out : out.frame;
+      const n = isFrame(out) ? this.topics.publish(topic, out) : this.topics.publish(topic, out.frame, out.except);
       deliveries += n;
       bytes += n * frame.length;
     }
@@ -320,8 +341,8 @@ export class Hub {
   /** A publication to one subscriber still catching up, in its own encoding (counted like the shared fan-out). */
   private sendOne(sub: HubSubscriber, channel: string, pub: Publication): void {
     const out = sub.encoding.publication(channel, pub);
-    if (typeof out !== 'string' && out.except === sub.socket) return;
-    const frame = typeof out === 'string' ? out : out.frame;
+    if (!isFrame(out) && out.except === sub.socket) return;
+    const frame = isFrame(out) ? out : out.frame;
     sub.send(frame);
     this.metrics.deliveries.inc();
     this.metrics.bytesOut.inc(frame.length);

@@ -1,6 +1,7 @@
 // Keeps this gateway's presence entries alive in the engine (added on subscribe, refreshed, removed on leave) and
 // learns from the engine which users joined or left: a user's first connection on a channel, cluster-wide, and its last.
 import type { Broker, PresenceStats, PresenceUpdate } from '@switchboard/engine';
+import { encodePresenceResult, encodePresenceStatsResult } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 
 /** Told of each user that joins or leaves a channel, once per cluster (webhooks listen here). */
@@ -158,12 +159,10 @@ export class PresenceTracker {
 
 /** The `presence` result: client id → ClientInfo, built from the stored encodings without re-encoding them. */
 export function encodePresence(entries: Map<string, string>): string {
-  const parts: string[] = [];
-  for (const [client, info] of entries) parts.push(`${JSON.stringify(client)}:${info}`);
-  return `{"presence":{${parts.join(',')}}}`;
+  return encodePresenceResult({ presence: entries });
 }
 
 /** The `presence_stats` result; both counts are sent even when 0. */
 export function encodePresenceStats(stats: PresenceStats): string {
-  return JSON.stringify({ num_clients: stats.numClients, num_users: stats.numUsers });
+  return encodePresenceStatsResult({ num_clients: stats.numClients, num_users: stats.numUsers });
 }

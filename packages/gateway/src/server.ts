@@ -1,7 +1,7 @@
 // The gateway process: uWS app with the WebSocket endpoint, HTTP API, health routes and the session clock.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DisconnectCode, PING_FRAME } from '@switchboard/protocol';
+import { DisconnectCode, jsonCodec, protobufCodec, type Frame } from '@switchboard/protocol';
 import type { HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
 import { TokenVerifier } from './auth';
 import type { GatewayContext } from './context';
@@ -12,7 +12,7 @@ import { HttpApi } from './http_api';
 import { startInternalHttp } from './internal_http';
 import { ControlPlane } from './control';
 import { Documents } from './documents';
-import { centrifugoJson, Hub } from './hub';
+import { centrifugoJson, centrifugoProtobuf, Hub, type CentrifugoEncoding } from './hub';
 import { GatewayMetrics } from './metrics';
 import { NodeRates } from './node_rates';
 import { defaultLimits, type GatewayOptions } from './options';
@@ -21,7 +21,7 @@ import { PusherEdge } from './pusher/edge';
 import { startWebhooks } from './pusher/webhook_service';
 import { SessionRegistry } from './registry';
 import { ClientSession, type Transport } from './session';
-import { NativeTopics, PING_TOPIC, SetTopics, type Topics } from './topics';
+import { NativeTopics, PING_TOPIC, PROTOBUF_PING_TOPIC, SetTopics, type Topics } from './topics';
 import { loadUws, UwsFallbackError } from './uws';
 
 export interface Gateway {
@@ -43,6 +43,33 @@ const LISTEN_EXCLUSIVE_PORT = 1;
 
 export const VERSION: string = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')).version;
 
+/** What the upgrade decided for a socket: the protocol variant its session speaks. */
+interface UpgradeData {
+  protocol?: 'protobuf';
+}
+
+/** The Centrifugo Protobuf variant's WebSocket subprotocol. */
+const PROTOBUF_SUBPROTOCOL = 'centrifuge-protobuf';
+const JSON_SUBPROTOCOL = 'centrifuge-json';
+
+/**
+ * The variant a WebSocket upgrade asks for, as Centrifugo negotiates it: the `centrifuge-protobuf` subprotocol or
+ * `cf_protocol=protobuf` in the query; anything else is JSON. `subprotocol` is what the response names.
+ */
+function negotiateProtocol(offered: string, cfProtocol: string): { data: UpgradeData; subprotocol: string } {
+  // The header is a comma-separated list; split once, no pattern built from it.
+  const names = offered.split(',').map((p) => p.trim());
+  if (names.includes(PROTOBUF_SUBPROTOCOL)) return { data: { protocol: 'protobuf' }, subprotocol: PROTOBUF_SUBPROTOCOL };
+  if (names.includes(JSON_SUBPROTOCOL)) return { data: {}, subprotocol: JSON_SUBPROTOCOL };
+  return { data: cfProtocol === 'protobuf' ? { protocol: 'protobuf' } : {}, subprotocol: offered };
+}
+
+/** Each variant's server ping and the topic every socket of that variant joins for it. */
+const PINGS: readonly { topic: string; frame: Frame }[] = [
+  { topic: PING_TOPIC, frame: jsonCodec.ping },
+  { topic: PROTOBUF_PING_TOPIC, frame: protobufCodec.ping },
+];
+
 /** One socket: its session and the way the session writes to it. */
 class Connection implements Transport {
   closed = false;
@@ -52,12 +79,13 @@ class Connection implements Transport {
     private readonly ws: WebSocket<unknown>,
     private readonly topics: Topics,
     ctx: GatewayContext,
+    private readonly encoding: CentrifugoEncoding,
   ) {
-    this.session = new ClientSession(ctx, this);
+    this.session = new ClientSession(ctx, this, encoding);
   }
 
-  send(frame: string): void {
-    if (!this.closed) this.ws.send(frame, false);
+  send(frame: Frame): void {
+    if (!this.closed) this.ws.send(frame, typeof frame !== 'string');
   }
 
   close(code: number, reason: string): void {
@@ -79,7 +107,7 @@ class Connection implements Transport {
   }
 
   joinPings(): void {
-    this.topics.join(this.ws, PING_TOPIC);
+    this.topics.join(this.ws, this.encoding === centrifugoProtobuf ? PROTOBUF_PING_TOPIC : PING_TOPIC);
   }
 }
 
@@ -100,7 +128,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   // Built before the hub: its fan-out encoding is one of the hub's.
   const pusher = new PusherEdge(options.pusherApps ?? []);
-  const hub: Hub = new Hub(broker, topics, logger, metrics, pusher.enabled ? [centrifugoJson, pusher.encoding] : [centrifugoJson]);
+  const hub: Hub = new Hub(broker, topics, logger, metrics, pusher.enabled ? [centrifugoJson, centrifugoProtobuf, pusher.encoding] : [centrifugoJson, centrifugoProtobuf]);
   const presence = new PresenceTracker(broker, logger, options.presenceTtlMs ?? 60000);
   const startedAt = Date.now();
   const rates = new NodeRates(metrics);
@@ -181,13 +209,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             refused(res);
             return;
           }
-          res.upgrade(
-            {},
-            req.getHeader('sec-websocket-key'),
-            req.getHeader('sec-websocket-protocol'),
-            req.getHeader('sec-websocket-extensions'),
-            context,
-          );
+          const { data, subprotocol } = negotiateProtocol(req.getHeader('sec-websocket-protocol'), req.getQuery('cf_protocol') ?? '');
+          res.upgrade<UpgradeData>(data, req.getHeader('sec-websocket-key'), subprotocol, req.getHeader('sec-websocket-extensions'), context);
         }
       : undefined,
     open: (ws) => {
@@ -199,7 +222,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         ws.end(DisconnectCode.ConnectionLimit, 'connection limit');
         return;
       }
-      const conn = new Connection(ws, topics, ctx);
+      // The pure-JS fallback runs no upgrade handler (and has no user data): its sockets speak JSON.
+      const encoding = native && (ws.getUserData() as UpgradeData).protocol === 'protobuf' ? centrifugoProtobuf : centrifugoJson;
+      const conn = new Connection(ws, topics, ctx, encoding);
       connections.set(ws, conn);
       metrics.connectionsAccepted.inc();
       conn.joinPings();
@@ -207,17 +232,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     message: (ws, message, isBinary) => {
       const session = connections.get(ws)?.session;
       if (!session) return;
-      if (isBinary) {
-        session.disconnect(DisconnectCode.BadRequest, 'bad request: binary frames are not accepted');
-        return;
-      }
       metrics.bytesIn.inc(message.byteLength);
       if (message.byteLength > limits.maxMessageSize) {
         session.disconnect(MESSAGE_TOO_BIG, `message too big: frames are limited to ${limits.maxMessageSize} bytes`);
         return;
       }
-      // The ArrayBuffer is valid only during this call: decode it now.
-      session.onFrame(Buffer.from(message).toString('utf8'));
+      // The ArrayBuffer is valid only during this call: the session decodes it before returning.
+      session.onMessage(new Uint8Array(message), isBinary);
     },
     close: (ws, code) => {
       metrics.connectionsClosed.labels(String(code)).inc();
@@ -323,7 +344,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // One clock for every session: pings, pong and connect timeouts, token expiry, slow clients.
   const pingTimer = setInterval(() => {
     lastPingAt = Date.now();
-    topics.publish(PING_TOPIC, PING_FRAME);
+    for (const ping of PINGS) topics.publish(ping.topic, ping.frame);
   }, limits.pingIntervalSeconds * 1000);
   const tick = setInterval(() => {
     const now = Date.now();

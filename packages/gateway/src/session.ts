@@ -1,32 +1,37 @@
-// One client connection: decodes its frames, runs its commands in order, holds its subscriptions.
-import {
-  decodeFrame,
-  DisconnectCode,
-  encodeError,
-  encodePublicationPush,
-  encodePush,
-  encodeReply,
-  ErrorCode,
-  protocolError,
-  UnsubscribeCode,
+// One client connection: decodes its frames, runs its commands in order, holds its subscriptions. The protocol
+// variant (JSON or Protobuf) is its encoding's codec: the session itself never sees a wire format.
+import { DisconnectCode, ErrorCode, protocolError, UnsubscribeCode } from '@switchboard/protocol';
+import type {
+  ClientCodec,
+  ClientInfo,
+  Command,
+  CommandOf,
+  ConnectResult,
+  Frame,
+  Json,
+  RefreshResult,
+  ReplyMethod,
+  Results,
+  StreamPosition,
+  SubscribeHint,
+  SubscribePush,
+  SubscribeResult,
 } from '@switchboard/protocol';
-import type { ClientInfo, Command, CommandOf, Json, StreamPosition, SubscribeHint } from '@switchboard/protocol';
 import type { Publication } from '@switchboard/engine';
 import { nanoid } from 'nanoid';
 import { TokenError } from './auth';
 import { channelNameProblem, resolveChannel, type NamespaceOptions } from './channels';
 import type { GatewayContext } from './context';
 import type { Member, SubscribeRequest } from './core';
-import { centrifugoJson, type HubSubscriber } from './hub';
-import { encodeHistory } from './history';
+import { centrifugoJson, type CentrifugoEncoding, type HubSubscriber } from './hub';
+import { checkHistorySince } from './history';
 import { Refusal, refuse } from './refusal';
-import { encodePresence, encodePresenceStats } from './presence';
-import { channelTopic, joinLeaveTopic } from './topics';
 import { canPublish, canReadDocument, canReadHistory, canReadPresence, canSubscribe, canUpdateDocument, type Actor } from './permissions';
 
 /** The socket side of a session, so the session does not depend on uWS. */
 export interface Transport {
-  send(frame: string): void;
+  /** A string as a text message, bytes as a binary one. */
+  send(frame: Frame): void;
   close(code: number, reason: string): void;
   /** Start and stop receiving a topic's fan-out frames. */
   join(topic: string): void;
@@ -45,7 +50,6 @@ class DisconnectError extends Error {
 
 /** One channel of one session, as the hub sees it. */
 class Subscription implements HubSubscriber {
-  readonly encoding = centrifugoJson;
   /** In the channel's shared fan-out. */
   joined = false;
   /** Its subscribe reply went out (a join was announced where the namespace does so). */
@@ -65,11 +69,15 @@ class Subscription implements HubSubscriber {
     readonly info: string,
   ) {}
 
+  get encoding(): CentrifugoEncoding {
+    return this.session.encoding;
+  }
+
   get member(): Member {
     return { client: this.session.id, info: this.info };
   }
 
-  send(frame: string): void {
+  send(frame: Frame): void {
     this.session.sendFrame(frame);
   }
 
@@ -85,8 +93,7 @@ class Subscription implements HubSubscriber {
 
 interface OpenedSubscription {
   sub: Subscription;
-  /** The encoded subscribe result. */
-  result: string;
+  result: SubscribeResult;
   position?: StreamPosition;
   recoverable: boolean;
   /** The missed publications, when a recovery succeeded. */
@@ -139,22 +146,31 @@ export class ClientSession {
   private running = false;
   private tokens: number;
   private refilledAt = this.openedAt;
+  private readonly codec: ClientCodec;
 
   constructor(
     private readonly ctx: GatewayContext,
     private readonly transport: Transport,
+    /** The protocol variant: its codec, and the topics its subscriptions join. */
+    readonly encoding: CentrifugoEncoding = centrifugoJson,
   ) {
     this.tokens = ctx.limits.commandBurst;
+    this.codec = encoding.codec;
   }
 
   get subscriptionCount(): number {
     return this.subs.size;
   }
 
-  onFrame(text: string): void {
+  /** One WebSocket message; `binary` when it came as a binary message. It is read before this returns. */
+  onMessage(message: Uint8Array, binary: boolean): void {
     if (this.closed) return;
+    if (binary !== this.codec.binary) {
+      this.disconnect(DisconnectCode.BadRequest, `bad request: ${binary ? 'binary' : 'text'} frames are not accepted on a ${this.codec.name === 'json' ? 'JSON' : 'Protobuf'} connection`);
+      return;
+    }
     this.lastSeen = Date.now();
-    for (const item of decodeFrame(text)) {
+    for (const item of this.codec.decode(message)) {
       switch (item.kind) {
         case 'pong':
           break;
@@ -166,7 +182,7 @@ export class ClientSession {
             this.disconnect(DisconnectCode.BadRequest, 'bad request: connect first');
             return;
           }
-          this.transport.send(encodeError(item.id, item.error));
+          this.transport.send(this.codec.error(item.id, item.error));
           break;
         case 'command':
           if (this.admit(item.command)) (this.queue ??= []).push(item.command);
@@ -203,7 +219,7 @@ export class ClientSession {
       this.disconnect(DisconnectCode.TooManyRequests, 'too many requests');
       return false;
     }
-    if (cmd.method !== 'send') this.transport.send(encodeError(cmd.id, protocolError(ErrorCode.TooManyRequests)));
+    if (cmd.method !== 'send') this.transport.send(this.codec.error(cmd.id, protocolError(ErrorCode.TooManyRequests)));
     return false;
   }
 
@@ -228,24 +244,29 @@ export class ClientSession {
       if (!this.connected && cmd.method !== 'connect') {
         throw new DisconnectError(DisconnectCode.BadRequest, 'bad request: connect first');
       }
-      const result = await this.dispatch(cmd);
-      if (result !== undefined && !this.closed) this.transport.send(encodeReply(cmd.id, cmd.method, result));
+      const reply = await this.dispatch(cmd);
+      if (reply !== undefined && !this.closed) this.transport.send(reply);
     } catch (e) {
       if (e instanceof Refusal) {
         this.ctx.metrics.commandErrors.labels(cmd.method, String(e.error.code)).inc();
-        if (cmd.method !== 'send') this.transport.send(encodeError(cmd.id, e.error));
+        if (cmd.method !== 'send') this.transport.send(this.codec.error(cmd.id, e.error));
       } else if (e instanceof DisconnectError) {
         this.disconnect(e.code, e.reason);
       } else {
         this.ctx.metrics.commandErrors.labels(cmd.method, String(ErrorCode.Internal)).inc();
         this.ctx.logger.error({ err: e, client: this.id, method: cmd.method }, 'command failed');
-        if (cmd.method !== 'send') this.transport.send(encodeError(cmd.id, protocolError(ErrorCode.Internal)));
+        if (cmd.method !== 'send') this.transport.send(this.codec.error(cmd.id, protocolError(ErrorCode.Internal)));
       }
     }
   }
 
-  /** Returns the encoded result, or undefined when the handler replied itself or no reply is due. */
-  private dispatch(cmd: Command): Promise<string | undefined> | string | undefined {
+  /** The encoded reply to a command. */
+  private reply<M extends ReplyMethod>(cmd: { id: number; method: M }, result: Results[M]): Frame {
+    return this.codec.reply(cmd.id, cmd.method, result);
+  }
+
+  /** Returns the encoded reply, or undefined when the handler replied itself or no reply is due. */
+  private dispatch(cmd: Command): Promise<Frame | undefined> | Frame | undefined {
     switch (cmd.method) {
       case 'connect':
         return this.connect(cmd);
@@ -275,7 +296,7 @@ export class ClientSession {
     return { user: this.user, insecure: this.ctx.insecure };
   }
 
-  private async connect(cmd: CommandOf<'connect'>): Promise<string | undefined> {
+  private async connect(cmd: CommandOf<'connect'>): Promise<Frame | undefined> {
     if (this.connected) throw new DisconnectError(DisconnectCode.BadRequest, 'bad request: already connected');
     const { token } = cmd.params;
     let channels: string[] = [];
@@ -292,7 +313,7 @@ export class ClientSession {
     this.connected = true;
     this.ctx.registry.add(this);
     const serverSubs = await this.serverSideSubscriptions(channels, cmd.params.subs ?? {});
-    const result: Record<string, unknown> = {
+    const result: ConnectResult = {
       client: this.id,
       version: this.ctx.version,
       ping: this.ctx.limits.pingIntervalSeconds,
@@ -300,13 +321,13 @@ export class ClientSession {
       node: this.ctx.node,
     };
     if (this.expiresAt > 0) Object.assign(result, { expires: true, ttl: this.ttlSeconds(this.expiresAt) });
-    let json = JSON.stringify(result);
     if (serverSubs.length > 0) {
-      const subs = serverSubs.map((o) => `${JSON.stringify(o.sub.channel)}:${o.result}`).join(',');
-      json = `${json.slice(0, -1)},"subs":{${subs}}}`;
+      // Null prototype: a channel is only ever a key.
+      result.subs = Object.create(null) as Record<string, SubscribeResult>;
+      for (const o of serverSubs) result.subs[o.sub.channel] = o.result;
     }
-    if (this.closed) return json;
-    this.transport.send(encodeReply(cmd.id, 'connect', json));
+    if (this.closed) return undefined;
+    this.transport.send(this.reply(cmd, result));
     this.welcomed = true;
     for (const o of serverSubs) this.startSubscription(o.sub, o.position);
     return undefined;
@@ -378,7 +399,7 @@ export class ClientSession {
     if (this.closed || this.subs.has(channel)) refuse(ErrorCode.AlreadySubscribed);
     const opened = await this.openSubscription(channel, ns, req, expiresAt, false, chanInfo);
     if (!opened) return undefined;
-    this.transport.send(encodeReply(cmd.id, 'subscribe', opened.result));
+    this.transport.send(this.reply(cmd, opened.result));
     this.startSubscription(opened.sub, opened.position);
     return undefined;
   }
@@ -428,19 +449,19 @@ export class ClientSession {
     }
     const { position, recoverable, recovering, recovered } = outcome;
 
-    const fields: string[] = [];
-    if (expiresAt > 0) fields.push(`"expires":true,"ttl":${this.ttlSeconds(expiresAt)}`);
+    const result: SubscribeResult = {};
+    if (expiresAt > 0) Object.assign(result, { expires: true, ttl: this.ttlSeconds(expiresAt) });
     if (position) {
-      fields.push(`"epoch":${JSON.stringify(position.epoch)},"offset":${position.offset},"positioned":true`);
-      if (recoverable) fields.push('"recoverable":true');
+      Object.assign(result, { epoch: position.epoch, offset: position.offset, positioned: true });
+      if (recoverable) result.recoverable = true;
       if (recovering) {
-        fields.push(`"was_recovering":true,"recovered":${recovered}`);
-        if (recovered) fields.push(`"publications":[${position.publications.map((p) => p.json).join(',')}]`);
+        Object.assign(result, { was_recovering: true, recovered });
+        if (recovered) result.publications = position.publications;
       }
     }
     return {
       sub,
-      result: `{${fields.join(',')}}`,
+      result,
       position: position && { epoch: position.epoch, offset: position.offset },
       recoverable,
       recovered: recovered && position ? position.publications : undefined,
@@ -451,8 +472,8 @@ export class ClientSession {
     if (this.subs.get(sub.channel) !== sub) return;
     this.subs.delete(sub.channel);
     if (sub.joined && !this.closed) {
-      this.transport.leave(channelTopic(sub.channel));
-      if (sub.pushJoinLeave) this.transport.leave(joinLeaveTopic(sub.channel));
+      this.transport.leave(this.encoding.topic(sub.channel));
+      if (sub.pushJoinLeave) this.transport.leave(this.encoding.joinLeaveTopic(sub.channel));
     }
     this.ctx.core.close(sub.channel, sub.ns, sub, sub.member, sub.started);
   }
@@ -464,7 +485,7 @@ export class ClientSession {
     this.dropSubscription(sub);
     // A server-side subscription still opening never told the client of itself.
     if (sub.serverSide && !sub.started) return;
-    this.transport.send(encodePush(channel, 'unsubscribe', { code: UnsubscribeCode.Server, reason: 'server unsubscribe' }));
+    this.transport.send(this.codec.unsubscribePush(channel, { code: UnsubscribeCode.Server, reason: 'server unsubscribe' }));
   }
 
   /**
@@ -484,12 +505,12 @@ export class ClientSession {
     const hints: SubscribeOptions = since ? { recover: true, offset: since.offset, epoch: since.epoch } : {};
     const opened = await this.openSubscription(channel, options, hints, (req.expireAt ?? 0) * 1000, true, req.info);
     if (!opened) return;
-    const push: Record<string, unknown> = {};
+    const push: SubscribePush = {};
     if (opened.recoverable) push.recoverable = true;
     if (opened.position) Object.assign(push, { epoch: opened.position.epoch, offset: opened.position.offset, positioned: true });
     if (req.data !== undefined) push.data = req.data;
-    this.transport.send(encodePush(channel, 'subscribe', push));
-    for (const pub of opened.recovered ?? []) this.transport.send(encodePublicationPush(channel, pub.json));
+    this.transport.send(this.codec.subscribePush(channel, push));
+    for (const pub of opened.recovered ?? []) this.transport.send(this.codec.publicationPush(channel, pub));
     this.startSubscription(opened.sub, opened.position);
   }
 
@@ -514,14 +535,14 @@ export class ClientSession {
   }
 
   /** Sends a frame to this client (used by its subscriptions while they catch up). */
-  sendFrame(frame: string): void {
+  sendFrame(frame: Frame): void {
     if (!this.closed) this.transport.send(frame);
   }
 
   joinTopics(sub: Subscription): void {
     if (this.closed) return;
-    this.transport.join(channelTopic(sub.channel));
-    if (sub.pushJoinLeave) this.transport.join(joinLeaveTopic(sub.channel));
+    this.transport.join(this.encoding.topic(sub.channel));
+    if (sub.pushJoinLeave) this.transport.join(this.encoding.joinLeaveTopic(sub.channel));
   }
 
   /**
@@ -535,43 +556,45 @@ export class ClientSession {
       return;
     }
     this.dropSubscription(sub);
-    this.transport.send(encodePush(sub.channel, 'unsubscribe', { code: UnsubscribeCode.InsufficientState, reason: 'insufficient state' }));
+    this.transport.send(this.codec.unsubscribePush(sub.channel, { code: UnsubscribeCode.InsufficientState, reason: 'insufficient state' }));
   }
 
-  private unsubscribe(cmd: CommandOf<'unsubscribe'>): string {
+  private unsubscribe(cmd: CommandOf<'unsubscribe'>): Frame {
     const sub = this.subs.get(cmd.params.channel);
     if (sub) this.dropSubscription(sub);
-    return '{}';
+    return this.reply(cmd, {});
   }
 
-  private async publish(cmd: CommandOf<'publish'>): Promise<string> {
+  private async publish(cmd: CommandOf<'publish'>): Promise<Frame> {
     const { channel, data } = cmd.params;
     const ns = this.namespace(channel);
     if (!canPublish(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
     await this.ctx.core.publish(channel, ns, JSON.stringify(data), { info: this.clientInfo(), source: 'client' });
-    return '{}';
+    return this.reply(cmd, {});
   }
 
-  private async history(cmd: CommandOf<'history'>): Promise<string> {
+  private async history(cmd: CommandOf<'history'>): Promise<Frame> {
     const { channel, limit, since, reverse } = cmd.params;
     const ns = this.namespace(channel);
     if (ns.history_size === 0) refuse(ErrorCode.NotAvailable, 'history is not enabled for this channel');
     if (!canReadHistory(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
-    return encodeHistory(await this.ctx.core.history(channel, ns, { limit: Math.max(0, limit ?? 0), since, reverse }), since);
+    const result = await this.ctx.core.history(channel, ns, { limit: Math.max(0, limit ?? 0), since, reverse });
+    checkHistorySince(result, since);
+    return this.reply(cmd, result);
   }
 
-  private async presence(cmd: CommandOf<'presence' | 'presence_stats'>): Promise<string> {
+  private async presence(cmd: CommandOf<'presence' | 'presence_stats'>): Promise<Frame> {
     const { channel } = cmd.params;
     const ns = this.namespace(channel);
     if (!ns.presence) refuse(ErrorCode.NotAvailable, 'presence is not enabled for this channel');
     if (!canReadPresence(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
-    return cmd.method === 'presence'
-      ? encodePresence(await this.ctx.core.presence(channel, ns))
-      : encodePresenceStats(await this.ctx.core.presenceStats(channel, ns));
+    if (cmd.method === 'presence') return this.reply(cmd, { presence: await this.ctx.core.presence(channel, ns) });
+    const stats = await this.ctx.core.presenceStats(channel, ns);
+    return this.reply(cmd, { num_clients: stats.numClients, num_users: stats.numUsers });
   }
 
   /** RPC methods the gateway serves itself: the documents; anything else has no handler (108). */
-  private async rpc(cmd: CommandOf<'rpc'>): Promise<string> {
+  private async rpc(cmd: CommandOf<'rpc'>): Promise<Frame> {
     const { method, data } = cmd.params;
     if (method !== 'doc.get' && method !== 'doc.update') refuse(ErrorCode.NotAvailable, `no handler for rpc method "${method}"`);
     const { channel, ns } = this.ctx.documents.channelOf(data);
@@ -584,19 +607,19 @@ export class ClientSession {
       if (!canUpdateDocument(ns, this.actor, subscribed)) refuse(ErrorCode.PermissionDenied);
       result = await this.ctx.documents.update(channel, ns, data);
     }
-    return `{"data":${result}}`;
+    return this.reply(cmd, { data: result });
   }
 
-  private async refresh(cmd: CommandOf<'refresh'>): Promise<string> {
+  private async refresh(cmd: CommandOf<'refresh'>): Promise<Frame> {
     const claims = await this.verify(() => this.ctx.verifier.verifyConnect(cmd.params.token));
     if (claims.user !== this.user) throw new DisconnectError(DisconnectCode.InvalidToken, 'invalid token: issued for another user');
     this.expiresAt = claims.exp * 1000;
-    const result: Record<string, unknown> = { client: this.id, version: this.ctx.version };
+    const result: RefreshResult = { client: this.id, version: this.ctx.version };
     if (this.expiresAt > 0) Object.assign(result, { expires: true, ttl: this.ttlSeconds(this.expiresAt) });
-    return JSON.stringify(result);
+    return this.reply(cmd, result);
   }
 
-  private async subRefresh(cmd: CommandOf<'sub_refresh'>): Promise<string> {
+  private async subRefresh(cmd: CommandOf<'sub_refresh'>): Promise<Frame> {
     const { channel, token } = cmd.params;
     const sub = this.subs.get(channel);
     if (!sub) refuse(ErrorCode.PermissionDenied, 'not subscribed to this channel');
@@ -605,7 +628,7 @@ export class ClientSession {
       throw new DisconnectError(DisconnectCode.InvalidToken, 'invalid token: issued for another channel or user');
     }
     sub.expiresAt = claims.exp * 1000;
-    return sub.expiresAt > 0 ? `{"expires":true,"ttl":${this.ttlSeconds(sub.expiresAt)}}` : '{}';
+    return this.reply(cmd, sub.expiresAt > 0 ? { expires: true, ttl: this.ttlSeconds(sub.expiresAt) } : {});
   }
 
   /** Periodic check (about once a second): expired connection or subscription tokens. */

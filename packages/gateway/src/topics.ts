@@ -1,18 +1,24 @@
 // Local fan-out topics: uWS's native topic tree, or plain sets on the pure-JS fallback (which has none).
+import type { Frame } from '@switchboard/protocol';
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 
-// Topic names are prefixed by kind, so no channel name can collide with another kind or the ping topic.
+// Topic names are prefixed by kind, so no channel name can collide with another kind or the ping topics.
 export const PING_TOPIC = 'ping';
+/** Pings of Protobuf connections (an empty Reply, binary). */
+export const PROTOBUF_PING_TOPIC = 'ping-pb';
 export const channelTopic = (channel: string): string => '#' + channel;
 export const joinLeaveTopic = (channel: string): string => '!' + channel;
+/** The Centrifugo Protobuf variant's publications and (for those that asked) join/leave of a channel. */
+export const protobufChannelTopic = (channel: string): string => '$' + channel;
+export const protobufJoinLeaveTopic = (channel: string): string => '&' + channel;
 /** The Pusher edge's frames of a channel (publications, member_added/removed). */
 export const pusherTopic = (channel: string): string => '%' + channel;
 
 export interface Topics {
   join(ws: WebSocket<unknown>, topic: string): void;
   leave(ws: WebSocket<unknown>, topic: string): void;
-  /** Sends the same bytes to every socket that joined the topic but `except`; returns how many that was. */
-  publish(topic: string, frame: string, except?: WebSocket<unknown>): number;
+  /** Sends the same bytes to every socket that joined the topic but `except` (bytes as a binary message); returns how many that was. */
+  publish(topic: string, frame: Frame, except?: WebSocket<unknown>): number;
   /** Sockets that joined the topic. */
   count(topic: string): number;
   /** Forgets a closed socket. */
@@ -31,15 +37,16 @@ export class NativeTopics implements Topics {
     ws.unsubscribe(topic);
   }
 
-  publish(topic: string, frame: string, except?: WebSocket<unknown>): number {
+  publish(topic: string, frame: Frame, except?: WebSocket<unknown>): number {
     const n = this.app.numSubscribers(topic);
     if (n === 0) return 0;
+    const binary = typeof frame !== 'string';
     // A socket's own publish reaches every subscriber of the topic but itself.
     if (except !== undefined && except.isSubscribed(topic)) {
-      except.publish(topic, frame, false);
+      except.publish(topic, frame, binary);
       return n - 1;
     }
-    this.app.publish(topic, frame, false);
+    this.app.publish(topic, frame, binary);
     return n;
   }
 
@@ -75,13 +82,14 @@ export class SetTopics implements Topics {
     this.joined.get(ws)?.delete(topic);
   }
 
-  publish(topic: string, frame: string, except?: WebSocket<unknown>): number {
+  publish(topic: string, frame: Frame, except?: WebSocket<unknown>): number {
     const set = this.members.get(topic);
     if (!set) return 0;
+    const binary = typeof frame !== 'string';
     let n = 0;
     for (const ws of set) {
       if (ws === except) continue;
-      ws.send(frame, false);
+      ws.send(frame, binary);
       n++;
     }
     return n;
