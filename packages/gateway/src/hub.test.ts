@@ -121,3 +121,18 @@ it('sends each variant its own join and leave frames, only on the topic of those
   expect(asked.pb.got).toEqual([{ frame: protobufCodec.joinLeavePush('c', 'join', info), binary: true }]);
   expect(silent.got).toEqual([]);
 });
+
+it('puts a positioned subscriber of a channel with no publications yet into the shared fan-out at once', async () => {
+  // Join and leave pushes go only to the shared fan-out: a subscriber left catching up on an empty stream got none
+  // of them until the channel's first publication.
+  const topics = new SetTopics();
+  const metrics = new GatewayMetrics({ connections: () => 0, subscriptions: () => 0, channels: () => 0 });
+  const hub = new Hub(broker, topics, pino({ level: 'silent' }), metrics, [centrifugoJson]);
+  let joined = false;
+  const sub: HubSubscriber = { encoding: centrifugoJson, send: () => undefined, join: () => (joined = true), resync: () => undefined };
+  await hub.add('empty', sub);
+  const { epoch, offset } = await broker.history('empty', { limit: 0 });
+  expect(offset).toBe(0);
+  hub.start('empty', sub, { epoch, offset });
+  expect(joined).toBe(true);
+});

@@ -350,8 +350,10 @@ export class Hub {
 
   private joinIfCaughtUp(entry: ChannelEntry, sub: HubSubscriber, pending: Pending): void {
     // Every later publication has an offset above `delivered`; once that is all this subscriber still
-    // needs, the shared fan-out serves it without a double.
-    if (pending.epoch === entry.epoch && entry.delivered > 0 && entry.delivered >= pending.next - 1) this.activate(entry, sub);
+    // needs, the shared fan-out serves it without a double. A stream that was empty when this subscriber read
+    // its position (next 1) needs nothing pub/sub has not yet brought: it joins at once, join/leave pushes too.
+    if (pending.epoch !== entry.epoch) return;
+    if ((entry.delivered > 0 || pending.next === 1) && entry.delivered >= pending.next - 1) this.activate(entry, sub);
   }
 
   private activate(entry: ChannelEntry, sub: HubSubscriber): void {
