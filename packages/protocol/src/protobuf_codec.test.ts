@@ -99,7 +99,8 @@ describe('decoding what the SDK sends', () => {
     const frame = new Uint8Array([...frameOf([...key(1, 0), 1, ...msg(5, [...sub, ...group]), ...str(99, 'later field')]), ...withTagFilter]);
     expect(decodeProtobufFrame(frame)).toEqual([
       { kind: 'command', command: { id: 1, method: 'subscribe', params: { channel: 'a' } } },
-      { kind: 'command', command: { id: 2, method: 'subscribe', params: { channel: 'b' } } },
+      // Fields the JSON variant has names for are read under them, and validate.ts decides for both variants.
+      ...decodeFrame('{"id":2,"subscribe":{"channel":"b","delta":"fossil","tf":{"op":"and","nodes":[{"key":"k","cmp":"eq","val":"v"}]}}}'),
     ]);
   });
 
@@ -258,7 +259,7 @@ describe('the writer', () => {
     for (const n of [1, 127, 128, 300, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53 - 1]) {
       const ours = protobufCodec.reply(1, 'history', { publications: [], epoch: '', offset: n }) as Uint8Array;
       expect(hex(ours)).toBe(hex(sdk.encodeReplies([{ id: 1, history: { offset: n } }])));
-      expect(new PbWriter(1).uint(1, n).finish().length).toBe(1 + varintSize(n));
+      expect(new PbWriter().uint(1, n).finish().length).toBe(1 + varintSize(n));
     }
     expect(hex(protobufCodec.reply(2 ** 32 - 1, 'publish', {}) as Uint8Array)).toBe(hex(sdk.encodeReplies([{ id: 2 ** 32 - 1, publish: {} }])));
   });

@@ -30,8 +30,8 @@ const ClientInfo = { user: 1, client: 2, conn_info: 3, chan_info: 4 } as const;
 export const PROTOBUF_PING_FRAME: Uint8Array = new Uint8Array([0]);
 
 /** One frame holding one Reply written by `body`. */
-function frame(body: (w: PbWriter) => void, capacity?: number): Uint8Array {
-  const w = new PbWriter(capacity);
+function frame(body: (w: PbWriter) => void): Uint8Array {
+  const w = new PbWriter();
   const mark = w.begin(0);
   body(w);
   w.end(mark);
@@ -58,7 +58,7 @@ export function encodeProtobufError(id: number, error: ProtocolError): Uint8Arra
   });
 }
 
-function push(channel: string | undefined, field: number, body: (w: PbWriter) => void, capacity?: number): Uint8Array {
+function push(channel: string | undefined, field: number, body: (w: PbWriter) => void): Uint8Array {
   return frame((w) => {
     const p = w.begin(Reply.push);
     w.string(Push.channel, channel);
@@ -66,12 +66,12 @@ function push(channel: string | undefined, field: number, body: (w: PbWriter) =>
     body(w);
     w.end(m);
     w.end(p);
-  }, capacity);
+  });
 }
 
 // Hot path: built once per publication for all local Protobuf subscribers of the channel.
 export function encodeProtobufPublicationPush(channel: string, pub: StoredPublication): Uint8Array {
-  return push(channel, Push.pub, (w) => writePublication(w, pub), pub.json.length + channel.length + 32);
+  return push(channel, Push.pub, (w) => writePublication(w, pub));
 }
 
 /** A join or leave push from the member's encoded ClientInfo JSON. */

@@ -146,24 +146,27 @@ export class PbReader {
   }
 }
 
-const utf8 = new TextEncoder();
+/**
+ * The buffer every writer builds in. Encoding is synchronous and a writer never starts another, so one suffices; a
+ * frame is copied out of it once, at its exact size.
+ */
+let scratch = Buffer.allocUnsafe(64 * 1024);
 
-/** Builds messages in one growing buffer; a nested message's length is written once its end is known. */
+/** Strings up to this many UTF-16 units are copied without a native call. */
+const SHORT_STRING = 24;
+
+/** Builds messages in one buffer; a nested message's length is written once its end is known. */
 export class PbWriter {
-  private buf: Uint8Array;
+  private buf = scratch;
   private pos = 0;
-
-  constructor(capacity = 256) {
-    this.buf = new Uint8Array(capacity);
-  }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.pos + n) size *= 2;
-    const grown = new Uint8Array(size);
-    grown.set(this.buf.subarray(0, this.pos));
-    this.buf = grown;
+    const grown = Buffer.allocUnsafe(size);
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = scratch = grown;
   }
 
   /** A varint of a non-negative safe integer. */
@@ -211,24 +214,25 @@ export class PbWriter {
     return this;
   }
 
-  bytes(field: number, value: Uint8Array | undefined): this {
-    if (value === undefined || value.length === 0) return this;
-    this.tag(field, WireType.Bytes);
-    this.rawVarint(value.length);
-    this.ensure(value.length);
-    this.buf.set(value, this.pos);
-    this.pos += value.length;
-    return this;
-  }
-
   /** Length prefix and UTF-8 bytes of `text`. */
   private utf8(text: string): void {
+    const n = text.length;
     // At most 3 bytes per UTF-16 unit; the prefix is reserved for that bound and moved back if it came out shorter.
-    const max = text.length * 3;
-    const reserved = varintSize(max);
-    this.ensure(reserved + max);
+    const reserved = varintSize(n * 3);
+    this.ensure(reserved + n * 3);
+    const buf = this.buf;
     const start = this.pos + reserved;
-    const { written } = utf8.encodeInto(text, this.buf.subarray(start, start + max));
+    // Short strings (field names, ids, small numbers) are mostly ASCII and copied unit by unit, which beats a native
+    // call; a longer one, or the first other unit, goes to the UTF-8 encoder.
+    let i = 0;
+    if (n <= SHORT_STRING) {
+      for (; i < n; i++) {
+        const c = text.charCodeAt(i);
+        if (c > 0x7f) break;
+        buf[start + i] = c;
+      }
+    }
+    const written = i === n ? n : buf.write(text, start, 'utf8');
     this.finishLength(start, reserved, written);
   }
 
@@ -264,8 +268,11 @@ export class PbWriter {
     this.pos = at + length;
   }
 
+  /** The bytes written, copied out of the shared buffer. */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.pos);
+    const out = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(out, 0, 0, this.pos);
+    return out;
   }
 }
 
