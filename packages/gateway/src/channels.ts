@@ -26,6 +26,10 @@ export interface NamespaceOptions {
   allow_user_limited_channels: boolean;
   /** Switchboard's own: channels of this namespace are versioned documents. */
   documents: boolean;
+  /** Delta compressions a subscriber may ask for; only "fossil" exists. Needs recovery (history) to be useful. */
+  allowed_delta_types: readonly string[];
+  /** Subscribers may send a publication tags filter (`tf`). */
+  allow_tags_filter: boolean;
 }
 
 export interface ChannelConfig {
@@ -54,6 +58,8 @@ export const defaultNamespaceOptions: Readonly<NamespaceOptions> = Object.freeze
   allow_presence_for_client: false,
   allow_user_limited_channels: false,
   documents: false,
+  allowed_delta_types: Object.freeze([]) as readonly string[],
+  allow_tags_filter: false,
 });
 
 export function defaultChannelConfig(): ChannelConfig {

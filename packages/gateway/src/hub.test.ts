@@ -136,3 +136,39 @@ it('puts a positioned subscriber of a channel with no publications yet into the 
   hub.start('empty', sub, { epoch, offset });
   expect(joined).toBe(true);
 });
+
+it('serves delta and filtered subscribers one by one but encodes each frame once per publication', async () => {
+  const topics = new SetTopics();
+  const json = counted(centrifugoJson);
+  const metrics = new GatewayMetrics({ connections: () => 0, subscriptions: () => 0, channels: () => 0 });
+  const hub = new Hub(broker, topics, pino({ level: 'silent' }), metrics, [json.encoding]);
+  const channel = 'd:x';
+  const got = new Map<string, string[]>();
+  const subscriber = (name: string, extra: Partial<HubSubscriber>): HubSubscriber => {
+    got.set(name, []);
+    return { encoding: json.encoding, send: (frame) => got.get(name)?.push(frame as string), join: () => undefined, resync: () => undefined, ...extra };
+  };
+  const subs = [
+    subscriber('delta1', { delta: true }),
+    subscriber('delta2', { delta: true }),
+    subscriber('a', { filter: (tags) => tags?.kind === 'a' }),
+    subscriber('b', { filter: (tags) => tags?.kind === 'b' }),
+  ];
+  for (const sub of subs) {
+    await hub.add(channel, sub);
+    hub.start(channel, sub);
+  }
+  const opts = { historySize: 0, historyTtlSeconds: 0 };
+  const big = (n: number) => JSON.stringify({ n, text: 'x'.repeat(300) });
+  await broker.publish(channel, encodePublicationBody(big(1), undefined, { kind: 'a' }), opts);
+  await broker.publish(channel, encodePublicationBody(big(2), undefined, { kind: 'b' }), opts);
+  // Per publication: one full (or delta) frame for both delta subscribers, one plain frame for both filtered ones.
+  expect(json.calls()).toBe(4);
+  const first = JSON.parse(got.get('delta1')?.[0] ?? '') as { push: { pub: { data: unknown; delta?: boolean } } };
+  expect(first.push.pub).toEqual({ data: big(1), tags: { kind: 'a' } });
+  const second = JSON.parse(got.get('delta1')?.[1] ?? '') as { push: { pub: { data: unknown; delta?: boolean } } };
+  expect(second.push.pub.delta).toBe(true);
+  expect(got.get('delta2')).toEqual(got.get('delta1'));
+  expect(got.get('a')?.map((f) => (JSON.parse(f) as { push: { pub: { tags: unknown } } }).push.pub.tags)).toEqual([{ kind: 'a' }]);
+  expect(got.get('b')?.map((f) => (JSON.parse(f) as { push: { pub: { tags: unknown } } }).push.pub.tags)).toEqual([{ kind: 'b' }]);
+});

@@ -13,7 +13,7 @@
 //   publications (a failover before the replica caught up) and is reusing their offsets: the channel's
 //   epoch is forked, so every subscriber resyncs and is told it could not recover.
 import { shardOf, type Broker, type JoinLeaveScope, type Publication } from '@switchboard/engine';
-import { jsonCodec, protobufCodec, type ClientCodec, type Frame, type StreamPosition } from '@switchboard/protocol';
+import { fossilDeltaIfSmaller, jsonCodec, protobufCodec, type ClientCodec, type Frame, type StreamPosition, type TagFilter } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'uWebSockets.js';
 import type { GatewayMetrics } from './metrics';
@@ -72,8 +72,15 @@ export interface HubSubscriber {
   readonly socket?: WebSocket<unknown>;
   /** Sends one frame to this subscriber alone (while it is not in the shared fan-out). */
   send(frame: Frame): void;
-  /** Puts the subscriber into the channel's shared fan-out. */
-  join(): void;
+  /**
+   * Puts the subscriber into the channel's fan-out: `shared` false for a direct subscriber (see `direct`), which
+   * takes only join/leave pushes from the shared topics and its publications from the hub one by one.
+   */
+  join(shared: boolean): void;
+  /** Fossil delta negotiated (JSON variant): every publication's data goes out as a JSON string. */
+  readonly delta?: boolean;
+  /** Its publication tags filter, when it sent one. */
+  readonly filter?: TagFilter;
   /** The channel lost continuity for this subscriber: it must resubscribe and recover. */
   resync(): void;
 }
@@ -88,8 +95,18 @@ interface Pending {
   epoch: string;
 }
 
+/** What the hub keeps of a direct subscriber: the publication its client decodes the next delta against. */
+interface Direct {
+  base: Publication | undefined;
+}
+
 interface ChannelEntry {
   subscribers: Set<HubSubscriber>;
+  /** Subscribers with a delta or a tags filter, in the fan-out but served one by one (they cannot share frames). */
+  direct: Map<HubSubscriber, Direct>;
+  /** The channel's previous publication (the base of this one's delta) and its data text, once computed. */
+  prev: Publication | undefined;
+  prevText: string | undefined;
   /** Subscribers not yet in the shared fan-out. */
   pending: Map<HubSubscriber, Pending>;
   /** Resolves once the engine delivers this channel to us. */
@@ -183,6 +200,9 @@ export class Hub {
     if (!entry) {
       entry = {
         subscribers: new Set(),
+        direct: new Map(),
+        prev: undefined,
+        prevText: undefined,
         pending: new Map(),
         ready: this.broker.subscribe([channel]),
         epoch: '',
@@ -240,6 +260,7 @@ export class Hub {
     const entry = this.channels.get(channel);
     if (!entry || !entry.subscribers.delete(sub)) return;
     entry.pending.delete(sub);
+    entry.direct.delete(sub);
     if (entry.subscribers.size > 0) return;
     this.channels.delete(channel);
     this.localChannelListener?.(channel, false);
@@ -308,6 +329,20 @@ export class Hub {
       deliveries += n;
       bytes += n * frame.length;
     }
+    if (entry.direct.size > 0) {
+      const frames = new DirectFrames(channel, entry, pub);
+      for (const [sub, direct] of entry.direct) {
+        const frame = frames.frameFor(sub, direct);
+        if (frame === undefined) continue;
+        sub.send(frame);
+        deliveries++;
+        bytes += frame.length;
+      }
+      entry.prevText = frames.dataTextIfComputed();
+    } else {
+      entry.prevText = undefined;
+    }
+    entry.prev = pub;
     endTimer();
     this.metrics.deliveries.inc(deliveries);
     this.metrics.bytesOut.inc(bytes);
@@ -340,6 +375,16 @@ export class Hub {
 
   /** A publication to one subscriber still catching up, in its own encoding (counted like the shared fan-out). */
   private sendOne(sub: HubSubscriber, channel: string, pub: Publication): void {
+    if (sub.filter && !sub.filter(publicationTags(pub))) return;
+    if (sub.delta) {
+      // Catching up is rare and short: a full publication each, never a delta.
+      const frame = sub.encoding.publication(channel, withTextData(pub, dataText(pub)));
+      if (!isFrame(frame)) throw new Error('a delta encoding excludes no socket');
+      sub.send(frame);
+      this.metrics.deliveries.inc();
+      this.metrics.bytesOut.inc(frame.length);
+      return;
+    }
     const out = sub.encoding.publication(channel, pub);
     if (!isFrame(out) && out.except === sub.socket) return;
     const frame = isFrame(out) ? out : out.frame;
@@ -358,7 +403,9 @@ export class Hub {
 
   private activate(entry: ChannelEntry, sub: HubSubscriber): void {
     entry.pending.delete(sub);
-    sub.join();
+    // Its first publication in the fan-out is full: whatever it got before is not the base the delta is made on.
+    if (sub.delta || sub.filter) entry.direct.set(sub, { base: undefined });
+    sub.join(!(sub.delta || sub.filter));
   }
 
   /**
@@ -381,6 +428,7 @@ export class Hub {
         continue;
       }
       entry.pending.delete(sub);
+      entry.direct.delete(sub);
       this.metrics.resyncs.inc();
       sub.resync();
     }
@@ -435,4 +483,98 @@ export class Hub {
     });
     await Promise.all(checks);
   }
+}
+
+/** A publication's `data` as JSON text (the bytes a delta subscriber's client keeps as its base). */
+function dataText(pub: Publication): string {
+  return JSON.stringify((JSON.parse(pub.json) as { data?: unknown }).data ?? null);
+}
+
+function publicationTags(pub: Publication): Record<string, string> | undefined {
+  // Cheap test first: most publications carry no tags.
+  if (!pub.json.includes('"tags"')) return undefined;
+  return (JSON.parse(pub.json) as { tags?: Record<string, string> }).tags;
+}
+
+/** The publication with its data as a JSON string of `text`, as a client that negotiated delta decodes it. */
+function withTextData(pub: Publication, text: string, delta = false): Publication {
+  const obj = JSON.parse(pub.json) as Record<string, unknown>;
+  obj.data = text;
+  if (delta) obj.delta = true;
+  return { offset: pub.offset, json: JSON.stringify(obj) };
+}
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/**
+ * The frames of one publication for the direct subscribers of its channel. Hot path: each frame (full, delta, or
+ * plain per encoding) is built at most once per publication, whatever the number of subscribers taking it.
+ */
+class DirectFrames {
+  private text: string | undefined;
+  private full: Frame | undefined;
+  private deltaFrame: Frame | null | undefined;
+  private readonly plain = new Map<FanoutEncoding, Frame | FrameExcept>();
+  private tags: Record<string, string> | undefined | null = null;
+
+  constructor(
+    private readonly channel: string,
+    private readonly entry: ChannelEntry,
+    private readonly pub: Publication,
+  ) {}
+
+  /** The frame for this subscriber, undefined when its filter skips the publication. */
+  frameFor(sub: HubSubscriber, direct: Direct): Frame | undefined {
+    if (sub.filter) {
+      if (this.tags === null) this.tags = publicationTags(this.pub);
+      if (!sub.filter(this.tags)) return undefined;
+    }
+    if (!sub.delta) {
+      let out = this.plain.get(sub.encoding);
+      if (out === undefined) {
+        out = sub.encoding.publication(this.channel, this.pub);
+        this.plain.set(sub.encoding, out);
+      }
+      if (isFrame(out)) return out;
+      return out.except === sub.socket ? undefined : out.frame;
+    }
+    const delta = direct.base !== undefined && direct.base === this.entry.prev ? this.delta(sub.encoding) : null;
+    direct.base = this.pub;
+    return delta ?? this.fullFrame(sub.encoding);
+  }
+
+  dataTextIfComputed(): string | undefined {
+    return this.text;
+  }
+
+  private dataText(): string {
+    if (this.text === undefined) this.text = dataText(this.pub);
+    return this.text;
+  }
+
+  private fullFrame(encoding: FanoutEncoding): Frame {
+    if (this.full === undefined) this.full = plainFrame(encoding.publication(this.channel, withTextData(this.pub, this.dataText())));
+    return this.full;
+  }
+
+  /** The fossil delta against the channel's previous publication, null when it would not be smaller. */
+  private delta(encoding: FanoutEncoding): Frame | null {
+    if (this.deltaFrame !== undefined) return this.deltaFrame;
+    const prev = this.entry.prev;
+    if (prev === undefined) return (this.deltaFrame = null);
+    const prevText = this.entry.prevText ?? dataText(prev);
+    const delta = fossilDeltaIfSmaller(utf8.encode(prevText), utf8.encode(this.dataText()));
+    if (delta === null) return (this.deltaFrame = null);
+    // The client reads the delta back as UTF-8 text: a delta that would not survive that goes out full instead.
+    const text = utf8Decoder.decode(delta);
+    if (utf8.encode(text).length !== delta.length) return (this.deltaFrame = null);
+    this.deltaFrame = plainFrame(encoding.publication(this.channel, withTextData(this.pub, text, true)));
+    return this.deltaFrame;
+  }
+}
+
+function plainFrame(out: Frame | FrameExcept): Frame {
+  if (!isFrame(out)) throw new Error('a delta encoding excludes no socket');
+  return out;
 }

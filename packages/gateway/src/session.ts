@@ -1,6 +1,6 @@
 // One client connection: decodes its frames, runs its commands in order, holds its subscriptions. The protocol
 // variant (JSON or Protobuf) is its encoding's codec: the session itself never sees a wire format.
-import { DisconnectCode, ErrorCode, protocolError, UnsubscribeCode } from '@switchboard/protocol';
+import { compileTagFilter, DisconnectCode, ErrorCode, protocolError, UnsubscribeCode } from '@switchboard/protocol';
 import type {
   ClientCodec,
   ClientInfo,
@@ -16,6 +16,7 @@ import type {
   SubscribeHint,
   SubscribePush,
   SubscribeResult,
+  TagFilter,
 } from '@switchboard/protocol';
 import type { Publication } from '@switchboard/engine';
 import { nanoid } from 'nanoid';
@@ -67,6 +68,10 @@ class Subscription implements HubSubscriber {
     readonly pushJoinLeave: boolean,
     /** This client's ClientInfo on the channel, encoded; kept only where presence or join/leave needs it. */
     readonly info: string,
+    /** Fossil delta negotiated. */
+    readonly delta: boolean,
+    /** Its publication tags filter (`tf`). */
+    readonly filter: TagFilter | undefined,
   ) {}
 
   get encoding(): CentrifugoEncoding {
@@ -81,9 +86,9 @@ class Subscription implements HubSubscriber {
     this.session.sendFrame(frame);
   }
 
-  join(): void {
+  join(shared: boolean): void {
     this.joined = true;
-    this.session.joinTopics(this);
+    this.session.joinTopics(this, shared);
   }
 
   resync(): void {
@@ -397,11 +402,31 @@ export class ClientSession {
       refuse(ErrorCode.PermissionDenied);
     }
     if (this.closed || this.subs.has(channel)) refuse(ErrorCode.AlreadySubscribed);
-    const opened = await this.openSubscription(channel, ns, req, expiresAt, false, chanInfo);
+    const opened = await this.openSubscription(channel, ns, req, expiresAt, false, chanInfo, this.streamOptions(ns, req));
     if (!opened) return undefined;
     this.transport.send(this.reply(cmd, opened.result));
     this.startSubscription(opened.sub, opened.position);
     return undefined;
+  }
+
+  /**
+   * Delta and tags filter of a client subscribe, as Centrifugo negotiates them: an unknown delta type, a filter the
+   * namespace does not allow or that does not compile, and both together are refused (107); a delta the namespace
+   * does not offer is simply not negotiated. Delta is served to the JSON variant only.
+   */
+  private streamOptions(ns: NamespaceOptions, req: CommandOf<'subscribe'>['params']): { delta: boolean; filter: TagFilter | undefined } {
+    let filter: TagFilter | undefined;
+    if (req.tf !== undefined && req.tf !== null) {
+      if (!ns.allow_tags_filter) refuse(ErrorCode.BadRequest, 'tags filter is not allowed in this namespace (allow_tags_filter)');
+      const compiled = compileTagFilter(req.tf);
+      if (!compiled.ok) refuse(ErrorCode.BadRequest, compiled.error);
+      filter = compiled.filter;
+    }
+    const asked = req.delta !== undefined && req.delta !== '';
+    if (asked && req.delta !== 'fossil') refuse(ErrorCode.BadRequest, `unknown delta type ${JSON.stringify(req.delta)}; the only one is "fossil"`);
+    if (asked && filter) refuse(ErrorCode.BadRequest, 'delta and tags filter cannot be used together');
+    const delta = asked && ns.allowed_delta_types.includes('fossil') && this.codec.name === 'json';
+    return { delta, filter };
   }
 
   /** After the reply holding the subscribe result: publications flow, and others hear of the join. */
@@ -429,11 +454,12 @@ export class ClientSession {
     expiresAt: number,
     serverSide: boolean,
     chanInfo: Json | undefined,
+    stream: { delta: boolean; filter: TagFilter | undefined } = { delta: false, filter: undefined },
   ): Promise<OpenedSubscription | undefined> {
     const pushJoinLeave = ns.join_leave && (ns.force_push_join_leave || req.join_leave === true);
     // Idle connections are the common case: keep no per-subscription string the namespace does not use.
     const info = ns.presence || ns.join_leave ? JSON.stringify(this.clientInfo(chanInfo)) : '';
-    const sub = new Subscription(this, channel, ns, serverSide, expiresAt, pushJoinLeave, info);
+    const sub = new Subscription(this, channel, ns, serverSide, expiresAt, pushJoinLeave, info, stream.delta, stream.filter);
     this.subs.set(channel, sub);
     let outcome;
     try {
@@ -456,9 +482,10 @@ export class ClientSession {
       if (recoverable) result.recoverable = true;
       if (recovering) {
         Object.assign(result, { was_recovering: true, recovered });
-        if (recovered) result.publications = position.publications;
+        if (recovered) result.publications = recoveredFor(sub, position.publications);
       }
     }
+    if (sub.delta) result.delta = true;
     return {
       sub,
       result,
@@ -539,9 +566,9 @@ export class ClientSession {
     if (!this.closed) this.transport.send(frame);
   }
 
-  joinTopics(sub: Subscription): void {
+  joinTopics(sub: Subscription, shared: boolean): void {
     if (this.closed) return;
-    this.transport.join(this.encoding.topic(sub.channel));
+    if (shared) this.transport.join(this.encoding.topic(sub.channel));
     if (sub.pushJoinLeave) this.transport.join(this.encoding.joinLeaveTopic(sub.channel));
   }
 
@@ -644,4 +671,21 @@ export class ClientSession {
       }
     }
   }
+}
+
+/** Recovered publications as this subscription takes them: filtered by its tags filter, full with delta. */
+function recoveredFor(sub: Subscription, pubs: Publication[]): Publication[] {
+  if (!sub.delta && !sub.filter) return pubs;
+  const out: Publication[] = [];
+  for (const pub of pubs) {
+    const obj = JSON.parse(pub.json) as { data?: unknown; tags?: Record<string, string> };
+    if (sub.filter && !sub.filter(obj.tags)) continue;
+    if (sub.delta) {
+      obj.data = JSON.stringify(obj.data ?? null);
+      out.push({ offset: pub.offset, json: JSON.stringify(obj) });
+    } else {
+      out.push(pub);
+    }
+  }
+  return out;
 }

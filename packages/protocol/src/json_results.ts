@@ -30,6 +30,7 @@ export function encodeSubscribeResult(r: SubscribeResult): string {
       if (r.publications) fields.push(`"publications":[${r.publications.map((p) => p.json).join(',')}]`);
     }
   }
+  if (r.delta) fields.push('"delta":true');
   return `{${fields.join(',')}}`;
 }
 

@@ -40,6 +40,10 @@ export interface SubscribeRequest {
   recoverable?: boolean;
   join_leave?: boolean;
   flag?: number;
+  /** Delta compression asked for (`"fossil"`). */
+  delta?: string;
+  /** Publication tags filter (a FilterNode), compiled by compileTagFilter. */
+  tf?: Json;
 }
 
 export interface ChannelRequest {
@@ -115,6 +119,8 @@ export interface SubscribeResult {
   recovered?: boolean;
   /** The missed publications of a successful recovery. */
   publications?: StoredPublication[];
+  /** Delta compression was negotiated: every publication's data is a JSON string, fossil deltas marked `delta`. */
+  delta?: boolean;
 }
 
 export interface ConnectResult {

@@ -97,6 +97,8 @@ const validators: { [M in Method]: (o: Obj) => Requests[M] } = {
       recoverable: bool(o, 'recoverable'),
       join_leave: bool(o, 'join_leave'),
       flag: uint(o, 'flag'),
+      delta: str(o, 'delta', false),
+      tf: json(o, 'tf'),
     });
   },
   unsubscribe: (o) => ({ channel: nonEmpty(o, 'channel') }),

@@ -209,6 +209,15 @@ function isBooleanOption(key: keyof NamespaceOptions): key is BooleanOption {
   return typeof defaultNamespaceOptions[key] === 'boolean';
 }
 
+/** Centrifugo's `allowed_delta_types`: a list whose only possible entry is "fossil". */
+function deltaTypes(value: unknown, label: string): string[] {
+  if (!Array.isArray(value)) throw new ConfigError(`${label} must be a list, e.g. ["fossil"]`);
+  for (const t of value) {
+    if (t !== 'fossil') throw new ConfigError(`${label}: unknown delta type ${JSON.stringify(t)}; the only one is "fossil"`);
+  }
+  return [...new Set(value as string[])];
+}
+
 /** One namespace's options over the defaults; the option names are those of NamespaceOptions (Centrifugo's). */
 function namespaceOptions(section: Mapping, path: string, key: string, unknownKeys: string[]): NamespaceOptions {
   const options: NamespaceOptions = { ...defaultNamespaceOptions };
@@ -220,6 +229,7 @@ function namespaceOptions(section: Mapping, path: string, key: string, unknownKe
     if (value == null) continue;
     const label = `${path}: ${key}.${name}`;
     if (isBooleanOption(name)) options[name] = expectBoolean(value, label);
+    else if (name === 'allowed_delta_types') options.allowed_delta_types = deltaTypes(value, label);
     else if (name === 'history_ttl') options.history_ttl = parseSeconds(value, label, { wholeSeconds: true });
     else options[name as NumberOption] = expectNonNegativeInteger(value, label);
   }

@@ -303,6 +303,18 @@ channel:
     expect(config.apiKey).toBeUndefined();
   });
 
+  it('reads allowed_delta_types and allow_tags_filter, and refuses a delta type other than fossil', () => {
+    const path = file('json', JSON.stringify({ channel: { namespaces: [{ name: 'd', allowed_delta_types: ['fossil'], allow_tags_filter: true }] } }));
+    const options = configOf(['--config', path, '--insecure']).channels.namespaces.d;
+    expect(options.allowed_delta_types).toEqual(['fossil']);
+    expect(options.allow_tags_filter).toBe(true);
+    expect(configOf(['--insecure']).channels.without_namespace.allowed_delta_types).toEqual([]);
+    const bad = file('json', JSON.stringify({ channel: { namespaces: [{ name: 'd', allowed_delta_types: ['xdelta'] }] } }));
+    expect(configError(['--config', bad, '--insecure'])).toContain('unknown delta type "xdelta"');
+    const notList = file('json', JSON.stringify({ channel: { namespaces: [{ name: 'd', allowed_delta_types: 'fossil' }] } }));
+    expect(configError(['--config', notList, '--insecure'])).toContain('must be a list');
+  });
+
   it('names every unknown key in one warning and carries on', () => {
     const path = file(
       'yaml',
