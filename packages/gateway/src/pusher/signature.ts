@@ -153,6 +153,12 @@ function apiUnauthorized(message: string): ApiAuthResult {
  * Splits a raw query string into lower-cased keys and decoded values (form encoding: '+' is a space), refusing a
  * key given twice: the handler and the signature must read the same value, whichever copy each would pick.
  */
+/** Form-decodes one query component; most hold neither '%' nor '+' and are returned as they are (the hot path). */
+function unescapeQuery(text: string): string {
+  if (text.indexOf('%') === -1 && text.indexOf('+') === -1) return text;
+  return decodeURIComponent(text.replaceAll('+', ' '));
+}
+
 function parseQuery(query: string): Map<string, string> | string {
   const params = new Map<string, string>();
   if (query === '') return params;
@@ -166,8 +172,8 @@ function parseQuery(query: string): Map<string, string> | string {
     let key: string;
     let value: string;
     try {
-      key = decodeURIComponent(rawKey.replaceAll('+', ' ')).toLowerCase();
-      value = decodeURIComponent(rawValue.replaceAll('+', ' '));
+      key = unescapeQuery(rawKey).toLowerCase();
+      value = unescapeQuery(rawValue);
     } catch {
       return 'query string holds a malformed %-escape';
     }
