@@ -85,7 +85,7 @@ async function rawCounter(url: string, channel: string, delta: boolean): Promise
   return { bytes: () => bytes, frames: () => frames };
 }
 
-test('the SDK decodes 100 delta-compressed publications, across a gateway restart and recoveries on both gateways', async () => {
+test('the SDK, JSON and Protobuf builds, decodes 100 delta-compressed publications, across a gateway restart and recoveries', async () => {
   const channel = 'd:doc';
   const sw = await TcpSwitch.start(gateways[0].port);
   cleanups.push(() => sw.close());
@@ -96,7 +96,17 @@ test('the SDK decodes 100 delta-compressed publications, across a gateway restar
   const subscribed: { wasRecovering: boolean; recovered: boolean }[] = [];
   sub.on('subscribed', (ctx) => subscribed.push({ wasRecovering: ctx.wasRecovering, recovered: ctx.recovered }));
   sub.subscribe();
-  await waitFor(() => subscribed.length === 1);
+  // The Protobuf build on the same path: deltas as bytes, against the same base.
+  const pb = new ProtobufCentrifuge(sw.wsUrl, { websocket: WebSocket, token: await hmacToken(SECRET, { sub: 'u' }), minReconnectDelay: 50, maxReconnectDelay: 300 });
+  cleanups.push(() => pb.disconnect());
+  pb.connect();
+  const pbSub = pb.newSubscription(channel, { delta: 'fossil' });
+  const gotPb: unknown[] = [];
+  pbSub.on('publication', (ctx) => gotPb.push(JSON.parse(new TextDecoder().decode(ctx.data as Uint8Array))));
+  let pbSubscribed = 0;
+  pbSub.on('subscribed', () => pbSubscribed++);
+  pbSub.subscribe();
+  await waitFor(() => subscribed.length === 1 && pbSubscribed === 1);
   const withDelta = await rawCounter(gateways[0].wsUrl, channel, true);
   const without = await rawCounter(gateways[0].wsUrl, channel, false);
 
@@ -126,11 +136,17 @@ test('the SDK decodes 100 delta-compressed publications, across a gateway restar
   sw.setTarget(gateways[0].port);
   sw.cutAll();
   for (let n = 70; n < 80; n++) await send(n);
-  await waitFor(() => subscribed.length === 3, { timeoutMs: 10_000 });
+  await waitFor(() => subscribed.length === 3 && pbSubscribed === 3, { timeoutMs: 10_000 });
   expect(subscribed[2]).toEqual({ wasRecovering: true, recovered: true });
   for (let n = 80; n < 100; n++) await send(n);
-  await waitFor(() => got.length === 100, { timeoutMs: 10_000 });
+  await waitFor(() => got.length === 100 && gotPb.length === 100, { timeoutMs: 10_000, message: `JSON ${got.length}, Protobuf ${gotPb.length}` });
   expect(got).toEqual(sent);
+  expect(gotPb).toEqual(sent);
+  const pbStats = pbSub.deltaStats();
+  console.log(`after 100 publications: JSON SDK deltaStats ${JSON.stringify(sub.deltaStats())}, Protobuf ${JSON.stringify(pbStats)}`);
+  expect(pbStats.numPublications).toBe(100);
+  expect(pbStats.numFullPayloads).toBeLessThanOrEqual(45);
+  expect(pbStats.numDeltaPayloads).toBe(100 - pbStats.numFullPayloads);
   const after = sub.deltaStats();
   expect(after.numPublications).toBe(100);
   // Recovered publications and the first one after a resubscribe go out full; every other one as a delta.

@@ -26,6 +26,10 @@ function counted(encoding: FanoutEncoding): { encoding: FanoutEncoding; calls: (
         calls++;
         return encoding.publication(channel, pub);
       },
+      deltaPublication: (channel, pub, text, delta) => {
+        calls++;
+        return encoding.deltaPublication?.(channel, pub, text, delta);
+      },
     },
     calls: () => calls,
   };

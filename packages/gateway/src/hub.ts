@@ -35,6 +35,8 @@ export interface FanoutEncoding {
   joinLeave?(channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope): Frame | FrameExcept | undefined;
   /** Where join/leave frames go when only some subscribers take them (Centrifugo's `join_leave` on subscribe). */
   joinLeaveTopic?(channel: string): string;
+  /** For subscribers that negotiated delta: see ClientCodec.deltaPublicationPush. Without it, no delta. */
+  deltaPublication?(channel: string, pub: Publication, dataText: string, delta?: Uint8Array): Frame | undefined;
 }
 
 /** A frame for every subscriber of the topic but one local socket (its sender, who must not get it back). */
@@ -55,6 +57,7 @@ function centrifugoEncoding(codec: ClientCodec, topic: (channel: string) => stri
     topic,
     joinLeaveTopic: joinLeave,
     publication: (channel, pub) => codec.publicationPush(channel, pub),
+    deltaPublication: (channel, pub, dataText, delta) => codec.deltaPublicationPush(channel, pub, dataText, delta),
     // Centrifugo announces connections: a user's join or leave without one is not for its clients.
     joinLeave: (channel, kind, info, scope) => (scope === 'user-only' ? undefined : codec.joinLeavePush(channel, kind, info)),
   };
@@ -77,7 +80,7 @@ export interface HubSubscriber {
    * takes only join/leave pushes from the shared topics and its publications from the hub one by one.
    */
   join(shared: boolean): void;
-  /** Fossil delta negotiated (JSON variant): every publication's data goes out as a JSON string. */
+  /** Fossil delta negotiated (its encoding has deltaPublication): full publications carry their data as JSON text. */
   readonly delta?: boolean;
   /** Its publication tags filter, when it sent one. */
   readonly filter?: TagFilter;
@@ -378,8 +381,7 @@ export class Hub {
     if (sub.filter && !sub.filter(publicationTags(pub))) return;
     if (sub.delta) {
       // Catching up is rare and short: a full publication each, never a delta.
-      const frame = sub.encoding.publication(channel, withTextData(pub, dataText(pub)));
-      if (!isFrame(frame)) throw new Error('a delta encoding excludes no socket');
+      const frame = fullFrame(sub.encoding, channel, pub, dataText(pub));
       sub.send(frame);
       this.metrics.deliveries.inc();
       this.metrics.bytesOut.inc(frame.length);
@@ -496,25 +498,17 @@ function publicationTags(pub: Publication): Record<string, string> | undefined {
   return (JSON.parse(pub.json) as { tags?: Record<string, string> }).tags;
 }
 
-/** The publication with its data as a JSON string of `text`, as a client that negotiated delta decodes it. */
-function withTextData(pub: Publication, text: string, delta = false): Publication {
-  const obj = JSON.parse(pub.json) as Record<string, unknown>;
-  obj.data = text;
-  if (delta) obj.delta = true;
-  return { offset: pub.offset, json: JSON.stringify(obj) };
-}
-
-const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder();
-
 /**
- * The frames of one publication for the direct subscribers of its channel. Hot path: each frame (full, delta, or
- * plain per encoding) is built at most once per publication, whatever the number of subscribers taking it.
+ * The frames of one publication for the direct subscribers of its channel. Hot path: the delta is computed once, and
+ * each frame (full or delta per encoding, plain per encoding) is built at most once per publication, whatever the
+ * number of subscribers taking it.
  */
 class DirectFrames {
   private text: string | undefined;
-  private full: Frame | undefined;
-  private deltaFrame: Frame | null | undefined;
+  /** The fossil delta against the channel's previous publication; null when none or not smaller. */
+  private deltaBytes: Uint8Array | null | undefined;
+  private readonly full = new Map<FanoutEncoding, Frame>();
+  private readonly deltas = new Map<FanoutEncoding, Frame | undefined>();
   private readonly plain = new Map<FanoutEncoding, Frame | FrameExcept>();
   private tags: Record<string, string> | undefined | null = null;
 
@@ -539,7 +533,7 @@ class DirectFrames {
       if (isFrame(out)) return out;
       return out.except === sub.socket ? undefined : out.frame;
     }
-    const delta = direct.base !== undefined && direct.base === this.entry.prev ? this.delta(sub.encoding) : null;
+    const delta = direct.base !== undefined && direct.base === this.entry.prev ? this.deltaFrame(sub.encoding) : undefined;
     direct.base = this.pub;
     return delta ?? this.fullFrame(sub.encoding);
   }
@@ -554,27 +548,32 @@ class DirectFrames {
   }
 
   private fullFrame(encoding: FanoutEncoding): Frame {
-    if (this.full === undefined) this.full = plainFrame(encoding.publication(this.channel, withTextData(this.pub, this.dataText())));
-    return this.full;
+    let frame = this.full.get(encoding);
+    if (frame === undefined) {
+      frame = fullFrame(encoding, this.channel, this.pub, this.dataText());
+      this.full.set(encoding, frame);
+    }
+    return frame;
   }
 
-  /** The fossil delta against the channel's previous publication, null when it would not be smaller. */
-  private delta(encoding: FanoutEncoding): Frame | null {
-    if (this.deltaFrame !== undefined) return this.deltaFrame;
-    const prev = this.entry.prev;
-    if (prev === undefined) return (this.deltaFrame = null);
-    const prevText = this.entry.prevText ?? dataText(prev);
-    const delta = fossilDeltaIfSmaller(utf8.encode(prevText), utf8.encode(this.dataText()));
-    if (delta === null) return (this.deltaFrame = null);
-    // The client reads the delta back as UTF-8 text: a delta that would not survive that goes out full instead.
-    const text = utf8Decoder.decode(delta);
-    if (utf8.encode(text).length !== delta.length) return (this.deltaFrame = null);
-    this.deltaFrame = plainFrame(encoding.publication(this.channel, withTextData(this.pub, text, true)));
-    return this.deltaFrame;
+  private deltaFrame(encoding: FanoutEncoding): Frame | undefined {
+    if (this.deltas.has(encoding)) return this.deltas.get(encoding);
+    if (this.deltaBytes === undefined) {
+      const prev = this.entry.prev;
+      const prevText = prev === undefined ? undefined : (this.entry.prevText ?? dataText(prev));
+      this.deltaBytes = prevText === undefined ? null : fossilDeltaIfSmaller(utf8.encode(prevText), utf8.encode(this.dataText()));
+    }
+    const frame = this.deltaBytes === null ? undefined : encoding.deltaPublication?.(this.channel, this.pub, this.dataText(), this.deltaBytes);
+    this.deltas.set(encoding, frame);
+    return frame;
   }
 }
 
-function plainFrame(out: Frame | FrameExcept): Frame {
-  if (!isFrame(out)) throw new Error('a delta encoding excludes no socket');
-  return out;
+/** A full publication for a delta subscriber: its data as JSON text, the base of the next delta. */
+function fullFrame(encoding: FanoutEncoding, channel: string, pub: Publication, text: string): Frame {
+  const frame = encoding.deltaPublication?.(channel, pub, text);
+  if (frame === undefined) throw new Error('a delta subscriber on an encoding without deltaPublication');
+  return frame;
 }
+
+const utf8 = new TextEncoder();

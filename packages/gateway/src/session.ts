@@ -412,7 +412,7 @@ export class ClientSession {
   /**
    * Delta and tags filter of a client subscribe, as Centrifugo negotiates them: an unknown delta type, a filter the
    * namespace does not allow or that does not compile, and both together are refused (107); a delta the namespace
-   * does not offer is simply not negotiated. Delta is served to the JSON variant only.
+   * does not offer is simply not negotiated.
    */
   private streamOptions(ns: NamespaceOptions, req: CommandOf<'subscribe'>['params']): { delta: boolean; filter: TagFilter | undefined } {
     let filter: TagFilter | undefined;
@@ -425,7 +425,7 @@ export class ClientSession {
     const asked = req.delta !== undefined && req.delta !== '';
     if (asked && req.delta !== 'fossil') refuse(ErrorCode.BadRequest, `unknown delta type ${JSON.stringify(req.delta)}; the only one is "fossil"`);
     if (asked && filter) refuse(ErrorCode.BadRequest, 'delta and tags filter cannot be used together');
-    const delta = asked && ns.allowed_delta_types.includes('fossil') && this.codec.name === 'json';
+    const delta = asked && ns.allowed_delta_types.includes('fossil');
     return { delta, filter };
   }
 
@@ -673,14 +673,18 @@ export class ClientSession {
   }
 }
 
-/** Recovered publications as this subscription takes them: filtered by its tags filter, full with delta. */
+/**
+ * Recovered publications as this subscription takes them: filtered by its tags filter; with delta, full and, in the
+ * JSON variant, with their data as a JSON string (Protobuf carries data as bytes either way).
+ */
 function recoveredFor(sub: Subscription, pubs: Publication[]): Publication[] {
-  if (!sub.delta && !sub.filter) return pubs;
+  const asText = sub.delta && sub.encoding.codec.name === 'json';
+  if (!asText && !sub.filter) return pubs;
   const out: Publication[] = [];
   for (const pub of pubs) {
     const obj = JSON.parse(pub.json) as { data?: unknown; tags?: Record<string, string> };
     if (sub.filter && !sub.filter(obj.tags)) continue;
-    if (sub.delta) {
+    if (asText) {
       obj.data = JSON.stringify(obj.data ?? null);
       out.push({ offset: pub.offset, json: JSON.stringify(obj) });
     } else {

@@ -19,6 +19,7 @@ import {
   encodeProtobufError,
   encodeProtobufJoinLeavePush,
   encodeProtobufMessagePush,
+  encodeProtobufPublicationPushWithData,
   encodeProtobufPublicationPush,
   encodeProtobufReply,
   encodeProtobufSubscribePush,
@@ -41,6 +42,12 @@ export interface ClientCodec {
   reply<M extends ReplyMethod>(id: number, method: M, result: Results[M]): Frame;
   error(id: number, error: ProtocolError): Frame;
   publicationPush(channel: string, pub: StoredPublication): Frame;
+  /**
+   * A publication push for a subscriber that negotiated delta: its data is `dataText` (the publication's data as
+   * JSON text, the base of the next delta), or the fossil `delta` against the previous one's. Undefined when this
+   * variant cannot carry that delta (JSON carries it as text: a delta that is not valid UTF-8 must go out full).
+   */
+  deltaPublicationPush(channel: string, pub: StoredPublication, dataText: string, delta?: Uint8Array): Frame | undefined;
   /** `infoJson`: the member's encoded ClientInfo. */
   joinLeavePush(channel: string, kind: 'join' | 'leave', infoJson: string): Frame;
   subscribePush(channel: string, push: SubscribePush): Frame;
@@ -52,6 +59,7 @@ export interface ClientCodec {
 
 // Like Buffer#toString: a byte order mark stays in the text (and makes it invalid JSON), bad UTF-8 becomes U+FFFD.
 const text = new TextDecoder('utf-8', { ignoreBOM: true });
+const utf8 = new TextEncoder();
 
 export const jsonCodec: ClientCodec = {
   name: 'json',
@@ -64,6 +72,18 @@ export const jsonCodec: ClientCodec = {
   },
   error: encodeError,
   publicationPush: (channel, pub) => encodePublicationPush(channel, pub.json),
+  deltaPublicationPush: (channel, pub, dataText, delta) => {
+    const obj = JSON.parse(pub.json) as Record<string, unknown>;
+    if (delta) {
+      const deltaText = text.decode(delta);
+      if (utf8.encode(deltaText).length !== delta.length) return undefined;
+      obj.data = deltaText;
+      obj.delta = true;
+    } else {
+      obj.data = dataText;
+    }
+    return encodePublicationPush(channel, JSON.stringify(obj));
+  },
   joinLeavePush: encodeJoinLeavePush,
   subscribePush: (channel, push) => encodePush(channel, 'subscribe', push),
   unsubscribePush: (channel, push) => encodePush(channel, 'unsubscribe', push),
@@ -79,6 +99,8 @@ export const protobufCodec: ClientCodec = {
   reply: encodeProtobufReply,
   error: encodeProtobufError,
   publicationPush: encodeProtobufPublicationPush,
+  deltaPublicationPush: (channel, pub, dataText, delta) =>
+    encodeProtobufPublicationPushWithData(channel, pub, delta ?? utf8.encode(dataText), delta !== undefined),
   joinLeavePush: encodeProtobufJoinLeavePush,
   subscribePush: encodeProtobufSubscribePush,
   unsubscribePush: encodeProtobufUnsubscribePush,

@@ -23,7 +23,7 @@ const resultField: { readonly [M in ReplyMethod]: number } = {
   sub_refresh: 15,
 };
 const Push = { channel: 2, pub: 4, join: 5, leave: 6, unsubscribe: 7, message: 8, subscribe: 9, disconnect: 11 } as const;
-const Publication = { data: 4, info: 5, offset: 6, tags: 7 } as const;
+const Publication = { data: 4, info: 5, offset: 6, tags: 7, delta: 8 } as const;
 const ClientInfo = { user: 1, client: 2, conn_info: 3, chan_info: 4 } as const;
 
 /** The server's ping: an empty Reply (length 0). */
@@ -72,6 +72,11 @@ function push(channel: string | undefined, field: number, body: (w: PbWriter) =>
 // Hot path: built once per publication for all local Protobuf subscribers of the channel.
 export function encodeProtobufPublicationPush(channel: string, pub: StoredPublication): Uint8Array {
   return push(channel, Push.pub, (w) => writePublication(w, pub));
+}
+
+/** A publication push whose data is `data` as is, marked as a fossil delta when `delta` (delta compression). */
+export function encodeProtobufPublicationPushWithData(channel: string, pub: StoredPublication, data: Uint8Array, delta: boolean): Uint8Array {
+  return push(channel, Push.pub, (w) => writePublication(w, pub, undefined, { data, delta }));
 }
 
 /** A join or leave push from the member's encoded ClientInfo JSON. */
@@ -147,7 +152,7 @@ const results: { readonly [M in ReplyMethod]: (w: PbWriter, r: Results[M]) => vo
 function writeSubscribeResult(w: PbWriter, r: SubscribeResult): void {
   w.bool(1, r.expires).uint(2, r.ttl).bool(3, r.recoverable).string(6, r.epoch);
   for (const pub of r.publications ?? []) writePublication(w, pub, 7);
-  w.bool(8, r.recovered).uint(9, r.offset).bool(10, r.positioned).bool(12, r.was_recovering);
+  w.bool(8, r.recovered).uint(9, r.offset).bool(10, r.positioned).bool(12, r.was_recovering).bool(13, r.delta);
 }
 
 /**
@@ -155,7 +160,7 @@ function writeSubscribeResult(w: PbWriter, r: SubscribeResult): void {
  * `info` as a ClientInfo, `tags` as the map. With `field`, as that field of the enclosing message; without, the
  * fields alone (inside a push's `pub`, already begun).
  */
-function writePublication(w: PbWriter, pub: StoredPublication, field?: number): void {
+function writePublication(w: PbWriter, pub: StoredPublication, field?: number, dataOverride?: { data: Uint8Array; delta: boolean }): void {
   const { json } = pub;
   let data: string | undefined;
   let info: string | undefined;
@@ -166,7 +171,8 @@ function writePublication(w: PbWriter, pub: StoredPublication, field?: number): 
     else if (key === 'tags') tags = json.slice(start, end);
   });
   const mark = field === undefined ? -1 : w.begin(field);
-  w.string(Publication.data, data);
+  if (dataOverride) w.bytes(Publication.data, dataOverride.data);
+  else w.string(Publication.data, data);
   if (info !== undefined) writeClientInfo(w, Publication.info, info);
   w.uint(Publication.offset, pub.offset);
   if (tags !== undefined) {
@@ -176,6 +182,7 @@ function writePublication(w: PbWriter, pub: StoredPublication, field?: number): 
       w.end(entry);
     }
   }
+  if (dataOverride?.delta) w.bool(Publication.delta, true);
   if (mark >= 0) w.end(mark);
 }
 

@@ -214,6 +214,16 @@ export class PbWriter {
     return this;
   }
 
+  /** A bytes field holding `data` as is (a fossil delta, which need not be UTF-8). */
+  bytes(field: number, data: Uint8Array): this {
+    this.tag(field, WireType.Bytes);
+    this.rawVarint(data.length);
+    this.ensure(data.length);
+    this.buf.set(data, this.pos);
+    this.pos += data.length;
+    return this;
+  }
+
   /** Length prefix and UTF-8 bytes of `text`. */
   private utf8(text: string): void {
     const n = text.length;
