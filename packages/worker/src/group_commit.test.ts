@@ -259,7 +259,8 @@ describe('group commit (worker)', () => {
     }
     await redis.xadd(stream, '*', 'junk', '1');
     const w = cleanups.add(
-      await startWorker({ redis: [privateRedis.server.url], prefix, partitions: 1, logger: testLogger(), nodeId: 'w', leaseMs: 1000, batchSize: 100 }),
+      // The junk entry is retried after retryDelayMs: long enough here that the counts below see its first attempt only.
+      await startWorker({ redis: [privateRedis.server.url], prefix, partitions: 1, logger: testLogger(), nodeId: 'w', leaseMs: 1000, batchSize: 100, retryDelayMs: 60_000 }),
       (x) => x.stop(),
     );
     await eventually(() => replies.length === n, 'every reply');

@@ -31,6 +31,8 @@ export interface WorkerOptions {
   waitReplicas?: number;
   /** How long a commit waits for them before it is retried; default 1000 ms. */
   waitTimeoutMs?: number;
+  /** Delay before a failed request is tried again; default a tenth of the lease, at most 250 ms. */
+  retryDelayMs?: number;
 }
 
 export interface ResolvedWorkerOptions {
@@ -80,6 +82,6 @@ export function resolveWorkerOptions(o: WorkerOptions): ResolvedWorkerOptions {
     waitReplicas: o.waitReplicas === undefined || o.waitReplicas === 0 ? 0 : positiveInt('waitReplicas', o.waitReplicas),
     waitTimeoutMs: positiveInt('waitTimeoutMs', o.waitTimeoutMs ?? 1000),
     blockMs: Math.min(1000, Math.floor(leaseMs / 4)),
-    retryDelayMs: Math.min(250, Math.floor(leaseMs / 10)),
+    retryDelayMs: o.retryDelayMs === undefined ? Math.min(250, Math.floor(leaseMs / 10)) : positiveInt('retryDelayMs', o.retryDelayMs),
   };
 }
