@@ -9,6 +9,11 @@ describe('decodeFrame', () => {
     expect(second.kind === 'command' && second.command).toEqual({ id: 2, method: 'subscribe', params: { channel: 'a' } });
   });
 
+  it('accepts the zero values of map subscription fields (what the Protobuf encoding and older SDKs mean by unset)', () => {
+    const [item] = decodeFrame('{"id":1,"subscribe":{"channel":"a","type":0,"phase":0,"cursor":"","limit":0,"asc":false}}');
+    expect(item).toMatchObject({ kind: 'command', command: { method: 'subscribe', params: { channel: 'a' } } });
+  });
+
   it('accepts send without id', () => {
     const [item] = decodeFrame('{"send":{"data":{"x":1}}}');
     expect(item).toEqual({ kind: 'command', command: { id: 0, method: 'send', params: { data: { x: 1 } } } });
@@ -38,6 +43,10 @@ describe('decodeFrame', () => {
     ['history with a bad limit', '{"id":11,"history":{"channel":"a","limit":1.5}}', { kind: 'error', id: 11, error: { code: 107, message: 'bad request: history: "limit" must be an integer' } }],
     ['a request that is not an object', '{"id":12,"connect":[1]}', { kind: 'error', id: 12, error: { code: 107, message: 'bad request: connect: "connect" must be an object' } }],
     ['refresh without token', '{"id":13,"refresh":{}}', { kind: 'error', id: 13, error: { code: 107, message: 'bad request: refresh: "token" is required' } }],
+    ['a map subscription type', '{"id":14,"subscribe":{"channel":"a","type":1}}', { kind: 'error', id: 14, error: { code: 107, message: 'bad request: subscribe: "type" asks for a map subscription, which this server does not serve' } }],
+    ['a map subscription phase', '{"id":15,"subscribe":{"channel":"a","phase":2}}', { kind: 'error', id: 15, error: { code: 107, message: 'bad request: subscribe: "phase" asks for a map subscription, which this server does not serve' } }],
+    ['a map subscription cursor', '{"id":16,"subscribe":{"channel":"a","cursor":"x"}}', { kind: 'error', id: 16, error: { code: 107, message: 'bad request: subscribe: "cursor" asks for a map subscription, which this server does not serve' } }],
+    ['a map subscription page size', '{"id":17,"subscribe":{"channel":"a","limit":100,"asc":true}}', { kind: 'error', id: 17, error: { code: 107, message: 'bad request: subscribe: "limit" asks for a map subscription, which this server does not serve' } }],
   ];
   it.each(cases)('refuses %s', (_name, frame, expected) => {
     expect(decodeFrame(frame)).toEqual([expected]);

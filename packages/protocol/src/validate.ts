@@ -70,6 +70,20 @@ function position(v: unknown): StreamPosition | undefined {
   return { offset: uint(v, 'offset') ?? 0, epoch: str(v, 'epoch', false) ?? '' };
 }
 
+/**
+ * Fields of newer SDKs' map subscriptions (`type`, `phase`, `cursor`, `limit`, `asc`): Switchboard serves stream
+ * subscriptions only, so a request that sets one is refused by name rather than half-served. Zero values are
+ * what older SDKs and the Protobuf encoding send for "not set".
+ */
+function refuseMapSubscription(o: Obj): void {
+  for (const key of ['type', 'phase', 'limit'] as const) {
+    const v = o[key];
+    if (v !== undefined && v !== null && v !== 0) throw new RequestError(`"${key}" asks for a map subscription, which this server does not serve`);
+  }
+  if (o.cursor !== undefined && o.cursor !== null && o.cursor !== '') throw new RequestError('"cursor" asks for a map subscription, which this server does not serve');
+  if (o.asc !== undefined && o.asc !== null && o.asc !== false) throw new RequestError('"asc" asks for a map subscription, which this server does not serve');
+}
+
 const validators: { [M in Method]: (o: Obj) => Requests[M] } = {
   connect(o) {
     let subs: Record<string, SubscribeHint> | undefined;
@@ -87,6 +101,7 @@ const validators: { [M in Method]: (o: Obj) => Requests[M] } = {
     });
   },
   subscribe(o) {
+    refuseMapSubscription(o);
     return assign<Requests['subscribe']>({ channel: nonEmpty(o, 'channel') }, {
       token: str(o, 'token', false),
       recover: bool(o, 'recover'),
