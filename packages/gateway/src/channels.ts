@@ -28,6 +28,8 @@ export interface NamespaceOptions {
   documents: boolean;
   /** Delta compressions a subscriber may ask for; only "fossil" exists. Needs recovery (history) to be useful. */
   allowed_delta_types: readonly string[];
+  /** Every publication of the namespace goes to delta subscribers as a delta; else only those published with `delta: true`. */
+  delta_publish: boolean;
   /** Subscribers may send a publication tags filter (`tf`). */
   allow_tags_filter: boolean;
 }
@@ -59,6 +61,7 @@ export const defaultNamespaceOptions: Readonly<NamespaceOptions> = Object.freeze
   allow_user_limited_channels: false,
   documents: false,
   allowed_delta_types: Object.freeze([]) as readonly string[],
+  delta_publish: false,
   allow_tags_filter: false,
 });
 

@@ -56,6 +56,8 @@ export interface PublishOptions {
   idempotencyKey?: string;
   /** Publication tags (string → string), e.g. the Pusher event name; subscribers see them as is. */
   tags?: Record<string, string>;
+  /** The API's `delta: true`: sent as a delta to delta subscribers even where the namespace has no `delta_publish`. */
+  delta?: boolean;
   source: 'client' | 'api';
 }
 
@@ -176,7 +178,8 @@ export class ChannelCore {
   /** Publishes `data` (encoded JSON) after the size check; the namespace decides history. */
   async publish(channel: string, ns: NamespaceOptions, data: string, opts: PublishOptions): Promise<PublishResult> {
     if (data.length > this.ctx.limits.maxMessageSize) refuse(ErrorCode.LimitExceeded, `data larger than ${this.ctx.limits.maxMessageSize} bytes`);
-    const body = encodePublicationBody(data, opts.info, opts.tags);
+    const delta = ns.allowed_delta_types.length > 0 && (opts.delta === true || ns.delta_publish);
+    const body = encodePublicationBody(data, opts.info, opts.tags, delta);
     const publishOpts = { historySize: ns.history_size, historyTtlSeconds: ns.history_ttl, idempotencyKey: opts.idempotencyKey };
     const result = await this.engine('publish', channel, () => this.ctx.broker.publish(channel, body, publishOpts));
     if (!result.duplicate) {

@@ -25,7 +25,9 @@ beforeAll(async () => {
     JSON.stringify({
       channel: {
         namespaces: [
-          { name: 'd', ...common, allowed_delta_types: ['fossil'] },
+          // delta_publish: every publication is a delta candidate; in 'dx' only those published with `delta: true`.
+          { name: 'd', ...common, allowed_delta_types: ['fossil'], delta_publish: true },
+          { name: 'dx', ...common, allowed_delta_types: ['fossil'] },
           { name: 't', ...common, allow_tags_filter: true },
           { name: 'plain', ...common },
         ],
@@ -42,8 +44,8 @@ afterAll(async () => {
   await redis.stop();
 });
 
-async function publish(gateway: SwitchboardProcess, channel: string, data: unknown, tags?: Record<string, string>): Promise<number> {
-  const r = await fetch(`${gateway.url}/api/publish`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body: JSON.stringify({ channel, data, tags }) });
+async function publish(gateway: SwitchboardProcess, channel: string, data: unknown, tags?: Record<string, string>, delta?: boolean): Promise<number> {
+  const r = await fetch(`${gateway.url}/api/publish`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body: JSON.stringify({ channel, data, tags, delta }) });
   const body = (await r.json()) as { result?: { offset: number } };
   if (!body.result) throw new Error(`publish failed: ${JSON.stringify(body)}`);
   return body.result.offset;
@@ -153,6 +155,35 @@ test('the SDK, JSON and Protobuf builds, decodes 100 delta-compressed publicatio
   expect(after.numFullPayloads).toBeLessThanOrEqual(45);
   expect(after.numDeltaPayloads).toBe(100 - after.numFullPayloads);
 }, 60_000);
+
+test('without delta_publish, only publications published with delta: true reach a delta subscriber as deltas', async () => {
+  const channel = 'dx:doc';
+  const c = await client(gateways[0].wsUrl);
+  const sub: Subscription = c.newSubscription(channel, { delta: 'fossil' });
+  const got: unknown[] = [];
+  sub.on('publication', (ctx) => got.push(ctx.data));
+  let subscribed = false;
+  sub.on('subscribed', () => (subscribed = true));
+  sub.subscribe();
+  await waitFor(() => subscribed);
+  const sent: unknown[] = [];
+  // Full, full, delta, delta, full, delta (via broadcast): the flag decides, not the namespace.
+  const plan = [false, false, true, true, false, true];
+  for (const [n, delta] of plan.entries()) {
+    sent.push(doc(n));
+    if (n < plan.length - 1) await publish(gateways[1], channel, doc(n), undefined, delta || undefined);
+    else {
+      const r = await fetch(`${gateways[1].url}/api/broadcast`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body: JSON.stringify({ channels: [channel], data: doc(n), delta }) });
+      expect(await r.json()).toMatchObject({ result: { responses: [{ result: { offset: n + 1 } }] } });
+    }
+  }
+  await waitFor(() => got.length === plan.length);
+  expect(got).toEqual(sent);
+  expect(sub.deltaStats()).toMatchObject({ numPublications: 6, numFullPayloads: 3, numDeltaPayloads: 3 });
+  // A non-boolean delta is a bad request, as for any boolean field.
+  const bad = await fetch(`${gateways[1].url}/api/publish`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body: JSON.stringify({ channel, data: 1, delta: 'yes' }) });
+  expect(await bad.json()).toMatchObject({ error: { code: 107 } });
+});
 
 test('tags filters deliver exactly the matching publications to each subscriber; bad or unallowed filters get 107', async () => {
   const channel = 't:news';

@@ -36,7 +36,6 @@ const MAX_TAGS = 64;
 const MAX_WHITELIST = 10000;
 
 const NO_SESSION = 'Switchboard connections have no session id; name one connection with "client"';
-const NOT_YET_DELTA = 'delta compression is not supported yet; publish without it';
 const NO_VERSIONING = 'publication versioning is not supported; publish without it';
 
 /**
@@ -47,12 +46,12 @@ const NO_VERSIONING = 'publication versioning is not supported; publish without 
  */
 export const API_FIELDS: Record<string, { honoured: readonly string[]; refused: Readonly<Record<string, string>> }> = {
   publish: {
-    honoured: ['channel', 'data', 'b64data', 'skip_history', 'tags', 'idempotency_key'],
-    refused: { delta: NOT_YET_DELTA, version: NO_VERSIONING, version_epoch: NO_VERSIONING },
+    honoured: ['channel', 'data', 'b64data', 'skip_history', 'tags', 'idempotency_key', 'delta'],
+    refused: { version: NO_VERSIONING, version_epoch: NO_VERSIONING },
   },
   broadcast: {
-    honoured: ['channels', 'data', 'b64data', 'skip_history', 'tags', 'idempotency_key'],
-    refused: { delta: NOT_YET_DELTA, version: NO_VERSIONING, version_epoch: NO_VERSIONING },
+    honoured: ['channels', 'data', 'b64data', 'skip_history', 'tags', 'idempotency_key', 'delta'],
+    refused: { version: NO_VERSIONING, version_epoch: NO_VERSIONING },
   },
   subscribe: {
     honoured: ['user', 'channel', 'client', 'info', 'b64info', 'data', 'b64data', 'recover_since', 'override', 'expire_at'],
@@ -355,16 +354,22 @@ export class HttpApi {
 
   // ---- publications
 
-  /** What publish and broadcast share: data, tags, key, and whether history keeps it. */
-  private publication(body: Body): { data: string; tags?: Record<string, string>; idempotencyKey?: string; skipHistory: boolean } {
-    return { data: this.data(body), tags: this.tags(body), idempotencyKey: this.idempotencyKey(body), skipHistory: this.boolean(body, 'skip_history') };
+  /** What publish and broadcast share: data, tags, key, whether history keeps it, whether delta subscribers get a delta. */
+  private publication(body: Body): { data: string; tags?: Record<string, string>; idempotencyKey?: string; skipHistory: boolean; delta: boolean } {
+    return {
+      data: this.data(body),
+      tags: this.tags(body),
+      idempotencyKey: this.idempotencyKey(body),
+      skipHistory: this.boolean(body, 'skip_history'),
+      delta: this.boolean(body, 'delta'),
+    };
   }
 
   private async publishOne(channel: string, ns: NamespaceOptions, p: ReturnType<HttpApi['publication']>): Promise<string> {
     // skip_history: published as on a namespace without history, so it is delivered live with no offset and
     // stored nowhere, as Centrifugo does; there is no stream position to report either.
     const target = p.skipHistory ? { ...ns, history_size: 0 } : ns;
-    const result = await this.ctx.core.publish(channel, target, p.data, { idempotencyKey: p.idempotencyKey, tags: p.tags, source: 'api' });
+    const result = await this.ctx.core.publish(channel, target, p.data, { idempotencyKey: p.idempotencyKey, tags: p.tags, delta: p.delta, source: 'api' });
     if (p.skipHistory) return '{}';
     return JSON.stringify({ offset: result.offset, epoch: result.epoch });
   }

@@ -165,13 +165,17 @@ it('serves delta and filtered subscribers one by one but encodes each frame once
   const opts = { historySize: 0, historyTtlSeconds: 0 };
   const big = (n: number) => JSON.stringify({ n, text: 'x'.repeat(300) });
   await broker.publish(channel, encodePublicationBody(big(1), undefined, { kind: 'a' }), opts);
-  await broker.publish(channel, encodePublicationBody(big(2), undefined, { kind: 'b' }), opts);
+  await broker.publish(channel, encodePublicationBody(big(2), undefined, { kind: 'b' }, true), opts);
   // Per publication: one full (or delta) frame for both delta subscribers, one plain frame for both filtered ones.
   expect(json.calls()).toBe(4);
   const first = JSON.parse(got.get('delta1')?.[0] ?? '') as { push: { pub: { data: unknown; delta?: boolean } } };
   expect(first.push.pub).toEqual({ data: big(1), tags: { kind: 'a' } });
   const second = JSON.parse(got.get('delta1')?.[1] ?? '') as { push: { pub: { data: unknown; delta?: boolean } } };
   expect(second.push.pub.delta).toBe(true);
+  // Not published with delta (no API `delta`, no namespace `delta_publish`): in full, even with a base.
+  await broker.publish(channel, encodePublicationBody(big(3), undefined, { kind: 'c' }), opts);
+  const third = JSON.parse(got.get('delta1')?.[2] ?? '') as { push: { pub: { data: unknown; delta?: boolean } } };
+  expect(third.push.pub).toEqual({ data: big(3), tags: { kind: 'c' } });
   expect(got.get('delta2')).toEqual(got.get('delta1'));
   expect(got.get('a')?.map((f) => (JSON.parse(f) as { push: { pub: { tags: unknown } } }).push.pub.tags)).toEqual([{ kind: 'a' }]);
   expect(got.get('b')?.map((f) => (JSON.parse(f) as { push: { pub: { tags: unknown } } }).push.pub.tags)).toEqual([{ kind: 'b' }]);

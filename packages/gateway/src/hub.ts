@@ -13,7 +13,7 @@
 //   publications (a failover before the replica caught up) and is reusing their offsets: the channel's
 //   epoch is forked, so every subscriber resyncs and is told it could not recover.
 import { shardOf, type Broker, type JoinLeaveScope, type Publication } from '@switchboard/engine';
-import { fossilDeltaIfSmaller, jsonCodec, protobufCodec, type ClientCodec, type Frame, type StreamPosition, type TagFilter } from '@switchboard/protocol';
+import { fossilDeltaIfSmaller, isDeltaPublication, jsonCodec, protobufCodec, type ClientCodec, type Frame, type StreamPosition, type TagFilter } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'uWebSockets.js';
 import type { GatewayMetrics } from './metrics';
@@ -533,7 +533,8 @@ class DirectFrames {
       if (isFrame(out)) return out;
       return out.except === sub.socket ? undefined : out.frame;
     }
-    const delta = direct.base !== undefined && direct.base === this.entry.prev ? this.deltaFrame(sub.encoding) : undefined;
+    // Only a publication published with delta (API `delta: true`, namespace `delta_publish`) goes as a delta.
+    const delta = direct.base !== undefined && direct.base === this.entry.prev && isDeltaPublication(this.pub.json) ? this.deltaFrame(sub.encoding) : undefined;
     direct.base = this.pub;
     return delta ?? this.fullFrame(sub.encoding);
   }

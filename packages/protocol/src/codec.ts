@@ -101,11 +101,30 @@ export function encodeError(id: number, error: ProtocolError): string {
 }
 
 /** The body of a publication without its offset: `"data":…,"info":…`; the engine adds the offset. */
-export function encodePublicationBody(data: string, info?: ClientInfo, tags?: Record<string, string>): string {
+export function encodePublicationBody(data: string, info?: ClientInfo, tags?: Record<string, string>, delta?: boolean): string {
   let body = `"data":${data}`;
   if (info) body += `,"info":${JSON.stringify(info)}`;
   if (tags && Object.keys(tags).length > 0) body += `,"tags":${JSON.stringify(tags)}`;
+  // Last, so that isDeltaPublication is a suffix test.
+  if (delta) body += DELTA_PUBLISH_MARK;
   return body;
+}
+
+/**
+ * Marks a publication published with delta (API `delta: true` or namespace `delta_publish`): only those reach delta
+ * subscribers as deltas, as in Centrifugo. It travels in the stored publication, so every gateway and history see it;
+ * Centrifugo clients ignore a publication field they do not know (it is not the SDK's `delta`, which says the data is
+ * a patch).
+ */
+const DELTA_PUBLISH_MARK = ',"delta_publish":true';
+const DELTA_PUBLISH_SUFFIX = `${DELTA_PUBLISH_MARK}}`;
+
+/**
+ * Whether an encoded publication object carries the delta mark. A suffix test is exact: a `true}` at the very end is
+ * a top-level member (a nested object would be followed by another brace, a string ends with a quote).
+ */
+export function isDeltaPublication(publicationJson: string): boolean {
+  return publicationJson.endsWith(DELTA_PUBLISH_SUFFIX);
 }
 
 /** A whole publication object; offset 0 means the channel keeps no history, so none is sent. */

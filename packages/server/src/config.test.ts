@@ -315,6 +315,16 @@ channel:
     expect(configError(['--config', notList, '--insecure'])).toContain('must be a list');
   });
 
+  it('reads delta_publish, false by default, and refuses a non-boolean', () => {
+    const path = file('yaml', 'channel:\n  namespaces:\n    - name: d\n      allowed_delta_types: [fossil]\n      delta_publish: true\n    - name: e\n');
+    const { namespaces, without_namespace } = configOf(['--config', path, '--insecure']).channels;
+    expect(namespaces.d.delta_publish).toBe(true);
+    expect(namespaces.e.delta_publish).toBe(false);
+    expect(without_namespace.delta_publish).toBe(false);
+    const bad = file('json', JSON.stringify({ channel: { namespaces: [{ name: 'd', delta_publish: 'yes' }] } }));
+    expect(configError(['--config', bad, '--insecure'])).toContain('delta_publish');
+  });
+
   it('names every unknown key in one warning and carries on', () => {
     const path = file(
       'yaml',
@@ -327,7 +337,7 @@ channel:
         '    audience: x',
         'channel:',
         '  without_namespace:',
-        '    delta_publish: true',
+        '    keep_latest_publication: true',
         '  namespaces:',
         '    - name: a',
         '      channel_regex: "^a$"',
@@ -337,7 +347,7 @@ channel:
     const { config, warnings } = run(['--config', path, '--insecure']);
     expect(warnings).toEqual([
       `config file ${path}: ignoring keys Switchboard does not know: consumers, client.allowed_origins, client.token.audience, ` +
-        'channel.without_namespace.delta_publish, channel.namespaces[0].channel_regex',
+        'channel.without_namespace.keep_latest_publication, channel.namespaces[0].channel_regex',
     ]);
     expect(config.channels.namespaces.a.presence).toBe(true);
   });
