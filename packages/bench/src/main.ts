@@ -30,6 +30,7 @@ const USAGE = `Usage: npm run bench [-- flags]
   --cpu-prof <dir>        write a V8 CPU profile of every server process (gateways, worker, peers) into <dir>
   --gateway-args <args>   extra flags for every Switchboard gateway, space-separated (for experiments,
                           e.g. "--position-check-interval 3600"); the report names them
+  --history <on|off>      Switchboard's pub/sub channels keep history (offsets, recovery; default on) or none
   --out <dir>             where the report (.md) and raw results (.json) go (default packages/bench/results)
   -h, --help              this text
 `;
@@ -41,6 +42,7 @@ interface Options {
   pin: boolean;
   cpuProf?: string;
   gatewayArgs: string[];
+  history: boolean;
   out: string;
 }
 
@@ -54,6 +56,7 @@ function parse(argv: string[]): Options | undefined {
     scenarios: new Set(ALL_SCENARIOS),
     pin: true,
     gatewayArgs: [],
+    history: true,
     out: path.resolve(__dirname, '..', 'results'),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -68,6 +71,11 @@ function parse(argv: string[]): Options | undefined {
     else if (arg === '--cpu-prof') opts.cpuProf = path.resolve(value());
     else if (arg === '--out') opts.out = path.resolve(value());
     else if (arg === '--gateway-args') opts.gatewayArgs = value().split(' ').filter(Boolean);
+    else if (arg === '--history') {
+      const v = value();
+      if (v !== 'on' && v !== 'off') throw new Error(`--history takes on or off, got ${v}`);
+      opts.history = v === 'on';
+    }
     else if (arg === '--systems') {
       const list = value().split(',') as SystemName[];
       for (const s of list) if (!ALL_SYSTEMS.includes(s)) throw new Error(`unknown system ${s}; expected ${ALL_SYSTEMS.join(', ')}`);
@@ -151,7 +159,7 @@ export async function main(argv: string[]): Promise<number> {
       log(`starting ${SYSTEM_LABELS[system]}`);
       let cluster: Cluster;
       try {
-        cluster = await startCluster(system, { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, log });
+        cluster = await startCluster(system, { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, history: opts.history, log });
       } catch (err) {
         // soketi comes from outside the project (installed on demand): when it cannot run here, the rest still can.
         if (system !== 'soketi') throw err;
@@ -174,7 +182,7 @@ export async function main(argv: string[]): Promise<number> {
       // Same gateways, same ladder; only where the data lives changes.
       for (const redis of ['single', 'cluster'] as const) {
         log(`starting Switchboard on ${REDIS_TOPOLOGY_LABELS[redis]}`);
-        const cluster = await startCluster('switchboard', { nodes: 2, redis, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs });
+        const cluster = await startCluster('switchboard', { nodes: 2, redis, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, history: opts.history });
         try {
           await gen.initPublisher(cluster, 32);
           res.topologies.push(await redisTopologyScenario(gen, cluster, profile, log));
@@ -185,7 +193,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (opts.scenarios.has('d') && opts.systems.includes('switchboard')) {
       log('starting Switchboard with a versioning worker');
-      const cluster = await startCluster('switchboard', { nodes: 2, worker: true, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs });
+      const cluster = await startCluster('switchboard', { nodes: 2, worker: true, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, history: opts.history });
       try {
         res.docs.push(...(await documentsScenario(gen, cluster, profile, log)));
       } finally {

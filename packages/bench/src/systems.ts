@@ -56,6 +56,8 @@ export interface ClusterOptions {
   profileDir?: string;
   /** Extra flags for each Switchboard gateway. */
   gatewayArgs?: string[];
+  /** Pub/sub channels (`bench:` and the Pusher edge's `bench-`) keep history (default) or none. */
+  history?: boolean;
   /** Where the data lives; default one redis-server. */
   redis?: RedisTopologyName;
   /** Progress lines (e.g. installing soketi). */
@@ -103,23 +105,23 @@ export const BENCH_API_KEY = 'bench-api-key';
  * Pusher channel names hold no ':', so the Pusher edge's `bench-*` channels live in the default namespace: the same
  * history as `bench:`, and open to anonymous subscribers as Pusher public channels need.
  */
-const SWITCHBOARD_CONFIG = `channel:
+function switchboardConfig(history: boolean): string {
+  // Without history a channel keeps no offsets either: publish is PUBLISH through the script, nothing stored.
+  const kept = (indent: string): string => (history ? `${indent}history_size: 100\n${indent}history_ttl: 300s\n` : '');
+  return `channel:
   without_namespace:
     allow_subscribe_for_client: true
     allow_subscribe_for_anonymous: true
-    history_size: 100
-    history_ttl: 300s
-  namespaces:
+${kept('    ')}  namespaces:
     - name: bench
       allow_subscribe_for_client: true
-      history_size: 100
-      history_ttl: 300s
-    - name: docs
+${kept('      ')}    - name: docs
       documents: true
       allow_subscribe_for_client: true
       history_size: 100
       history_ttl: 300s
 `;
+}
 
 async function redisPid(redis: RedisServer): Promise<number> {
   const client = redis.client();
@@ -175,7 +177,7 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
       const pusherApp = system === 'switchboard-pusher' ? ['--pusher-app', `${BENCH_PUSHER_APP.id}:${BENCH_PUSHER_APP.key}:${BENCH_PUSHER_APP.secret}`] : [];
       const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-bench-'));
       const config = path.join(dir, 'switchboard.yaml');
-      writeFileSync(config, SWITCHBOARD_CONFIG);
+      writeFileSync(config, switchboardConfig(opts.history ?? true));
       stops.push(async () => rmSync(dir, { recursive: true, force: true }));
       const common = ['--redis', redis.url, '--log-level', 'warn', '--shutdown-grace', '5'];
       const started = await Promise.all(
