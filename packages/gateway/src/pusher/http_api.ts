@@ -1,4 +1,5 @@
 // The Pusher HTTP API (`/apps/{id}/...`): signed requests from an app's backend, carried out through the channel core.
+import { userOfInfo } from '@switchboard/engine';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import type { NamespaceOptions } from '../channels';
@@ -291,12 +292,9 @@ export class PusherHttpApi {
     const entries = await this.ctx.core.presence(channel, ns);
     const ids = new Set<string>();
     for (const info of entries.values()) {
-      try {
-        const user = (JSON.parse(info) as { user?: unknown }).user;
-        if (typeof user === 'string' && user !== '') ids.add(user);
-      } catch {
-        // An entry that is not ClientInfo JSON is nobody.
-      }
+      // An entry without a user (anonymous, or not ClientInfo JSON) is nobody.
+      const user = userOfInfo(info);
+      if (user !== '') ids.add(user);
     }
     return json(JSON.stringify({ users: [...ids].map((id) => ({ id })) }));
   }

@@ -1,5 +1,6 @@
 // One Pusher protocol 7 connection: decodes its frames, runs its commands in order, holds its subscriptions.
 // Channel rules live in the channel core; this file only maps Pusher frames onto it and its refusals back.
+import { userOfInfo } from '@switchboard/engine';
 import { ErrorCode, type ClientInfo, type Json } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'uWebSockets.js';
@@ -436,12 +437,7 @@ export class PusherSession {
 /** Whether `user` had a presence entry other than this connection's. */
 function wasPresent(roster: Map<string, string>, user: string, socketId: string): boolean {
   for (const [client, info] of roster) {
-    if (client === socketId) continue;
-    try {
-      if ((JSON.parse(info) as { user?: unknown }).user === user) return true;
-    } catch {
-      // not ClientInfo JSON: nobody
-    }
+    if (client !== socketId && userOfInfo(info) === user) return true;
   }
   return false;
 }

@@ -1,6 +1,6 @@
 // The webhook events of what the cluster observed once — a channel occupied or vacated, a user joining or leaving a
 // presence channel, a client event — for every app that asked for them, queued in the outbox in the order observed.
-import type { Outbox } from '@switchboard/engine';
+import { userOfInfo, type Outbox } from '@switchboard/engine';
 import type { Logger } from 'pino';
 import type { PublishOptions } from '../core';
 import type { WebhookEventType } from './apps';
@@ -70,7 +70,7 @@ export class WebhookEmitter {
 
   /** A user's first connection joined (`member_added`) or its last left (`member_removed`) a presence channel. */
   member(channel: string, name: 'member_added' | 'member_removed', info: string): void {
-    const user = userOf(info);
+    const user = userOfInfo(info);
     // Anonymous connections are no Pusher members.
     if (user === '') return;
     this.emit(channel, name, (pusherChannel) => (pusherChannel.startsWith(PRESENCE_PREFIX) ? { name, channel: pusherChannel, user_id: user } : undefined));
@@ -158,16 +158,6 @@ export class WebhookEmitter {
     } finally {
       this.flushing = undefined;
     }
-  }
-}
-
-/** The user of an encoded ClientInfo, '' when none. */
-function userOf(info: string): string {
-  try {
-    const parsed = JSON.parse(info) as { user?: unknown };
-    return typeof parsed.user === 'string' ? parsed.user : '';
-  } catch {
-    return '';
   }
 }
 
