@@ -8,7 +8,7 @@ import { Centrifuge } from 'centrifuge';
 import PusherServer from 'pusher';
 import PusherClient from 'pusher-js';
 import Echo from 'laravel-echo';
-import { hmacToken, startRedis, startSwitchboard, waitFor, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
+import { hmacToken, startRedis, startSwitchboard, waitFor, waitUntilGatewaysKnowEachOther, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
 
 const APP = { id: 'app1', key: 'key1', secret: 'secret1' };
 const TOKEN_SECRET = 'pusher-edge-secret';
@@ -41,12 +41,7 @@ beforeAll(async () => {
   const args = ['--redis', redis.url, '--config', config, '--token-hmac-secret', TOKEN_SECRET, '--api-key', API_KEY, '--log-level', 'warn'];
   const withApp = [...args, '--pusher-app', `${APP.id}:${APP.key}:${APP.secret}`];
   [gatewayA, gatewayB] = await Promise.all([startSwitchboard('gateway', withApp), startSwitchboard('gateway', withApp)]);
-  // Cluster-wide counts come from a survey of the nodes a gateway has heard of: wait until each knows the other.
-  const nodesSeen = async (g: SwitchboardProcess): Promise<number> => {
-    const res = await fetch(`${g.url}/api/info`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body: '{}' });
-    return ((await res.json()) as { result: { nodes: unknown[] } }).result.nodes.length;
-  };
-  await waitFor(async () => (await nodesSeen(gatewayA)) === 2 && (await nodesSeen(gatewayB)) === 2, { timeoutMs: 10000, message: 'gateways know each other' });
+  await waitUntilGatewaysKnowEachOther([gatewayA, gatewayB], API_KEY);
 });
 
 afterAll(async () => {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import PusherServer from 'pusher';
 import PusherClient from 'pusher-js';
 import WebSocket from 'ws';
-import { startRedis, startSwitchboard, waitFor, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
+import { startRedis, startSwitchboard, waitFor, waitUntilGatewaysKnowEachOther, type RedisServer, type SwitchboardProcess } from '@switchboard/testkit';
 
 const APP = { id: 'users', key: 'users-key', secret: 'users-secret' };
 const LIMITED = { id: 'limited', key: 'limited-key', secret: 'limited-secret' };
@@ -41,11 +41,7 @@ beforeAll(async () => {
   );
   const args = ['--redis', redis.url, '--config', config, '--api-key', API_KEY, '--insecure', '--log-level', 'warn'];
   gateways = await Promise.all([startSwitchboard('gateway', args), startSwitchboard('gateway', args)]);
-  const nodesSeen = async (g: SwitchboardProcess): Promise<number> => {
-    const res = await fetch(`${g.url}/api/info`, { method: 'POST', headers: { 'X-API-Key': API_KEY }, body: '{}' });
-    return ((await res.json()) as { result: { nodes: unknown[] } }).result.nodes.length;
-  };
-  await waitFor(async () => (await nodesSeen(gateways[0])) === 2 && (await nodesSeen(gateways[1])) === 2, { timeoutMs: 10000, message: 'gateways know each other' });
+  await waitUntilGatewaysKnowEachOther(gateways, API_KEY);
 });
 
 afterAll(async () => {

@@ -175,6 +175,21 @@ export async function waitFor(predicate: () => boolean | Promise<boolean>, opts:
   }
 }
 
+/**
+ * Waits until every gateway's server API `info` lists all of them: cluster-wide answers (channel counts, surveys)
+ * come from the nodes a gateway has heard of.
+ */
+export async function waitUntilGatewaysKnowEachOther(gateways: readonly SwitchboardProcess[], apiKey: string): Promise<void> {
+  const nodesSeen = async (g: SwitchboardProcess): Promise<number> => {
+    const res = await fetch(`${g.url}/api/info`, { method: 'POST', headers: { 'X-API-Key': apiKey }, body: '{}' });
+    return ((await res.json()) as { result: { nodes: unknown[] } }).result.nodes.length;
+  };
+  await waitFor(async () => (await Promise.all(gateways.map(nodesSeen))).every((n) => n === gateways.length), {
+    timeoutMs: 10000,
+    message: 'gateways know each other',
+  });
+}
+
 /** The status of a GET, or undefined when nothing answers (yet). */
 export function httpStatus(url: string, timeoutMs = 1000): Promise<number | undefined> {
   return new Promise((resolve) => {
