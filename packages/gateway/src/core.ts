@@ -183,7 +183,7 @@ export class ChannelCore {
     const publishOpts = { historySize: ns.history_size, historyTtlSeconds: ns.history_ttl, idempotencyKey: opts.idempotencyKey };
     const result = await this.engine('publish', channel, () => this.ctx.broker.publish(channel, body, publishOpts));
     if (!result.duplicate) {
-      this.ctx.metrics.publications.labels(opts.source).inc();
+      this.ctx.metrics.published(opts.source);
       this.publicationListener?.(channel, data, opts);
     }
     return result;

@@ -320,15 +320,16 @@ export class Hub {
       entry.delivered = pub.offset;
       if (pub.offset > entry.told) entry.told = pub.offset;
     }
-    const endTimer = this.metrics.fanoutSeconds.startTimer();
+    const started = performance.now();
     let deliveries = 0;
     let bytes = 0;
     for (const encoding of this.encodings) {
       const topic = encoding.topic(channel);
-      if (this.topics.count(topic) === 0) continue;
+      const joined = this.topics.count(topic);
+      if (joined === 0) continue;
       const out = encoding.publication(channel, pub);
       const frame = isFrame(out) ? out : out.frame;
-      const n = isFrame(out) ? this.topics.publish(topic, out) : this.topics.publish(topic, out.frame, out.except);
+      const n = isFrame(out) ? this.topics.publish(topic, out, undefined, joined) : this.topics.publish(topic, out.frame, out.except, joined);
       deliveries += n;
       bytes += n * frame.length;
     }
@@ -346,7 +347,7 @@ export class Hub {
       entry.prevText = undefined;
     }
     entry.prev = pub;
-    endTimer();
+    this.metrics.fanoutSeconds.observe((performance.now() - started) / 1000);
     this.metrics.deliveries.inc(deliveries);
     this.metrics.bytesOut.inc(bytes);
     if (entry.pending.size === 0) return;

@@ -126,16 +126,35 @@ export class GatewayMetrics {
     });
   }
 
+  /** switchboard_engine_seconds{op} and switchboard_publications_total{source}, bound once per label value. */
+  private readonly engineSecondsOf = new Map<string, ReturnType<Histogram<string>['labels']>>();
+  private readonly publicationsOf = new Map<string, ReturnType<Counter<string>['labels']>>();
+
   /** Times an engine operation into switchboard_engine_seconds{op}. */
   async timeEngine<T>(op: string, run: () => Promise<T>): Promise<T> {
-    const end = this.engineSeconds.startTimer({ op });
+    let histogram = this.engineSecondsOf.get(op);
+    if (histogram === undefined) {
+      histogram = this.engineSeconds.labels(op);
+      this.engineSecondsOf.set(op, histogram);
+    }
+    const start = performance.now();
     try {
       return await run();
     } catch (err) {
       this.engineErrors.inc();
       throw err;
     } finally {
-      end();
+      histogram.observe((performance.now() - start) / 1000);
     }
+  }
+
+  /** Counts a publication accepted from `source`. */
+  published(source: string): void {
+    let counter = this.publicationsOf.get(source);
+    if (counter === undefined) {
+      counter = this.publications.labels(source);
+      this.publicationsOf.set(source, counter);
+    }
+    counter.inc();
   }
 }

@@ -17,8 +17,11 @@ export const pusherTopic = (channel: string): string => '%' + channel;
 export interface Topics {
   join(ws: WebSocket<unknown>, topic: string): void;
   leave(ws: WebSocket<unknown>, topic: string): void;
-  /** Sends the same bytes to every socket that joined the topic but `except` (bytes as a binary message); returns how many that was. */
-  publish(topic: string, frame: Frame, except?: WebSocket<unknown>): number;
+  /**
+   * Sends the same bytes to every socket that joined the topic but `except` (bytes as a binary message); returns
+   * how many that was. `joined`: the topic's `count` when the caller just read it (saves asking again).
+   */
+  publish(topic: string, frame: Frame, except?: WebSocket<unknown>, joined?: number): number;
   /** Sockets that joined the topic. */
   count(topic: string): number;
   /** Forgets a closed socket. */
@@ -37,8 +40,8 @@ export class NativeTopics implements Topics {
     ws.unsubscribe(topic);
   }
 
-  publish(topic: string, frame: Frame, except?: WebSocket<unknown>): number {
-    const n = this.app.numSubscribers(topic);
+  publish(topic: string, frame: Frame, except?: WebSocket<unknown>, joined?: number): number {
+    const n = joined ?? this.app.numSubscribers(topic);
     if (n === 0) return 0;
     const binary = typeof frame !== 'string';
     // A socket's own publish reaches every subscriber of the topic but itself.
