@@ -6,12 +6,12 @@ import path from 'node:path';
 import { loadAverage, pin } from './procstat';
 import { renderReport, type Machine, type Results } from './report';
 import { LoadGen, MAX_SOCKETS_PER_PROCESS } from './runner';
-import { documentsScenario, fanoutScenario, idleScenario, manyChannelsScenario, PROFILES, redisTopologyScenario, type Profile } from './scenarios';
-import { REDIS_TOPOLOGY_LABELS, startCluster, SYSTEM_LABELS, type Cluster, type SystemName } from './systems';
+import { apiScenario, documentsScenario, fanoutScenario, idleScenario, manyChannelsScenario, PROFILES, redisTopologyScenario, type Profile } from './scenarios';
+import { REDIS_TOPOLOGY_LABELS, startCluster, SYSTEM_LABELS, type Cluster, type ClusterOptions, type SystemName } from './systems';
 
 const USAGE = `Usage: npm run bench [-- flags]
 
-  --quick                 a short run (< 3 minutes): fewer configurations, 1 s steps
+  --quick                 a short run (a few minutes): fewer configurations, 1 s steps, 3 s API runs (f)
   --systems <list>        comma-separated (default: all five):
                             switchboard         2 gateways, Centrifugo protocol and HTTP API
                             switchboard-pusher  the same 2 gateways through their Pusher edge (protocol 7, Pusher HTTP API)
@@ -26,11 +26,20 @@ const USAGE = `Usage: npm run bench [-- flags]
                             d  documents (Switchboard and a naive baseline)
                             e  scenario b for Switchboard on 1 Redis, then on a 3-primary Redis Cluster: Redis CPU
                                per 1,000 publications on each node and how the primaries share the channels
+                            f  HTTP API publish throughput alone: no subscribers, 1,000 channels, 64 B, closed loop
+                               (1 s warm-up, then 3 s quick / 5 s full) at depth 1 x 32 connections per node and
+                               depth 32 x 4; Switchboard on its main port (uWS, depth 1) and its internal port
+                               (node:http, both depths), the relay and Socket.IO at both depths, the Pusher edge
+                               and soketi at depth 1
   --no-pin                do not pin processes to cores with taskset
   --cpu-prof <dir>        write a V8 CPU profile of every server process (gateways, worker, peers) into <dir>
   --gateway-args <args>   extra flags for every Switchboard gateway, space-separated (for experiments,
                           e.g. "--position-check-interval 3600"); the report names them
   --history <on|off>      Switchboard's pub/sub channels keep history (offsets, recovery; default on) or none
+  --api-depth <n>         publish requests in flight per publisher connection (HTTP/1.1 pipelining; default 1)
+                          in every scenario that publishes; in f, adds a configuration at depth n x 4 connections.
+                          (uWS main ports, Switchboard's, the relay's and soketi's, close a connection that
+                          pipelines: the requests in flight on it fail and are counted as failed)
   --out <dir>             where the report (.md) and raw results (.json) go (default packages/bench/results)
   -h, --help              this text
 `;
@@ -43,11 +52,12 @@ interface Options {
   cpuProf?: string;
   gatewayArgs: string[];
   history: boolean;
+  apiDepth: number;
   out: string;
 }
 
 const ALL_SYSTEMS: SystemName[] = ['switchboard', 'switchboard-pusher', 'uws-relay', 'socketio', 'soketi'];
-const ALL_SCENARIOS = ['a', 'b', 'c', 'd', 'e'];
+const ALL_SCENARIOS = ['a', 'b', 'c', 'd', 'e', 'f'];
 
 function parse(argv: string[]): Options | undefined {
   const opts: Options = {
@@ -57,6 +67,7 @@ function parse(argv: string[]): Options | undefined {
     pin: true,
     gatewayArgs: [],
     history: true,
+    apiDepth: 1,
     out: path.resolve(__dirname, '..', 'results'),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -71,7 +82,12 @@ function parse(argv: string[]): Options | undefined {
     else if (arg === '--cpu-prof') opts.cpuProf = path.resolve(value());
     else if (arg === '--out') opts.out = path.resolve(value());
     else if (arg === '--gateway-args') opts.gatewayArgs = value().split(' ').filter(Boolean);
-    else if (arg === '--history') {
+    else if (arg === '--api-depth') {
+      const v = value();
+      const n = Number(v);
+      if (!(Number.isInteger(n) && n >= 1 && n <= 1024)) throw new Error(`--api-depth takes an integer from 1 to 1024, got ${v}`);
+      opts.apiDepth = n;
+    } else if (arg === '--history') {
       const v = value();
       if (v !== 'on' && v !== 'off') throw new Error(`--history takes on or off, got ${v}`);
       opts.history = v === 'on';
@@ -146,30 +162,36 @@ export async function main(argv: string[]): Promise<number> {
     ? `server side (Redis, gateways, worker, peer nodes) pinned to CPU 0; load generator (subscriber, publisher, writer processes and the orchestrator) pinned to CPU ${loadCpus}`
     : 'not pinned (taskset missing, one core, or --no-pin): all processes share every core';
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command), fanout: [], many: [], idle: [], docs: [], topologies: [], skipped: [] };
+  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command), fanout: [], many: [], idle: [], docs: [], topologies: [], api: [], skipped: [] };
   log(`${command}: ${res.machine.cpu}, ${cores} cores, load ${res.machine.loadBefore}; ${layout}`);
   if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
 
   const profile = opts.profile;
   const maxSockets = Math.max(profile.idleConnections, ...profile.fanout.map((f) => f.subscribers), profile.manyChannels * profile.manySubscribersPerChannel);
   const gen = LoadGen.start({ subscriberProcesses: Math.max(2, Math.ceil(maxSockets / MAX_SOCKETS_PER_PROCESS)), cpus: loadCpus });
+  const common = { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, history: opts.history, log };
+  const depth = opts.apiDepth;
+  /** Starts a system; undefined (and the reason in the report) when soketi cannot run here. */
+  const start = async (system: SystemName, extra: Partial<ClusterOptions> = {}): Promise<Cluster | undefined> => {
+    try {
+      return await startCluster(system, { ...common, ...extra });
+    } catch (err) {
+      // soketi comes from outside the project (installed on demand): when it cannot run here, the rest still can.
+      if (system !== 'soketi') throw err;
+      const reason = (err as Error).message.split('\n')[0];
+      log(`skipping ${SYSTEM_LABELS[system]}: ${reason}`);
+      if (!res.skipped.some((s) => s.system === system)) res.skipped.push({ system, reason });
+      return undefined;
+    }
+  };
   try {
     const pubsub = ['a', 'b', 'c'].some((s) => opts.scenarios.has(s));
     for (const system of pubsub ? opts.systems : []) {
       log(`starting ${SYSTEM_LABELS[system]}`);
-      let cluster: Cluster;
+      const cluster = await start(system);
+      if (!cluster) continue;
       try {
-        cluster = await startCluster(system, { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, history: opts.history, log });
-      } catch (err) {
-        // soketi comes from outside the project (installed on demand): when it cannot run here, the rest still can.
-        if (system !== 'soketi') throw err;
-        const reason = (err as Error).message.split('\n')[0];
-        log(`skipping ${SYSTEM_LABELS[system]}: ${reason}`);
-        res.skipped.push({ system, reason });
-        continue;
-      }
-      try {
-        await gen.initPublisher(cluster, 32);
+        await gen.initPublisher(cluster, 32, { depth });
         // Idle first, on fresh processes, so RSS growth is the connections' and not earlier scenarios' heap.
         if (opts.scenarios.has('c')) res.idle.push(await idleScenario(gen, cluster, profile, log));
         if (opts.scenarios.has('a')) res.fanout.push(...(await fanoutScenario(gen, cluster, profile, log)));
@@ -182,9 +204,9 @@ export async function main(argv: string[]): Promise<number> {
       // Same gateways, same ladder; only where the data lives changes.
       for (const redis of ['single', 'cluster'] as const) {
         log(`starting Switchboard on ${REDIS_TOPOLOGY_LABELS[redis]}`);
-        const cluster = await startCluster('switchboard', { nodes: 2, redis, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, history: opts.history });
+        const cluster = await startCluster('switchboard', { ...common, redis });
         try {
-          await gen.initPublisher(cluster, 32);
+          await gen.initPublisher(cluster, 32, { depth });
           res.topologies.push(await redisTopologyScenario(gen, cluster, profile, log));
         } finally {
           await cluster.stop();
@@ -193,9 +215,20 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (opts.scenarios.has('d') && opts.systems.includes('switchboard')) {
       log('starting Switchboard with a versioning worker');
-      const cluster = await startCluster('switchboard', { nodes: 2, worker: true, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, history: opts.history });
+      const cluster = await startCluster('switchboard', { ...common, worker: true });
       try {
         res.docs.push(...(await documentsScenario(gen, cluster, profile, log)));
+      } finally {
+        await cluster.stop();
+      }
+    }
+    // Fresh processes per system, with nothing subscribed; Switchboard's gateways also listen on an internal port.
+    for (const system of opts.scenarios.has('f') ? opts.systems : []) {
+      log(`starting ${SYSTEM_LABELS[system]} for the publish API alone`);
+      const cluster = await start(system, { internalPort: system === 'switchboard' });
+      if (!cluster) continue;
+      try {
+        res.api.push(...(await apiScenario(gen, cluster, profile, depth, log)));
       } finally {
         await cluster.stop();
       }

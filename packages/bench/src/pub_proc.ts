@@ -1,5 +1,6 @@
 // A publisher process: publishes over the HTTP API at a constant offered rate (open loop), each payload holding
-// its intended send time, so queueing in the publisher or the server counts in the measured latency.
+// its intended send time, so queueing in the publisher or the server counts in the measured latency; or, for the
+// API throughput scenario, keeps every request slot of its pools busy for a while (closed loop).
 import { HttpPool } from './http_pool';
 import { serve } from './ipc';
 import { LatencyRecorder } from './latency';
@@ -11,6 +12,8 @@ export interface PublisherInit {
   ports: number[];
   /** Keep-alive connections per port. */
   poolPerPort: number;
+  /** Requests in flight per connection (HTTP/1.1 pipelining); 1 waits for each response before the next request. */
+  depth: number;
   headers: Record<string, string>;
   /** Which publish API the system speaks. */
   api: PublishApi;
@@ -48,7 +51,33 @@ export interface PublishResult {
   responseHist: string;
 }
 
+/** A closed-loop run: every request slot (connections × depth on each port) sends its next publish when answered. */
+export interface ClosedLoopRun {
+  step: number;
+  durationMs: number;
+  channels: string[];
+  size: number;
+  /** How long to wait for the last responses after the duration. */
+  settleMs?: number;
+}
+
+export interface ClosedLoopResult {
+  /** Requests written. */
+  sent: number;
+  /** Answered 200 without an error body. */
+  ok: number;
+  /** Answered otherwise, failed on the connection, or unanswered by the end of the settle time. */
+  failed: number;
+  errors: string[];
+  /** From the first request to the last answer (or the end of the settle time). */
+  startUs: number;
+  endUs: number;
+  /** Latency of the requests answered OK (posted → answered), encoded histogram. */
+  responseHist: string;
+}
+
 let pools: HttpPool[] = [];
+let slotsPerPool = 0;
 let api: PublishApi = { kind: 'centrifugo' };
 
 function run(args: PublishRun): Promise<PublishResult> {
@@ -113,11 +142,71 @@ function run(args: PublishRun): Promise<PublishResult> {
   });
 }
 
+/**
+ * A closed-loop slot whose request failed on its connection waits this long before the next: a server that closes
+ * every pipelined connection (uWS) would otherwise get reconnects as fast as the load generator can open them,
+ * tens of thousands a second, filling the machine's port range with TIME_WAIT sockets.
+ */
+const FAILED_SLOT_PAUSE_MS = 10;
+
+function closedLoop(args: ClosedLoopRun): Promise<ClosedLoopResult> {
+  const errors: string[] = [];
+  const channelJson = args.channels.map((c) => JSON.stringify(c));
+  const responses = new LatencyRecorder();
+  let sent = 0;
+  let ok = 0;
+  let failed = 0;
+  let running = pools.length * slotsPerPool;
+  const startUs = nowMicros();
+  const deadlineUs = startUs + args.durationMs * 1000;
+
+  return new Promise((resolve) => {
+    let finished = false;
+    let settleTimer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      if (settleTimer) clearTimeout(settleTimer);
+      const endUs = nowMicros();
+      failed += sent - ok - failed; // unanswered by the end of the settle time
+      resolve({ sent, ok, failed, errors, startUs, endUs, responseHist: responses.encode() });
+    };
+    // One chain per request slot: publish, and on the answer publish again until the duration is over.
+    const next = (pool: HttpPool): void => {
+      const postedUs = nowMicros();
+      if (postedUs >= deadlineUs) {
+        if (--running === 0) finish();
+        return;
+      }
+      const c = Math.floor(Math.random() * args.channels.length);
+      const payload = payloadJson({ seq: sent, intendedUs: Math.round(postedUs), step: args.step, channel: c }, args.size);
+      const req = publishRequest(api, channelJson[c], payload, Math.floor(Date.now() / 1000));
+      sent++;
+      pool.post(req.target, req.body, (status, resBody, err) => {
+        if (finished) return;
+        if (!err && status === 200 && resBody !== undefined && !resBody.includes('"error"')) {
+          ok++;
+          responses.record(nowMicros() - postedUs);
+        } else {
+          failed++;
+          if (errors.length < 5) errors.push(err ? err.message : `HTTP ${status}: ${resBody?.toString('utf8').slice(0, 200)}`);
+        }
+        if (err) setTimeout(() => next(pool), FAILED_SLOT_PAUSE_MS);
+        else next(pool);
+      });
+    };
+    for (const pool of pools) for (let i = 0; i < slotsPerPool; i++) next(pool);
+    settleTimer = setTimeout(finish, args.durationMs + (args.settleMs ?? 10000));
+  });
+}
+
 serve({
   init: (args: PublisherInit) => {
     for (const p of pools) p.close();
-    pools = args.ports.map((port) => new HttpPool(args.host, port, args.poolPerPort, args.headers));
+    pools = args.ports.map((port) => new HttpPool(args.host, port, args.poolPerPort, args.headers, args.depth));
+    slotsPerPool = args.poolPerPort * args.depth;
     api = args.api;
   },
   run: (args: PublishRun) => run(args),
+  closedLoop: (args: ClosedLoopRun) => closedLoop(args),
 });

@@ -2,7 +2,7 @@
 // and 11.
 import { SPREAD_TARGET } from './cluster_spread';
 import { P99_BUDGET_MS } from './runner';
-import type { DocRow, FanoutRow, IdleRow, TopologyRun } from './scenarios';
+import type { ApiRow, DocRow, FanoutRow, IdleRow, TopologyRun } from './scenarios';
 import { REDIS_TOPOLOGY_LABELS, SYSTEM_LABELS, type SystemName } from './systems';
 import type { ProcUsage } from './procstat';
 
@@ -29,6 +29,8 @@ export interface Results {
   docs: DocRow[];
   /** (e) The many-channels ladder per Redis topology. */
   topologies: TopologyRun[];
+  /** (f) The publish API alone, one row per system and configuration. */
+  api: ApiRow[];
   /** Systems asked for that could not run here, and why (soketi when it does not install or start). */
   skipped: { system: SystemName; reason: string }[];
 }
@@ -371,6 +373,41 @@ function spreadSection(run: TopologyRun): string[] {
   ];
 }
 
+function apiTable(rows: ApiRow[]): string {
+  return table(
+    [
+      'system',
+      'port',
+      'depth',
+      'connections per node',
+      'publishes/s answered OK',
+      'failed',
+      'p50 ms',
+      'p99 ms',
+      'server CPU % (per process)',
+      'publishes per server CPU-second',
+      'load-gen CPU %',
+      'other processes CPU %',
+      'first error',
+    ],
+    rows.map((r) => [
+      SYSTEM_LABELS[r.system],
+      `${r.port} (${r.server})`,
+      String(r.depth),
+      `${r.connections} × ${r.nodes} nodes`,
+      int(r.result.okPerSec),
+      `${int(r.result.failed)} of ${int(r.result.sent)}`,
+      ms(r.result.latency.p50),
+      ms(r.result.latency.p99),
+      cpu(r.result.usage, 'sut'),
+      int(r.perServerCpuSecond),
+      cpu(r.result.usage, 'load'),
+      Number.isFinite(r.result.otherCpu) ? r.result.otherCpu.toFixed(0) : '–',
+      r.result.errors.length ? r.result.errors[0].replace(/\|/g, '/').slice(0, 120) : '',
+    ]),
+  );
+}
+
 export interface Target {
   what: string;
   target: string;
@@ -489,6 +526,20 @@ export function renderReport(res: Results): string {
       '',
       topologySummary(res.topologies),
       ...res.topologies.flatMap(spreadSection),
+    );
+  }
+  if (res.api?.length) {
+    const r0 = res.api[0];
+    parts.push(
+      '',
+      `## (f) HTTP API publish throughput alone: ${int(r0.channels)} channels, no subscribers, ${r0.size} B, a random channel per publish`,
+      '',
+      `Closed loop: each of the connections keeps \`depth\` requests in flight (HTTP/1.1 pipelining above 1) for ` +
+        `${r0.durationMs / 1000} s after a warm-up whose result is thrown away. "failed": answered otherwise, cut off with ` +
+        'their connection (not retried; a request slot pauses 10 ms after such a failure) or unanswered; latency is of the ' +
+        'requests answered OK.',
+      '',
+      apiTable(res.api),
     );
   }
   const t = targets(res);

@@ -1,12 +1,13 @@
 // The load generator as the orchestrator drives it: subscriber, publisher and writer processes, connecting
-// subscribers, and one measured step (offered rate for a while, drain, count, merge histograms, CPU per process).
+// subscribers, one measured step (offered rate for a while, drain, count, merge histograms, CPU per process), and
+// one closed-loop run of the publish API alone.
 import { ChildLink } from './ipc';
 import { mergeEncoded, type LatencySummary } from './latency';
 import { nowMicros } from './payload';
 import { cpuWindow, othersWindow, pin, type NamedProcess, type ProcUsage } from './procstat';
 import type { Cluster } from './systems';
 import type { ConnectArgs, ConnectResult, StepReport } from './sub_proc';
-import type { PublisherInit, PublishResult, PublishRun } from './pub_proc';
+import type { ClosedLoopResult, ClosedLoopRun, PublisherInit, PublishResult, PublishRun } from './pub_proc';
 
 /** Sockets one subscriber process holds at most (each process may open ~20k files here). */
 export const MAX_SOCKETS_PER_PROCESS = 15000;
@@ -95,9 +96,20 @@ export class LoadGen {
     };
   }
 
-  /** Points the publisher at a system's nodes and publish API, with `poolPerPort` keep-alive connections per node. */
-  async initPublisher(cluster: Cluster, poolPerPort: number): Promise<void> {
-    const init: PublisherInit = { host: cluster.host, ports: cluster.ports, poolPerPort, headers: cluster.apiHeaders, api: cluster.publishApi };
+  /**
+   * Points the publisher at a system's nodes and publish API, with `poolPerPort` keep-alive connections per node and
+   * `depth` requests in flight on each; `ports` (one per node) replaces the nodes' main ports, e.g. with their
+   * internal ports.
+   */
+  async initPublisher(cluster: Cluster, poolPerPort: number, opts: { depth?: number; ports?: number[] } = {}): Promise<void> {
+    const init: PublisherInit = {
+      host: cluster.host,
+      ports: opts.ports ?? cluster.ports,
+      poolPerPort,
+      depth: opts.depth ?? 1,
+      headers: cluster.apiHeaders,
+      api: cluster.publishApi,
+    };
     await this.pub.call('init', init);
   }
 
@@ -240,6 +252,50 @@ export async function runStep(gen: LoadGen, cluster: Cluster, spec: StepSpec): P
     publishLatency: mergeEncoded([pub.responseHist]),
     deliveredPerSec: received / Math.max(seconds, spec.durationMs / 1000),
     throughput: received / Math.max(seconds, spec.durationMs / 1000, (Math.max(...reports.map((r) => r.lastUs)) - pub.startUs) / 1e6),
+    usage,
+    otherCpu,
+  };
+}
+
+export interface ClosedLoopSpec {
+  step: number;
+  durationMs: number;
+  channels: string[];
+  size: number;
+}
+
+export interface ClosedLoopStep {
+  /** Requests written, answered OK, and failed (answered otherwise, cut off, or unanswered). */
+  sent: number;
+  ok: number;
+  failed: number;
+  errors: string[];
+  seconds: number;
+  /** Publishes answered OK per second. */
+  okPerSec: number;
+  /** Latency of the requests answered OK. */
+  latency: LatencySummary;
+  usage: ProcUsage[];
+  otherCpu: number;
+}
+
+/** One closed-loop run of the publish API as the publisher was set up (initPublisher), with CPU per process. */
+export async function runClosedLoop(gen: LoadGen, cluster: Cluster, spec: ClosedLoopSpec): Promise<ClosedLoopStep> {
+  const window = cpuWindow([...cluster.processes, ...gen.processes]);
+  const others = othersWindow();
+  const run: ClosedLoopRun = { step: spec.step, durationMs: spec.durationMs, channels: spec.channels, size: spec.size, settleMs: 10000 };
+  const r = await gen.pub.call<ClosedLoopResult>('closedLoop', run);
+  const usage = window.stop();
+  const otherCpu = others.stop(usage.reduce((sum, u) => sum + (Number.isFinite(u.cpuSeconds) ? u.cpuSeconds : 0), 0));
+  const seconds = Math.max(1e-3, (r.endUs - r.startUs) / 1e6);
+  return {
+    sent: r.sent,
+    ok: r.ok,
+    failed: r.failed,
+    errors: r.errors,
+    seconds,
+    okPerSec: r.ok / seconds,
+    latency: mergeEncoded([r.responseHist]),
     usage,
     otherCpu,
   };

@@ -1,11 +1,11 @@
 // The scenarios of the benchmark: (a) fan-out, (b) many channels, (c) idle connections, (d) documents, (e) many
-// channels on one Redis and on a Redis Cluster. Each returns one row per step; the orchestrator (main.ts) runs them
-// per system and prints the tables.
+// channels on one Redis and on a Redis Cluster, (f) the HTTP publish API alone. Each returns one row per step or
+// configuration; the orchestrator (main.ts) runs them per system and prints the tables.
 import { channelPlacement, spreadOf, type PrimaryPlacement, type Spread } from './cluster_spread';
 import { mergeEncoded, type LatencySummary } from './latency';
 import { cpuWindow, rssBytes, type ProcUsage } from './procstat';
 import { redisCounters, type NodeCounters } from './redis_stats';
-import { LoadGen, runStep, stepPassed, stepVerdict, type ClientPlan, type StepResult, type StepSpec } from './runner';
+import { LoadGen, runClosedLoop, runStep, stepPassed, stepVerdict, type ClientPlan, type ClosedLoopStep, type StepResult, type StepSpec } from './runner';
 import type { Cluster, RedisNode, RedisTopologyName, SystemName } from './systems';
 import type { DocResult, DocRun } from './doc_proc';
 
@@ -33,6 +33,10 @@ export interface Profile {
   docFields: number;
   docMs: number;
   connectConcurrency: number;
+  /** (f) Channels published to, a random one per request; measured and warm-up time of each configuration. */
+  apiChannels: number;
+  apiMs: number;
+  apiWarmUpMs: number;
 }
 
 export const PROFILES: Record<'quick' | 'full', Profile> = {
@@ -59,6 +63,9 @@ export const PROFILES: Record<'quick' | 'full', Profile> = {
     docFields: 8,
     docMs: 2000,
     connectConcurrency: 100,
+    apiChannels: 1000,
+    apiMs: 3000,
+    apiWarmUpMs: 1000,
   },
   full: {
     name: 'full',
@@ -85,6 +92,9 @@ export const PROFILES: Record<'quick' | 'full', Profile> = {
     docFields: 8,
     docMs: 8000,
     connectConcurrency: 100,
+    apiChannels: 1000,
+    apiMs: 5000,
+    apiWarmUpMs: 1000,
   },
 };
 
@@ -137,6 +147,35 @@ export interface DocRow {
   result: DocResult;
   latency: LatencySummary;
   usage: ProcUsage[];
+}
+
+/** (f) Which of a node's ports the publisher talks to: the main one, or a Switchboard gateway's `--internal-port`. */
+export type ApiPort = 'main' | 'internal';
+
+/** (f) One closed-loop configuration: `connections` keep-alive connections per node, `depth` requests in flight on each. */
+export interface ApiConfig {
+  port: ApiPort;
+  depth: number;
+  connections: number;
+}
+
+/** (f) One configuration's measured run. */
+export interface ApiRow {
+  system: SystemName;
+  port: ApiPort;
+  /** The HTTP server behind that port (uWS closes a connection on a pipelined request; node:http answers in order). */
+  server: 'uWS' | 'node:http';
+  depth: number;
+  /** Per node. */
+  connections: number;
+  nodes: number;
+  channels: number;
+  size: number;
+  /** Measured time (after the warm-up). */
+  durationMs: number;
+  result: ClosedLoopStep;
+  /** Publishes answered OK per CPU-second of all server processes: publishes/s per server core. */
+  perServerCpuSecond: number;
 }
 
 let stepIds = 0;
@@ -371,6 +410,79 @@ export async function documentsScenario(gen: LoadGen, cluster: Cluster, profile:
       );
       rows.push(row);
     }
+  }
+  return rows;
+}
+
+/** Connections per node without pipelining, and with it (as many requests in flight as 32 × 4 at depth 32). */
+const API_CONNECTIONS_UNPIPELINED = 32;
+const API_CONNECTIONS_PIPELINED = 4;
+
+/**
+ * (f) The configurations a system is measured in: depth 1 with 32 connections per node, and, where pipelining is
+ * tried, depth 32 (and `extraDepth`, when not 1 or 32) with 4. Switchboard's main port is uWS, which cannot answer
+ * pipelined asynchronous requests, so its pipelined runs go to the internal port (node:http), and depth 1 runs on
+ * both for comparison. The relay is tried pipelined on its uWS port as it is (what uWS does then is the result);
+ * Socket.IO's endpoint is node:http. The Pusher edge and soketi run at depth 1 only (soketi closes every connection).
+ */
+export function apiConfigs(system: SystemName, extraDepth: number): ApiConfig[] {
+  const depths = [32, ...(extraDepth !== 1 && extraDepth !== 32 ? [extraDepth] : [])];
+  const pipelined = (port: ApiPort): ApiConfig[] => depths.map((depth) => ({ port, depth, connections: API_CONNECTIONS_PIPELINED }));
+  const unpipelined = (port: ApiPort): ApiConfig => ({ port, depth: 1, connections: API_CONNECTIONS_UNPIPELINED });
+  switch (system) {
+    case 'switchboard':
+      return [unpipelined('main'), unpipelined('internal'), ...pipelined('internal')];
+    case 'uws-relay':
+    case 'socketio':
+      return [unpipelined('main'), ...pipelined('main')];
+    case 'switchboard-pusher':
+    case 'soketi':
+      return [unpipelined('main')];
+  }
+}
+
+function apiServer(system: SystemName, port: ApiPort): 'uWS' | 'node:http' {
+  return port === 'internal' || system === 'socketio' ? 'node:http' : 'uWS';
+}
+
+/**
+ * (f) The HTTP publish API alone: no subscribers, a random one of 1,000 channels per publish, 64 B payloads. Closed
+ * loop: every request slot sends its next publish when the previous one is answered, for a fixed time after a
+ * warm-up whose result is thrown away. Switchboard's cluster must have been started with internal ports.
+ */
+export async function apiScenario(gen: LoadGen, cluster: Cluster, profile: Profile, extraDepth: number, log: Log): Promise<ApiRow[]> {
+  const rows: ApiRow[] = [];
+  const channels = Array.from({ length: profile.apiChannels }, (_, c) => `${cluster.channelPrefix}api${c}`);
+  const size = 64;
+  for (const config of apiConfigs(cluster.system, extraDepth)) {
+    const ports = config.port === 'internal' ? cluster.internalPorts : cluster.ports;
+    if (!ports) throw new Error(`${cluster.system} was started without internal ports`);
+    await gen.initPublisher(cluster, config.connections, { depth: config.depth, ports });
+    const name = `${cluster.system} ${config.port} port depth ${config.depth} × ${config.connections} conns/node`;
+    const warm = await runClosedLoop(gen, cluster, { step: ++stepIds, durationMs: profile.apiWarmUpMs, channels, size });
+    log(`warm-up [f] ${name}: ${warm.okPerSec.toFixed(0)} ok/s, ${warm.failed} failed (not counted)`);
+    const result = await runClosedLoop(gen, cluster, { step: ++stepIds, durationMs: profile.apiMs, channels, size });
+    const serverSeconds = result.usage.filter((u) => u.side === 'sut').reduce((sum, u) => sum + u.cpuSeconds, 0);
+    const row: ApiRow = {
+      system: cluster.system,
+      port: config.port,
+      server: apiServer(cluster.system, config.port),
+      depth: config.depth,
+      connections: config.connections,
+      nodes: ports.length,
+      channels: channels.length,
+      size,
+      durationMs: profile.apiMs,
+      result,
+      perServerCpuSecond: serverSeconds > 0 ? result.ok / serverSeconds : NaN,
+    };
+    log(
+      `[f] ${name}: ${result.okPerSec.toFixed(0)} ok/s, failed ${result.failed} of ${result.sent}, p50=${result.latency.p50.toFixed(2)} ` +
+        `p99=${result.latency.p99.toFixed(2)} ms, ${row.perServerCpuSecond.toFixed(0)} per server CPU-s, ` +
+        `cpu ${result.usage.map((u) => `${u.name}:${u.cpu.toFixed(0)}`).join(' ')} others:${result.otherCpu.toFixed(0)}` +
+        (result.errors.length ? ` (${result.errors[0]})` : ''),
+    );
+    rows.push(row);
   }
   return rows;
 }

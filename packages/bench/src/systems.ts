@@ -60,6 +60,8 @@ export interface ClusterOptions {
   history?: boolean;
   /** Where the data lives; default one redis-server. */
   redis?: RedisTopologyName;
+  /** Switchboard: each gateway also serves its API on an internal port (node:http, pipelining supported). */
+  internalPort?: boolean;
   /** Progress lines (e.g. installing soketi). */
   log?: (line: string) => void;
 }
@@ -77,6 +79,8 @@ export interface Cluster {
   host: string;
   /** One per node: WebSocket endpoint and publish API on the same port. */
   ports: number[];
+  /** Switchboard started with `internalPort`: each gateway's `--internal-port` (the API through node:http), same order. */
+  internalPorts?: number[];
   /** Headers of the publish API (the API key). */
   apiHeaders: Record<string, string>;
   apiKey: string;
@@ -167,6 +171,7 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
   };
   try {
     const ports: number[] = [];
+    const internalPorts: number[] = [];
     // Node refuses --cpu-prof in NODE_OPTIONS, so a profiled gateway or worker is spawned here rather than by the testkit.
     const profileDir = opts.profileDir;
     const startRole = async (role: 'gateway' | 'worker', args: string[]): Promise<{ port: number; pid: number; stop(): Promise<unknown> }> => {
@@ -180,9 +185,11 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
       writeFileSync(config, switchboardConfig(opts.history ?? true));
       stops.push(async () => rmSync(dir, { recursive: true, force: true }));
       const common = ['--redis', redis.url, '--log-level', 'warn', '--shutdown-grace', '5'];
+      if (opts.internalPort) for (let i = 0; i < opts.nodes; i++) internalPorts.push(await freePort());
       const started = await Promise.all(
-        Array.from({ length: opts.nodes }, () =>
+        Array.from({ length: opts.nodes }, (_, i) =>
           startRole('gateway', [
+            ...(opts.internalPort ? ['--internal-port', String(internalPorts[i])] : []),
             ...common,
             '--token-hmac-secret',
             BENCH_SECRET,
@@ -235,6 +242,7 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
       proto: pusher ? 'pusher' : system === 'socketio' ? 'socketio' : 'centrifugo',
       host: '127.0.0.1',
       ports,
+      internalPorts: internalPorts.length ? internalPorts : undefined,
       apiHeaders: pusher ? {} : { 'X-API-Key': BENCH_API_KEY },
       apiKey: BENCH_API_KEY,
       publishApi: pusher ? { kind: 'pusher', app: BENCH_PUSHER_APP } : { kind: 'centrifugo' },
