@@ -35,6 +35,8 @@ const USAGE = `Usage: npm run bench [-- flags]
   --cpu-prof <dir>        write a V8 CPU profile of every server process (gateways, worker, peers) into <dir>
   --gateway-args <args>   extra flags for every Switchboard gateway, space-separated (for experiments,
                           e.g. "--position-check-interval 3600"); the report names them
+  --node-options <flags>  NODE_OPTIONS of the Switchboard gateways and worker only (V8 flags, e.g.
+                          "--max-semi-space-size=16" to compare with the default the project ships)
   --history <on|off>      Switchboard's pub/sub channels keep history (offsets, recovery; default on) or none
   --api-depth <n>         publish requests in flight per publisher connection (HTTP/1.1 pipelining; default 1)
                           in every scenario that publishes; in f, adds a configuration at depth n x 4 connections.
@@ -51,6 +53,7 @@ interface Options {
   pin: boolean;
   cpuProf?: string;
   gatewayArgs: string[];
+  nodeOptions?: string;
   history: boolean;
   apiDepth: number;
   out: string;
@@ -82,6 +85,7 @@ function parse(argv: string[]): Options | undefined {
     else if (arg === '--cpu-prof') opts.cpuProf = path.resolve(value());
     else if (arg === '--out') opts.out = path.resolve(value());
     else if (arg === '--gateway-args') opts.gatewayArgs = value().split(' ').filter(Boolean);
+    else if (arg === '--node-options') opts.nodeOptions = value();
     else if (arg === '--api-depth') {
       const v = value();
       const n = Number(v);
@@ -169,7 +173,7 @@ export async function main(argv: string[]): Promise<number> {
   const profile = opts.profile;
   const maxSockets = Math.max(profile.idleConnections, ...profile.fanout.map((f) => f.subscribers), profile.manyChannels * profile.manySubscribersPerChannel);
   const gen = LoadGen.start({ subscriberProcesses: Math.max(2, Math.ceil(maxSockets / MAX_SOCKETS_PER_PROCESS)), cpus: loadCpus });
-  const common = { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, history: opts.history, log };
+  const common = { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, nodeOptions: opts.nodeOptions, history: opts.history, log };
   const depth = opts.apiDepth;
   /** Starts a system; undefined (and the reason in the report) when soketi cannot run here. */
   const start = async (system: SystemName, extra: Partial<ClusterOptions> = {}): Promise<Cluster | undefined> => {

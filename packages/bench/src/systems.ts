@@ -56,6 +56,8 @@ export interface ClusterOptions {
   profileDir?: string;
   /** Extra flags for each Switchboard gateway. */
   gatewayArgs?: string[];
+  /** NODE_OPTIONS of the Switchboard gateways and worker (V8 flags such as --max-semi-space-size). */
+  nodeOptions?: string;
   /** Pub/sub channels (`bench:` and the Pusher edge's `bench-`) keep history (default) or none. */
   history?: boolean;
   /** Where the data lives; default one redis-server. */
@@ -175,8 +177,9 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
     // Node refuses --cpu-prof in NODE_OPTIONS, so a profiled gateway or worker is spawned here rather than by the testkit.
     const profileDir = opts.profileDir;
     const startRole = async (role: 'gateway' | 'worker', args: string[]): Promise<{ port: number; pid: number; stop(): Promise<unknown> }> => {
-      if (!profileDir) return startSwitchboard(role, args);
-      return startNodeProcess(switchboardBin, (port) => [role, '--port', String(port), ...args], '/readyz', profileDir);
+      const env = opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : undefined;
+      if (!profileDir) return startSwitchboard(role, args, { env });
+      return startNodeProcess(switchboardBin, (port) => [role, '--port', String(port), ...args], '/readyz', profileDir, { env: env && (() => env) });
     };
     if (system === 'switchboard' || system === 'switchboard-pusher') {
       const pusherApp = system === 'switchboard-pusher' ? ['--pusher-app', `${BENCH_PUSHER_APP.id}:${BENCH_PUSHER_APP.key}:${BENCH_PUSHER_APP.secret}`] : [];

@@ -13,7 +13,7 @@ import { DocUnavailableError, type DocChannelOptions, type DocResult, type DocSt
 import { withDocScripts, type DocScriptedRedis } from './docs_scripts';
 import {
   DEFAULT_DOC_PARTITIONS,
-  decodeDocReply,
+  decodeDocReplies,
   docHistorySize,
   docHistoryTtlSeconds,
   docKeys,
@@ -197,20 +197,22 @@ export class RedisDocStore implements DocStore {
   }
 
   private receive(payload: string): void {
-    let reply;
+    let replies;
     try {
-      reply = decodeDocReply(payload);
+      replies = decodeDocReplies(payload);
     } catch (err) {
       this.report(new Error(`malformed document reply on ${this.replyChannel}: ${(err as Error).message}`));
       return;
     }
-    // Unknown ids are answers to requests that already timed out: nobody waits for them any more.
-    const waiting = this.settle(reply.id);
-    if (!waiting) return;
-    if ('result' in reply) waiting.resolve(reply.result);
-    else if (reply.error.kind === 'doc') waiting.reject(new DocError(reply.error.message));
-    else if (reply.error.kind === 'timeout') waiting.reject(new DocUnavailableError(reply.error.message));
-    else waiting.reject(new Error(`versioning worker: ${reply.error.message}`));
+    for (const reply of replies) {
+      // Unknown ids are answers to requests that already timed out: nobody waits for them any more.
+      const waiting = this.settle(reply.id);
+      if (!waiting) continue;
+      if ('result' in reply) waiting.resolve(reply.result);
+      else if (reply.error.kind === 'doc') waiting.reject(new DocError(reply.error.message));
+      else if (reply.error.kind === 'timeout') waiting.reject(new DocUnavailableError(reply.error.message));
+      else waiting.reject(new Error(`versioning worker: ${reply.error.message}`));
+    }
   }
 
   private settle(id: string): Waiting | undefined {

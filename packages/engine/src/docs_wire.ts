@@ -175,9 +175,29 @@ export function decodeDocOutcome(value: unknown, duplicate: boolean): DocResult 
   throw new Error(`document outcome has an unknown status ${JSON.stringify(o.status)}`);
 }
 
+/**
+ * The replies of one worker batch to one gateway in one pub/sub message: a single reply as it is, several as a
+ * JSON array of them. Gateways read both (`decodeDocReplies`), so upgrade gateways before workers.
+ */
+export function encodeDocReplies(payloads: string[]): string {
+  return payloads.length === 1 ? payloads[0] : `[${payloads.join(',')}]`;
+}
+
+/** Parses one reply message (a reply or an array of them); throws on a payload no worker sent. */
+export function decodeDocReplies(payload: string): DocReply[] {
+  const parsed = JSON.parse(payload) as unknown;
+  if (!Array.isArray(parsed)) return [docReplyOf(parsed)];
+  if (parsed.length === 0) throw new Error('empty array of document replies');
+  return parsed.map(docReplyOf);
+}
+
 /** Parses a reply; throws on a payload no worker sent. */
 export function decodeDocReply(payload: string): DocReply {
-  const parsed = JSON.parse(payload) as Record<string, unknown>;
+  return docReplyOf(JSON.parse(payload));
+}
+
+function docReplyOf(value: unknown): DocReply {
+  const parsed = value as Record<string, unknown>;
   if (typeof parsed !== 'object' || parsed === null || typeof parsed.id !== 'string') throw new Error('document reply lacks an id');
   const err = parsed.error as Record<string, unknown> | undefined;
   if (err !== undefined) {

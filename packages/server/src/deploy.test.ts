@@ -27,6 +27,8 @@ const cliEnvNames = new Set(usage().match(/SWITCHBOARD_[A-Z_]+/g) ?? []);
 const cliDefaults = runConfig('gateway', { SWITCHBOARD_REDIS_URL: 'redis://127.0.0.1:1' });
 /** The server sends a ping every 25 s (PROTOCOL.md); a proxy read timeout must outlast the gap between two. */
 const PING_INTERVAL_SECONDS = 25;
+/** The V8 young generation size the project ships (docs/benchmarks.md: memory per idle connection). */
+const SEMI_SPACE_FLAG = '--max-semi-space-size=2';
 
 function runConfig(role: Role, env: Record<string, string>): Config {
   const loaded = loadConfig([role], env);
@@ -1033,13 +1035,22 @@ describe('deploy/Dockerfile', () => {
   test('ENTRYPOINT is the CLI, CMD a role, EXPOSE the CLI default port, USER a non-root UID', () => {
     const { runtime, instruction, runtimeUid } = dockerfile;
     const entrypoint = JSON.parse(instruction(runtime, 'ENTRYPOINT')[0]) as string[];
-    expect(entrypoint).toEqual(['node', 'packages/server/bin/switchboard.js']);
-    expect(existsSync(path.join(root, entrypoint[1]))).toBe(true);
+    expect(entrypoint).toEqual(['node', SEMI_SPACE_FLAG, 'packages/server/bin/switchboard.js']);
+    expect(existsSync(path.join(root, entrypoint[2]))).toBe(true);
     const cmd = JSON.parse(instruction(runtime, 'CMD')[0]) as string[];
     expect(cmd).toEqual(['gateway']);
     expect(instruction(runtime, 'EXPOSE')).toEqual([String(cliDefaults.port)]);
     expect(runtimeUid).toBeGreaterThan(0);
     expect(instruction(runtime, 'WORKDIR')).toEqual(['/app']);
+  });
+
+  test('the image, the k8s gateway and worker and npm start run with the same V8 young generation size', () => {
+    const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toContain(`exec node ${SEMI_SPACE_FLAG} packages/server/bin/switchboard.js`);
+    for (const file of ['gateway-deployment.yaml', 'worker-deployment.yaml']) {
+      const manifest = read('k8s', 'base', file);
+      expect(manifest).toMatch(new RegExp(`name: NODE_OPTIONS\\n\\s+value: .*${SEMI_SPACE_FLAG}`));
+    }
   });
 
   test('HEALTHCHECK probes /healthz on SWITCHBOARD_PORT with a script the image contains', () => {

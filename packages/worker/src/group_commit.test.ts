@@ -241,8 +241,14 @@ describe('group commit (worker)', () => {
     const partition = docPartitionOf(channels[0], 1);
     const stream = docRequestStream(prefix, partition);
     const replies: Array<Record<string, unknown>> = [];
+    let messages = 0;
     const sub = client();
-    sub.on('message', (_c: string, payload: string) => replies.push(JSON.parse(payload) as Record<string, unknown>));
+    sub.on('message', (_c: string, payload: string) => {
+      // The replies of one read to one gateway travel in one message, as an array when there are several.
+      messages++;
+      const parsed = JSON.parse(payload) as Record<string, unknown> | Array<Record<string, unknown>>;
+      replies.push(...(Array.isArray(parsed) ? parsed : [parsed]));
+    });
     await sub.subscribe(docReplyChannel(prefix, 'gw'));
     // Queued before the worker starts, so that its first read takes them all at once.
     const n = 30;
@@ -264,6 +270,7 @@ describe('group commit (worker)', () => {
       (x) => x.stop(),
     );
     await eventually(() => replies.length === n, 'every reply');
+    expect(messages).toBe(1); // one read: all its replies to this gateway in one message
     const byId = new Map(replies.map((r) => [r.id as string, r]));
     expect([...byId.keys()].sort()).toEqual([...sent].sort());
     for (const [c, channel] of channels.entries()) {

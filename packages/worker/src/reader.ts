@@ -16,6 +16,7 @@ import {
   docReplyChannel,
   docRequestStream,
   encodeDocErrorReply,
+  encodeDocReplies,
 } from '@switchboard/engine';
 import type { Logger } from 'pino';
 import type { Shard, WorkerRedis } from './connections';
@@ -294,17 +295,24 @@ export class ShardReader {
   }
 
   /**
-   * One pipeline of PUBLISHes; on a cluster one SPUBLISH each, routed to the primary of each gateway's reply
-   * channel (a Cluster pipeline must stay on one node).
+   * One message per gateway holding all its replies (encodeDocReplies), the messages in one pipeline of
+   * PUBLISHes; on a cluster one SPUBLISH per gateway, routed to the primary of its reply channel (a Cluster
+   * pipeline must stay on one node).
    */
   private async publishReplies(replies: Array<[node: string, payload: string]>): Promise<void> {
     const { prefix, sharded } = this.ctx;
+    const byNode = new Map<string, string[]>();
+    for (const [node, payload] of replies) {
+      const payloads = byNode.get(node);
+      if (payloads) payloads.push(payload);
+      else byNode.set(node, [payload]);
+    }
     if (sharded) {
-      await Promise.all(replies.map(([node, payload]) => this.ctx.replies.spublish(docReplyChannel(prefix, node, true), payload)));
+      await Promise.all([...byNode].map(([node, payloads]) => this.ctx.replies.spublish(docReplyChannel(prefix, node, true), encodeDocReplies(payloads))));
       return;
     }
     const pipeline = this.ctx.replies.pipeline();
-    for (const [node, payload] of replies) pipeline.publish(docReplyChannel(prefix, node), payload);
+    for (const [node, payloads] of byNode) pipeline.publish(docReplyChannel(prefix, node), encodeDocReplies(payloads));
     const published = await pipeline.exec();
     const publishError = published?.find(([err]) => err)?.[0];
     if (publishError) throw publishError;
