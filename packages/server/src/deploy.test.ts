@@ -1035,8 +1035,8 @@ describe('deploy/Dockerfile', () => {
   test('ENTRYPOINT is the CLI, CMD a role, EXPOSE the CLI default port, USER a non-root UID', () => {
     const { runtime, instruction, runtimeUid } = dockerfile;
     const entrypoint = JSON.parse(instruction(runtime, 'ENTRYPOINT')[0]) as string[];
-    expect(entrypoint).toEqual(['node', SEMI_SPACE_FLAG, 'packages/server/bin/switchboard.js']);
-    expect(existsSync(path.join(root, entrypoint[2]))).toBe(true);
+    expect(entrypoint).toEqual(['node', 'packages/server/bin/switchboard.js']);
+    expect(existsSync(path.join(root, entrypoint[1]))).toBe(true);
     const cmd = JSON.parse(instruction(runtime, 'CMD')[0]) as string[];
     expect(cmd).toEqual(['gateway']);
     expect(instruction(runtime, 'EXPOSE')).toEqual([String(cliDefaults.port)]);
@@ -1045,6 +1045,7 @@ describe('deploy/Dockerfile', () => {
   });
 
   test('the image, the k8s gateway and worker and npm start run with the same V8 young generation size', () => {
+    expect(dockerfile.instruction(dockerfile.runtime, 'ENV')).toContain(`NODE_OPTIONS=${SEMI_SPACE_FLAG}`);
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
     expect(pkg.scripts.start).toContain(`exec node ${SEMI_SPACE_FLAG} packages/server/bin/switchboard.js`);
     for (const file of ['gateway-deployment.yaml', 'worker-deployment.yaml']) {
