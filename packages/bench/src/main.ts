@@ -6,14 +6,16 @@ import path from 'node:path';
 import { loadAverage, pin } from './procstat';
 import { renderReport, type Machine, type Results } from './report';
 import { LoadGen, MAX_SOCKETS_PER_PROCESS } from './runner';
-import { apiScenario, documentsScenario, fanoutScenario, idleScenario, manyChannelsScenario, PROFILES, redisTopologyScenario, type Profile } from './scenarios';
+import { apiScenario, documentsScenario, fanoutScenario, idleScenario, manyChannelsScenario, PROFILES, redisTopologyScenario, takesPart, type Profile } from './scenarios';
 import { REDIS_TOPOLOGY_LABELS, startCluster, SYSTEM_LABELS, type Cluster, type ClusterOptions, type SystemName } from './systems';
 
 const USAGE = `Usage: npm run bench [-- flags]
 
   --quick                 a short run (a few minutes): fewer configurations, 1 s steps, 3 s API runs (f)
-  --systems <list>        comma-separated (default: all five):
+  --systems <list>        comma-separated (default: all six):
                             switchboard         2 gateways, Centrifugo protocol and HTTP API
+                            switchboard-protobuf  the same 2 gateways and API, subscribers on the Centrifugo
+                                                Protobuf protocol (binary frames); scenarios a and b only
                             switchboard-pusher  the same 2 gateways through their Pusher edge (protocol 7, Pusher HTTP API)
                             uws-relay           a minimal uWS + Redis relay (the same-hardware ceiling)
                             socketio            Socket.IO 4.8 with @socket.io/redis-adapter
@@ -59,7 +61,7 @@ interface Options {
   out: string;
 }
 
-const ALL_SYSTEMS: SystemName[] = ['switchboard', 'switchboard-pusher', 'uws-relay', 'socketio', 'soketi'];
+const ALL_SYSTEMS: SystemName[] = ['switchboard', 'switchboard-protobuf', 'switchboard-pusher', 'uws-relay', 'socketio', 'soketi'];
 const ALL_SCENARIOS = ['a', 'b', 'c', 'd', 'e', 'f'];
 
 function parse(argv: string[]): Options | undefined {
@@ -189,17 +191,17 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
   try {
-    const pubsub = ['a', 'b', 'c'].some((s) => opts.scenarios.has(s));
-    for (const system of pubsub ? opts.systems : []) {
+    const runs = (system: SystemName, scenario: string): boolean => opts.scenarios.has(scenario) && takesPart(system, scenario);
+    for (const system of opts.systems.filter((s) => ['a', 'b', 'c'].some((x) => runs(s, x)))) {
       log(`starting ${SYSTEM_LABELS[system]}`);
       const cluster = await start(system);
       if (!cluster) continue;
       try {
         await gen.initPublisher(cluster, 32, { depth });
         // Idle first, on fresh processes, so RSS growth is the connections' and not earlier scenarios' heap.
-        if (opts.scenarios.has('c')) res.idle.push(await idleScenario(gen, cluster, profile, log));
-        if (opts.scenarios.has('a')) res.fanout.push(...(await fanoutScenario(gen, cluster, profile, log)));
-        if (opts.scenarios.has('b')) res.many.push(...(await manyChannelsScenario(gen, cluster, profile, log)));
+        if (runs(system, 'c')) res.idle.push(await idleScenario(gen, cluster, profile, log));
+        if (runs(system, 'a')) res.fanout.push(...(await fanoutScenario(gen, cluster, profile, log)));
+        if (runs(system, 'b')) res.many.push(...(await manyChannelsScenario(gen, cluster, profile, log)));
       } finally {
         await cluster.stop();
       }
@@ -227,7 +229,7 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
     // Fresh processes per system, with nothing subscribed; Switchboard's gateways also listen on an internal port.
-    for (const system of opts.scenarios.has('f') ? opts.systems : []) {
+    for (const system of opts.systems.filter((s) => runs(s, 'f'))) {
       log(`starting ${SYSTEM_LABELS[system]} for the publish API alone`);
       const cluster = await start(system, { internalPort: system === 'switchboard' });
       if (!cluster) continue;

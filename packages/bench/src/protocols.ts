@@ -1,14 +1,19 @@
-// The client protocols the load generator speaks: Centrifugo v2 JSON (Switchboard and the minimal relay),
-// Socket.IO v5 over Engine.IO v4 (websocket transport only) and Pusher Channels protocol 7 (Switchboard's Pusher
-// edge and soketi). Setup uses JSON.parse; received payloads do not.
+// The client protocols the load generator speaks: Centrifugo v2 JSON (Switchboard and the minimal relay) and
+// Protobuf (Switchboard), Socket.IO v5 over Engine.IO v4 (websocket transport only) and Pusher Channels protocol 7
+// (Switchboard's Pusher edge and soketi). Setup uses JSON.parse; received payloads do not.
+import { connectCommand, PONG_COMMAND, PROTOBUF_SUBPROTOCOL, subscribeCommand, walkReplies, type ReplyVisitor } from './centrifugo_protobuf';
 import { ESCAPED_KEYS, PLAIN_KEYS, type PayloadKeys } from './payload';
 import { PUSHER_EVENT } from './publish_api';
 import { RawWebSocket } from './raw_ws';
+import { OP_BINARY } from './ws_frames';
 
-export type Proto = 'centrifugo' | 'socketio' | 'pusher';
+export type Proto = 'centrifugo' | 'centrifugo-protobuf' | 'socketio' | 'pusher';
 
-/** How each protocol carries a payload: as JSON, or (Pusher) as a JSON string whose quotes are escaped. */
-export const PAYLOAD_KEYS: Record<Proto, PayloadKeys> = { centrifugo: PLAIN_KEYS, socketio: PLAIN_KEYS, pusher: ESCAPED_KEYS };
+/**
+ * How each protocol carries a payload: as JSON (Protobuf: the published JSON's bytes in a binary message), or
+ * (Pusher) as a JSON string whose quotes are escaped.
+ */
+export const PAYLOAD_KEYS: Record<Proto, PayloadKeys> = { centrifugo: PLAIN_KEYS, 'centrifugo-protobuf': PLAIN_KEYS, socketio: PLAIN_KEYS, pusher: ESCAPED_KEYS };
 
 export interface ClientTarget {
   host: string;
@@ -42,8 +47,16 @@ const CHAR_4 = 0x34;
 
 /** Opens a connection, authenticates and subscribes to every channel; resolves once all replies are in. */
 export function openClient(proto: Proto, target: ClientTarget, handlers: ClientHandlers, timeoutMs = 15000): Promise<ProtoClient> {
-  if (proto === 'pusher') return openPusher(target, handlers, timeoutMs);
-  return proto === 'centrifugo' ? openCentrifugo(target, handlers, timeoutMs) : openSocketIo(target, handlers, timeoutMs);
+  switch (proto) {
+    case 'centrifugo':
+      return openCentrifugo(target, handlers, timeoutMs);
+    case 'centrifugo-protobuf':
+      return openCentrifugoProtobuf(target, handlers, timeoutMs);
+    case 'socketio':
+      return openSocketIo(target, handlers, timeoutMs);
+    case 'pusher':
+      return openPusher(target, handlers, timeoutMs);
+  }
 }
 
 /** Waits for replies matched by id during setup, and fails them all when the socket closes first. */
@@ -127,6 +140,58 @@ async function openCentrifugo(target: ClientTarget, handlers: ClientHandlers, ti
       const replies = target.channels.map((_, i) => setup.expect(i + 2));
       socket.send(target.channels.map((channel, i) => JSON.stringify({ id: i + 2, subscribe: { channel } })).join('\n'));
       await Promise.all(replies);
+    }
+  });
+}
+
+const CONNECT_ID = 1;
+
+/**
+ * Centrifugo's Protobuf variant, negotiated as the SDK's Protobuf build does (subprotocol `centrifuge-protobuf`):
+ * length-delimited Commands and Replies in binary messages. Every message is scanned for payloads, then its Replies
+ * are walked for pings and setup replies.
+ */
+async function openCentrifugoProtobuf(target: ClientTarget, handlers: ClientHandlers, timeoutMs: number): Promise<ProtoClient> {
+  const setup = new Setup(timeoutMs, `Protobuf connect and subscribe on port ${target.port}`);
+  let ws: RawWebSocket | undefined;
+  /** The connect result's `pong`: the SDK answers pings only when the server asked for it. */
+  let pong = false;
+  const replies: ReplyVisitor = {
+    ping: () => {
+      if (pong) ws?.sendBinary(PONG_COMMAND);
+    },
+    reply: (r) => {
+      if (r.id === CONNECT_ID && !r.error) pong = r.pong;
+      setup.answer(r.id, r, r.error ? new Error(`error ${r.error.code}: ${r.error.message}`) : undefined);
+    },
+  };
+  ws = await RawWebSocket.open(
+    target.host,
+    target.port,
+    CENTRIFUGO_PATH,
+    {
+      message: (data, opcode) => {
+        // A text message is not this protocol: throwing drops the connection (1002), which the step counts.
+        if (opcode !== OP_BINARY) throw new Error('a text message on a Protobuf connection');
+        handlers.payloads(data); // hot path: the publications' JSON bytes are found where they lie
+        walkReplies(data, replies);
+      },
+      close: (code, reason) => {
+        if (!setup.done) setup.fail(new Error(`closed during setup: ${code} ${reason}`));
+        else handlers.closed(code, reason);
+      },
+    },
+    { subprotocol: PROTOBUF_SUBPROTOCOL },
+  );
+  const socket = ws;
+  return handshake(setup, socket, async () => {
+    const connected = setup.expect(CONNECT_ID);
+    socket.sendBinary(connectCommand(CONNECT_ID, target.token));
+    await connected;
+    if (target.channels.length > 0) {
+      const subscribed = target.channels.map((_, i) => setup.expect(CONNECT_ID + 1 + i));
+      socket.sendBinary(Buffer.concat(target.channels.map((channel, i) => subscribeCommand(CONNECT_ID + 1 + i, channel))));
+      await Promise.all(subscribed);
     }
   });
 }

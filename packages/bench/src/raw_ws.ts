@@ -3,10 +3,10 @@
 // The `ws` package costs several times more CPU per received message; on a 2-core machine the load generator
 // must stay cheaper than what it measures, so it speaks the framing itself.
 import net from 'node:net';
-import { closeCode, encodeClientClose, encodeClientFrame, encodeClientText, FrameParser, OP_CLOSE, OP_PING, OP_PONG } from './ws_frames';
+import { closeCode, encodeClientClose, encodeClientFrame, encodeClientText, FrameParser, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG } from './ws_frames';
 
 export interface RawWsHandlers {
-  /** A text or binary message; `data` is valid only during the call. `at` is the chunk's arrival (µs), when known. */
+  /** A text or binary message (`opcode` OP_TEXT or OP_BINARY); `data` is valid only during the call. */
   message(data: Buffer, opcode: number): void;
   /** The socket closed: the close frame's code, or 1006 without one. Called once. */
   close(code: number, reason: string): void;
@@ -15,6 +15,13 @@ export interface RawWsHandlers {
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='; // 16 bytes in base64 (the RFC's sample nonce); the accept header is not checked
 const HEADER_END = Buffer.from('\r\n\r\n', 'latin1');
 const MAX_HEADER = 16 * 1024;
+
+export interface OpenOptions {
+  timeoutMs?: number;
+  /** Sent as Sec-WebSocket-Protocol; the upgrade fails unless the server's 101 names it back. */
+  subprotocol?: string;
+}
+
 /**
  * Every socket of the process reads into this one buffer (net's `onread`): no allocation and no 'data' event per
  * read. Safe because a read is handled synchronously and whatever outlives it (a partial frame) is copied.
@@ -38,7 +45,7 @@ export class RawWebSocket {
   }
 
   /** Connects and upgrades; resolves once the 101 arrived (frames that came with it are already parsed). */
-  static open(host: string, port: number, path: string, handlers: RawWsHandlers, timeoutMs = 10000): Promise<RawWebSocket> {
+  static open(host: string, port: number, path: string, handlers: RawWsHandlers, { timeoutMs = 10000, subprotocol }: OpenOptions = {}): Promise<RawWebSocket> {
     return new Promise((resolve, reject) => {
       let onChunk: (chunk: Buffer) => void = () => undefined;
       const socket = net.connect({
@@ -68,7 +75,9 @@ export class RawWebSocket {
       socket.once('connect', () => {
         socket.write(
           `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-            `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+            `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n` +
+            (subprotocol ? `Sec-WebSocket-Protocol: ${subprotocol}\r\n` : '') +
+            '\r\n',
         );
       });
       onChunk = (chunk: Buffer) => {
@@ -89,6 +98,11 @@ export class RawWebSocket {
           fail(new Error(`upgrade refused: ${status.split('\r\n')[0]}`));
           return;
         }
+        // Without the subprotocol named back, the server would speak its default protocol to us.
+        if (subprotocol && !acceptsSubprotocol(buf.toString('latin1', 0, end), subprotocol)) {
+          fail(new Error(`upgrade answered without the subprotocol ${subprotocol}`));
+          return;
+        }
         ws.upgraded = true;
         settled = true;
         clearTimeout(timer);
@@ -107,6 +121,11 @@ export class RawWebSocket {
 
   send(text: string): void {
     if (!this.closed) this.socket.write(encodeClientText(text));
+  }
+
+  /** A binary message. */
+  sendBinary(data: Buffer): void {
+    if (!this.closed) this.socket.write(encodeClientFrame(OP_BINARY, data));
   }
 
   /** Sends a close frame and ends the socket. */
@@ -158,4 +177,13 @@ export class RawWebSocket {
   }
 
   private reported = false;
+}
+
+/** Whether the 101's header block holds `Sec-WebSocket-Protocol: <subprotocol>` (header names are case-insensitive). */
+function acceptsSubprotocol(header: string, subprotocol: string): boolean {
+  for (const line of header.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === 'sec-websocket-protocol' && line.slice(colon + 1).trim() === subprotocol) return true;
+  }
+  return false;
 }

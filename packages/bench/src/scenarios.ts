@@ -178,6 +178,17 @@ export interface ApiRow {
   perServerCpuSecond: number;
 }
 
+/**
+ * Systems measured in some of the scenarios a, b, c and f only: the Protobuf subscribers where they receive
+ * publications. Connecting idle (c) and the publish API (f) are the same gateways' figures under `switchboard`.
+ */
+const ONLY_IN: Partial<Record<SystemName, readonly string[]>> = { 'switchboard-protobuf': ['a', 'b'] };
+
+/** Whether `system` is run in `scenario` (d and e are Switchboard's alone, decided by the orchestrator). */
+export function takesPart(system: SystemName, scenario: string): boolean {
+  return ONLY_IN[system]?.includes(scenario) ?? true;
+}
+
 let stepIds = 0;
 
 type Log = (line: string) => void;
@@ -438,6 +449,8 @@ export function apiConfigs(system: SystemName, extraDepth: number): ApiConfig[] 
     case 'switchboard-pusher':
     case 'soketi':
       return [unpipelined('main')];
+    case 'switchboard-protobuf':
+      return []; // not in f (see takesPart): its publish API is `switchboard`'s
   }
 }
 

@@ -113,6 +113,17 @@ describe('benchmark smoke run', () => {
     }
   });
 
+  it('counts every delivery to subscribers on the Centrifugo Protobuf protocol (binary frames)', async () => {
+    const cluster = await startCluster('switchboard-protobuf', { nodes: 1 });
+    try {
+      expect(cluster.proto).toBe('centrifugo-protobuf');
+      await fanout(cluster, 10, ['bench:smoke'], 'cycle', 7);
+      await fanout(cluster, 12, ['bench:s0', 'bench:s1', 'bench:s2'], 'random', 8);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   it('counts every delivery through the Socket.IO peer', async () => {
     const cluster = await startCluster('socketio', { nodes: 1 });
     try {

@@ -1,6 +1,7 @@
 // Starts and stops the systems under test on private Redis servers: a Switchboard cluster (gateways, optionally a
-// versioning worker) on one Redis or a Redis Cluster, driven through its Centrifugo or its Pusher edge, the minimal
-// uWS + Redis relay, Socket.IO with the Redis adapter, and soketi with its Redis adapter.
+// versioning worker) on one Redis or a Redis Cluster, driven through its Centrifugo edge (subscribers on the JSON or
+// the Protobuf variant) or its Pusher edge, the minimal uWS + Redis relay, Socket.IO with the Redis adapter, and
+// soketi with its Redis adapter.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -22,15 +23,31 @@ import type { Proto } from './protocols';
 import type { PublishApi, PusherCredentials } from './publish_api';
 import { installSoketi, soketiEnv, SOKETI_VERSION } from './soketi';
 
-export type SystemName = 'switchboard' | 'switchboard-pusher' | 'uws-relay' | 'socketio' | 'soketi';
+export type SystemName = 'switchboard' | 'switchboard-protobuf' | 'switchboard-pusher' | 'uws-relay' | 'socketio' | 'soketi';
 
 export const SYSTEM_LABELS: Record<SystemName, string> = {
   switchboard: 'Switchboard',
+  'switchboard-protobuf': 'Switchboard (Protobuf)',
   'switchboard-pusher': 'Switchboard (Pusher edge)',
   'uws-relay': 'uWS+Redis relay',
   socketio: 'Socket.IO+redis-adapter',
   soketi: `soketi ${SOKETI_VERSION}+redis-adapter`,
 };
+
+/** The client protocol each system's subscribers speak. */
+const PROTOCOLS: Record<SystemName, Proto> = {
+  switchboard: 'centrifugo',
+  'switchboard-protobuf': 'centrifugo-protobuf',
+  'switchboard-pusher': 'pusher',
+  'uws-relay': 'centrifugo',
+  socketio: 'socketio',
+  soketi: 'pusher',
+};
+
+/** The systems that are Switchboard gateways, whichever edge their subscribers use. */
+function isSwitchboard(system: SystemName): boolean {
+  return system === 'switchboard' || system === 'switchboard-protobuf' || system === 'switchboard-pusher';
+}
 
 /** The one Pusher app of the Pusher systems (Switchboard's `--pusher-app`, soketi's default app). */
 export const BENCH_PUSHER_APP: PusherCredentials = { id: 'bench', key: 'benchkey', secret: 'benchsecret' };
@@ -163,7 +180,7 @@ async function startRedisTopology(topology: RedisTopologyName): Promise<StartedR
 export async function startCluster(system: SystemName, opts: ClusterOptions): Promise<Cluster> {
   const topology = opts.redis ?? 'single';
   // The peers speak to one Redis through plain clients; only Switchboard's engine routes by slot.
-  if (topology === 'cluster' && system !== 'switchboard' && system !== 'switchboard-pusher') throw new Error(`${SYSTEM_LABELS[system]} does not run on a Redis Cluster here`);
+  if (topology === 'cluster' && !isSwitchboard(system)) throw new Error(`${SYSTEM_LABELS[system]} does not run on a Redis Cluster here`);
   const redis = await startRedisTopology(topology);
   const processes: NamedProcess[] = redis.nodes.map((n) => ({ name: n.name, pid: n.pid, side: 'sut' }));
   const stops: (() => Promise<unknown>)[] = [];
@@ -181,7 +198,7 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
       if (!profileDir) return startSwitchboard(role, args, { env });
       return startNodeProcess(switchboardBin, (port) => [role, '--port', String(port), ...args], '/readyz', profileDir, { env: env && (() => env) });
     };
-    if (system === 'switchboard' || system === 'switchboard-pusher') {
+    if (isSwitchboard(system)) {
       const pusherApp = system === 'switchboard-pusher' ? ['--pusher-app', `${BENCH_PUSHER_APP.id}:${BENCH_PUSHER_APP.key}:${BENCH_PUSHER_APP.secret}`] : [];
       const dir = mkdtempSync(path.join(os.tmpdir(), 'sb-bench-'));
       const config = path.join(dir, 'switchboard.yaml');
@@ -242,7 +259,7 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
     const pusher = system === 'switchboard-pusher' || system === 'soketi';
     return {
       system,
-      proto: pusher ? 'pusher' : system === 'socketio' ? 'socketio' : 'centrifugo',
+      proto: PROTOCOLS[system],
       host: '127.0.0.1',
       ports,
       internalPorts: internalPorts.length ? internalPorts : undefined,
@@ -251,7 +268,7 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
       publishApi: pusher ? { kind: 'pusher', app: BENCH_PUSHER_APP } : { kind: 'centrifugo' },
       pusherApp: pusher ? BENCH_PUSHER_APP : undefined,
       channelPrefix: pusher ? 'bench-' : 'bench:',
-      secret: system === 'switchboard' ? BENCH_SECRET : undefined,
+      secret: isSwitchboard(system) && !pusher ? BENCH_SECRET : undefined,
       redisUrl: redis.url,
       redis: topology,
       redisNodes: redis.nodes,

@@ -1,7 +1,7 @@
 // WebSocket framing for the load generator's own client (RFC 6455): parses server frames, builds masked client frames.
 //
-// Written for speed: a parsed text frame is handed on as a view into the received chunk (no copy, no string),
-// and client frames use the all-zero mask key, which the RFC allows, so the payload needs no XOR pass.
+// Written for speed: a parsed message, text or binary, is handed on as a view into the received chunk (no copy, no
+// string), and client frames use the all-zero mask key, which the RFC allows, so the payload needs no XOR pass.
 
 export const OP_CONTINUATION = 0x0;
 export const OP_TEXT = 0x1;
