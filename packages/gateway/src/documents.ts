@@ -38,17 +38,17 @@ export class Documents {
       if (err instanceof DocError) refuse(ErrorCode.BadRequest, err.message);
       throw err;
     }
-    const endTimer = this.metrics.docSeconds.startTimer();
+    const started = performance.now();
     let result: DocResult;
     try {
       result = await this.call(channel, () => this.store.update(channel, update, { historySize: ns.history_size, historyTtlSeconds: ns.history_ttl }));
     } catch (err) {
-      this.metrics.docUpdates.labels('error').inc();
+      this.metrics.docUpdated('error');
       throw err;
     } finally {
-      endTimer();
+      this.metrics.docSeconds.observe((performance.now() - started) / 1000);
     }
-    this.metrics.docUpdates.labels(result.duplicate ? 'duplicate' : result.status).inc();
+    this.metrics.docUpdated(result.duplicate ? 'duplicate' : result.status);
     return encodeResult(result);
   }
 

@@ -148,6 +148,18 @@ export class GatewayMetrics {
     }
   }
 
+  private readonly docUpdatesOf = new Map<string, ReturnType<Counter<string>['labels']>>();
+
+  /** Counts a document update answered with `outcome`. */
+  docUpdated(outcome: string): void {
+    let counter = this.docUpdatesOf.get(outcome);
+    if (counter === undefined) {
+      counter = this.docUpdates.labels(outcome);
+      this.docUpdatesOf.set(outcome, counter);
+    }
+    counter.inc();
+  }
+
   /** Counts a publication accepted from `source`. */
   published(source: string): void {
     let counter = this.publicationsOf.get(source);
