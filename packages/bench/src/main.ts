@@ -192,19 +192,31 @@ export async function main(argv: string[]): Promise<number> {
   };
   try {
     const runs = (system: SystemName, scenario: string): boolean => opts.scenarios.has(scenario) && takesPart(system, scenario);
-    for (const system of opts.systems.filter((s) => ['a', 'b', 'c'].some((x) => runs(s, x)))) {
-      log(`starting ${SYSTEM_LABELS[system]}`);
+    /**
+     * Runs one scenario on a system started for it; a scenario that fails is reported as skipped with its error and
+     * the run goes on (one system's failure, say a peer still busy closing 20,000 sockets, must not lose the rest).
+     */
+    const scenario = async (system: SystemName, name: string, body: (cluster: Cluster) => Promise<void>): Promise<void> => {
+      log(`starting ${SYSTEM_LABELS[system]} for scenario ${name}`);
       const cluster = await start(system);
-      if (!cluster) continue;
+      if (!cluster) return;
       try {
         await gen.initPublisher(cluster, 32, { depth });
-        // Idle first, on fresh processes, so RSS growth is the connections' and not earlier scenarios' heap.
-        if (runs(system, 'c')) res.idle.push(await idleScenario(gen, cluster, profile, log));
-        if (runs(system, 'a')) res.fanout.push(...(await fanoutScenario(gen, cluster, profile, log)));
-        if (runs(system, 'b')) res.many.push(...(await manyChannelsScenario(gen, cluster, profile, log)));
+        await body(cluster);
+      } catch (err) {
+        const reason = `scenario ${name} failed: ${(err as Error).message.split('\n')[0].slice(0, 300)}`;
+        log(`${SYSTEM_LABELS[system]}: ${reason}`);
+        res.skipped.push({ system, reason });
       } finally {
         await cluster.stop();
       }
+    };
+    for (const system of opts.systems) {
+      // Each scenario on fresh processes: RSS growth in c is the connections' and not earlier scenarios' heap, and
+      // a does not start while a server is still closing c's 20,000 sockets.
+      if (runs(system, 'c')) await scenario(system, 'c', async (cluster) => void res.idle.push(await idleScenario(gen, cluster, profile, log)));
+      if (runs(system, 'a')) await scenario(system, 'a', async (cluster) => void res.fanout.push(...(await fanoutScenario(gen, cluster, profile, log))));
+      if (runs(system, 'b')) await scenario(system, 'b', async (cluster) => void res.many.push(...(await manyChannelsScenario(gen, cluster, profile, log))));
     }
     if (opts.scenarios.has('e') && opts.systems.includes('switchboard')) {
       // Same gateways, same ladder; only where the data lives changes.
