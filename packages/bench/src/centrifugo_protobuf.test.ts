@@ -57,7 +57,7 @@ describe('replies', () => {
       { id: 3, pong: false, push: false, error: { code: ErrorCode.PermissionDenied, message: protocolError(ErrorCode.PermissionDenied).message } },
       'ping',
     ]);
-    expect(walk(protobufCodec.reply(1, 'connect', { client: 'c1', version: '', ping: 25, pong: false }))).toEqual([{ id: 1, pong: false, push: false }]);
+    expect(walk(Buffer.from(protobufCodec.reply(1, 'connect', { client: 'c1', version: '', ping: 25, pong: false }) as Uint8Array))).toEqual([{ id: 1, pong: false, push: false }]);
   });
 
   it('finds the payloads of publication pushes and passes the pushes over', () => {

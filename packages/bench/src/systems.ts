@@ -62,6 +62,12 @@ export const REDIS_TOPOLOGY_LABELS: Record<RedisTopologyName, string> = {
 
 const CLUSTER_PRIMARIES = 3;
 
+/**
+ * The V8 flags Switchboard ships with (deploy/Dockerfile, the k8s manifests and npm start; deploy.test.ts keeps
+ * them alike and equal to this): the benchmark runs the gateways and the worker as users run them.
+ */
+export const SHIPPED_NODE_OPTIONS = '--max-semi-space-size=2';
+
 export interface ClusterOptions {
   /** Gateways (or relay / Socket.IO nodes). */
   nodes: number;

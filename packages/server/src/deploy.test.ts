@@ -1048,6 +1048,8 @@ describe('deploy/Dockerfile', () => {
     expect(dockerfile.instruction(dockerfile.runtime, 'ENV')).toContain(`NODE_OPTIONS=${SEMI_SPACE_FLAG}`);
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
     expect(pkg.scripts.start).toContain(`exec node ${SEMI_SPACE_FLAG} packages/server/bin/switchboard.js`);
+    // The benchmark runs the gateways and the worker with the same flags.
+    expect(read('packages', 'bench', 'src', 'systems.ts')).toContain(`SHIPPED_NODE_OPTIONS = '${SEMI_SPACE_FLAG}'`);
     for (const file of ['gateway-deployment.yaml', 'worker-deployment.yaml']) {
       const manifest = read('k8s', 'base', file);
       expect(manifest).toMatch(new RegExp(`name: NODE_OPTIONS\\n\\s+value: .*${SEMI_SPACE_FLAG}`));
