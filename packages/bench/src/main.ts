@@ -122,7 +122,7 @@ function cmd(file: string, args: string[]): string {
   }
 }
 
-function machine(cores: number, layout: string, command: string): Machine {
+function machine(cores: number, layout: string, command: string, nodeOptions: string | undefined): Machine {
   let cpu = 'unknown CPU';
   try {
     cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu;
@@ -139,6 +139,8 @@ function machine(cores: number, layout: string, command: string): Machine {
     layout,
     started: new Date().toISOString(),
     command,
+    commit: ((c) => (c === 'n/a' ? undefined : c))(cmd('git', ['-C', __dirname, 'describe', '--always', '--dirty'])),
+    nodeOptions,
   };
 }
 
@@ -170,7 +172,7 @@ export async function main(argv: string[]): Promise<number> {
     ? `server side (Redis, gateways, worker, peer nodes) pinned to CPU 0; load generator (subscriber, publisher, writer processes and the orchestrator) pinned to CPU ${loadCpus}`
     : 'not pinned (taskset missing, one core, or --no-pin): all processes share every core';
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command), history: opts.history, fanout: [], many: [], idle: [], docs: [], topologies: [], api: [], skipped: [] };
+  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command, opts.nodeOptions), history: opts.history, fanout: [], many: [], idle: [], docs: [], topologies: [], api: [], skipped: [] };
   log(`${command}: ${res.machine.cpu}, ${cores} cores, load ${res.machine.loadBefore}; ${layout}`);
   if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
 

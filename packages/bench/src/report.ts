@@ -16,6 +16,10 @@ export interface Machine {
   layout: string;
   started: string;
   command: string;
+  /** `git describe --always --dirty` of the checkout, when it is one. */
+  commit?: string;
+  /** NODE_OPTIONS of the Switchboard processes. */
+  nodeOptions?: string;
   seconds?: number;
 }
 
@@ -535,7 +539,7 @@ export function renderReport(res: Results): string {
   const parts: string[] = [
     `# Switchboard benchmark (${res.profile})`,
     '',
-    `- command: \`${m.command}\``,
+    `- command: \`${m.command}\`${m.commit ? ` at commit ${m.commit}` : ''}; Switchboard processes' NODE_OPTIONS: ${m.nodeOptions ? `\`${m.nodeOptions}\`` : "none (Node's defaults)"}`,
     `- started: ${m.started}${m.seconds !== undefined ? `, took ${m.seconds.toFixed(0)} s` : ''}`,
     `- machine: ${m.cpu}, ${m.cores} cores, Linux ${m.kernel}; node ${m.node}; ${m.redis}`,
     `- /proc/loadavg before: ${m.loadBefore}${m.loadAfter ? `; after: ${m.loadAfter}` : ''}`,
