@@ -7,7 +7,7 @@
 -- ARGV[4] most expired entries to drop in this call
 -- add:    ARGV[5] TTL (ms)   ARGV[6] key grace (ms)   ARGV[7], … client id, user, info JSON, client id, user, …
 -- remove: ARGV[5] '1' to announce leaves, '0' not   ARGV[6] started   ARGV[7] first   ARGV[8] client leaves
---         ('1'/'0', see PresenceLeave in broker.ts)   ARGV[9], … client ids
+--         ('1'/'0', see PresenceLeave in presence.ts)   ARGV[9], … client ids
 -- Returns {first client ids, added client ids, joined {client, info, …}, left {client, info, …}} (PresenceUpdate).
 --
 -- Every call first drops the expired entries (a gateway that died left them) and announces each as a leave, `L `

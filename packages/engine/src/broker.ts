@@ -71,40 +71,6 @@ export type JoinLeaveHandler = (channel: string, kind: 'join' | 'leave', info: s
 /** Called for each control message sent to every node or to this node. */
 export type ControlHandler = (message: string) => void;
 
-export interface PresenceStats {
-  numClients: number;
-  numUsers: number;
-}
-
-/** A presence entry: client id and its encoded ClientInfo. */
-export type PresenceEntry = [client: string, info: string];
-
-/**
- * What a presence write did to the channel's users. Each engine keeps, per channel, how many live entries each user
- * has, and changes it atomically with the entries, so of many gateways adding and removing entries of one user
- * exactly one sees the count go 0 → 1 and exactly one sees it go 1 → 0.
- */
-export interface PresenceUpdate {
-  /** Clients this call added as their user's first live entry on the channel: the caller announces the user's join. */
-  first: string[];
-  /** Clients this call added that had no live entry (on a refresh: an entry that was gone and is back). */
-  added: string[];
-  /** User joins this call announced on the channel itself (scope 'user-only'). */
-  joined: PresenceEntry[];
-  /** User leaves this call announced itself: entries removed or expired that were their user's last. */
-  left: PresenceEntry[];
-}
-
-/** How `removePresence` announces the leave of each entry it removes (atomically with the removal). */
-export interface PresenceLeave {
-  /** The entry's join was announced: its leave is too ('user' when it was its user's last entry, else 'client'). */
-  started: boolean;
-  /** Its add reported it as its user's first entry (PresenceUpdate.first). */
-  first: boolean;
-  /** Announce connections that leave while their user stays ('client'); without it only users are announced. */
-  clientLeaves: boolean;
-}
-
 export interface Broker {
   readonly kind: 'memory' | 'redis';
   /** Connects; rejects with a clear message when the backend is unreachable. */
@@ -128,24 +94,10 @@ export interface Broker {
   history(channel: string, opts: HistoryOptions): Promise<HistoryResult>;
   removeHistory(channel: string): Promise<void>;
 
-  /** Sets the single receiver of join/leave messages for subscribed channels. */
+  /** Sets the single receiver of join/leave messages for subscribed channels, those the engine's Presence sends too. */
   onJoinLeave(handler: JoinLeaveHandler): void;
   /** Delivers a join or leave to the channel's subscribers on every node, like a publication but not stored. */
   publishJoinLeave(channel: string, kind: 'join' | 'leave', info: string, scope?: JoinLeaveScope): Promise<void>;
-
-  // Presence writes first drop the channel's expired entries (a gateway that died left them) and announce each as a
-  // leave ('user' when it was its user's last entry, else 'client'), in order with the channel's other joins and
-  // leaves; an entry the same call adds again is refreshed instead.
-  /** Adds or refreshes presence entries (client id → encoded ClientInfo); each lives `ttlSeconds` unless refreshed. */
-  addPresence(channel: string, entries: PresenceEntry[], ttlSeconds: number): Promise<PresenceUpdate>;
-  /** Removes entries; with `leave`, announces their leaves as PresenceLeave says, atomically with the removal. */
-  removePresence(channel: string, clients: string[], leave?: PresenceLeave): Promise<PresenceUpdate>;
-  /** Only drops (and announces) the expired entries: how a channel nobody writes to learns its members left. */
-  expirePresence(channel: string): Promise<PresenceUpdate>;
-  /** Live presence entries: client id → encoded ClientInfo. Expired entries are never returned (nor dropped). */
-  presence(channel: string): Promise<Map<string, string>>;
-  /** Counts of live entries and of distinct users among them. */
-  presenceStats(channel: string): Promise<PresenceStats>;
 
   /** Sets the single receiver of control messages (those to every node, and those to this node). */
   onControl(handler: ControlHandler): void;

@@ -1,9 +1,10 @@
-// The Redis broker on a real Redis Cluster (3 primaries + 3 replicas): the broker contract, sharded pub/sub on
-// the owning primary only, and subscriptions that follow a moved slot and a failover.
+// The Redis broker on a real Redis Cluster (3 primaries + 3 replicas): the broker and presence contracts, sharded
+// pub/sub on the owning primary only, and subscriptions that follow a moved slot and a failover.
 import Redis, { type Cluster } from 'ioredis';
 import { startRedisCluster, type RedisCluster } from '../../testkit/src/redis_cluster';
-import { brokerContract, eventually } from './broker.contract';
+import { type BrokerUnderTest, brokerContract, eventually } from './broker.contract';
 import { RedisBroker } from './broker_redis';
+import { presenceContract } from './presence.contract';
 import { CLUSTER_CONTROL_SHARDS, clusterControlChannel, clusterNodeChannel, redisPubSubChannel } from './redis_keys';
 import { parseRedisAddress, type ClusterAddress } from './redis_url';
 
@@ -34,15 +35,13 @@ async function open(prefix: string, node?: string, onError?: (err: Error) => voi
   return broker;
 }
 
-brokerContract(
-  'redis cluster',
-  async () => {
-    const prefix = `cl${++prefixes}`;
-    const node = 'node 1';
-    return { broker: await open(prefix, node), node, peer: (n?: string) => open(prefix, n), cleanup: async () => undefined };
-  },
-  { multiNode: true },
-);
+async function clusterBroker(): Promise<BrokerUnderTest> {
+  const prefix = `cl${++prefixes}`;
+  const node = 'node 1';
+  return { broker: await open(prefix, node), node, peer: (n?: string) => open(prefix, n), cleanup: async () => undefined };
+}
+brokerContract('redis cluster', clusterBroker, { multiNode: true });
+presenceContract('redis cluster', clusterBroker, { multiNode: true });
 
 const withHistory = { historySize: 100, historyTtlSeconds: 60 };
 

@@ -1,18 +1,17 @@
-import { ControlInbox, brokerContract } from './broker.contract';
+import { type BrokerUnderTest, ControlInbox, brokerContract } from './broker.contract';
 import { MemoryBroker } from './broker_memory';
 import { createBroker } from './engine';
+import { presenceContract } from './presence.contract';
 
 // One node with no peers: see the note at the top of broker.contract.ts.
-brokerContract(
-  'memory',
-  async () => {
-    const node = 'memory node';
-    const broker = new MemoryBroker({ node });
-    await broker.start();
-    return { broker, node, cleanup: () => broker.close() };
-  },
-  { multiNode: false },
-);
+async function memoryBroker(): Promise<BrokerUnderTest> {
+  const node = 'memory node';
+  const broker = new MemoryBroker({ node });
+  await broker.start();
+  return { broker, node, cleanup: () => broker.close() };
+}
+brokerContract('memory', memoryBroker, { multiNode: false });
+presenceContract('memory', memoryBroker, { multiNode: false });
 
 describe('MemoryBroker', () => {
   it('sweeps expired channels and idempotency keys without a read', async () => {
@@ -38,22 +37,6 @@ describe('MemoryBroker', () => {
     const again = await broker.publish('a', '"data":1', { historySize: 1, historyTtlSeconds: 1 });
     expect(again.offset).toBe(1);
     expect(again.epoch).not.toBe(epoch);
-    await broker.close();
-  });
-
-  it('sweeps expired presence entries without a read', async () => {
-    const broker = new MemoryBroker({ sweepIntervalMs: 20 });
-    await broker.start();
-    await broker.addPresence('a', [['c1', '{"user":"u","client":"c1"}']], 0.05);
-    await broker.addPresence('b', [['c2', '{"user":"u","client":"c2"}']], 60);
-    const internals = broker as unknown as { presenceByChannel: { size: number } };
-    expect(internals.presenceByChannel.size).toBe(2);
-    const deadline = Date.now() + 3000;
-    while (internals.presenceByChannel.size > 1 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    expect(internals.presenceByChannel.size).toBe(1);
-    expect([...(await broker.presence('b')).keys()]).toEqual(['c2']);
     await broker.close();
   });
 

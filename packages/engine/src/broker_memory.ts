@@ -1,4 +1,4 @@
-// MemoryBroker: the single-process engine — per-channel epoch, offsets, bounded history and presence held in memory.
+// MemoryBroker: the single-process engine — per-channel epoch, offsets and bounded history held in memory.
 import { encodePublication } from '@switchboard/protocol';
 import type {
   Broker,
@@ -7,10 +7,6 @@ import type {
   HistoryResult,
   JoinLeaveHandler,
   JoinLeaveScope,
-  PresenceEntry,
-  PresenceLeave,
-  PresenceStats,
-  PresenceUpdate,
   Publication,
   PublicationHandler,
   PublishOptions,
@@ -19,8 +15,6 @@ import type {
 import { historyMetaTtlSeconds, resolvePublishOptions } from './defaults';
 import { newEpoch } from './epoch';
 import { selectOffsets } from './history_range';
-import { presenceTtlMs } from './presence';
-import { MemoryPresence } from './presence_memory';
 import { PublicationRing } from './publication_ring';
 
 export interface MemoryBrokerOptions {
@@ -30,7 +24,10 @@ export interface MemoryBrokerOptions {
    * receives no control messages, as a Redis broker without a node id.
    */
   node?: string;
-  /** How often expired channels, idempotency keys and presence entries are dropped; default 10 s. Reads expire lazily as well. */
+  /**
+   * How often expired channels and idempotency keys (and the entries of the engine's presence, see createPresence)
+   * are dropped; default 10 s. Reads expire lazily as well.
+   */
   sweepIntervalMs?: number;
   /** Receives errors thrown by the handlers; without it they are rethrown (and crash loudly). */
   onError?: (err: Error) => void;
@@ -57,12 +54,12 @@ export class MemoryBroker implements Broker {
   private readonly channels = new Map<string, ChannelState>();
   private readonly idempotency = new Map<string, IdempotentResult>();
   private readonly subscribed = new Set<string>();
-  private readonly presenceByChannel = new MemoryPresence((channel, kind, info, scope) => this.deliverJoinLeave(channel, kind, info, scope));
   private handler: PublicationHandler | undefined;
   private joinLeaveHandler: JoinLeaveHandler | undefined;
   private controlHandler: ControlHandler | undefined;
   private sweeper: NodeJS.Timeout | undefined;
-  private readonly sweepIntervalMs: number;
+  /** The engine's presence on this broker sweeps as often (see createPresence). */
+  readonly sweepIntervalMs: number;
 
   constructor(private readonly options: MemoryBrokerOptions = {}) {
     this.sweepIntervalMs = options.sweepIntervalMs ?? 10_000;
@@ -160,26 +157,6 @@ export class MemoryBroker implements Broker {
     this.deliverJoinLeave(channel, kind, info, scope);
   }
 
-  async addPresence(channel: string, entries: PresenceEntry[], ttlSeconds: number): Promise<PresenceUpdate> {
-    return this.presenceByChannel.add(channel, entries, presenceTtlMs(ttlSeconds), Date.now());
-  }
-
-  async removePresence(channel: string, clients: string[], leave?: PresenceLeave): Promise<PresenceUpdate> {
-    return this.presenceByChannel.remove(channel, clients, leave, Date.now());
-  }
-
-  async expirePresence(channel: string): Promise<PresenceUpdate> {
-    return this.presenceByChannel.expire(channel, Date.now());
-  }
-
-  async presence(channel: string): Promise<Map<string, string>> {
-    return this.presenceByChannel.entries(channel, Date.now());
-  }
-
-  async presenceStats(channel: string): Promise<PresenceStats> {
-    return this.presenceByChannel.stats(channel, Date.now());
-  }
-
   onControl(handler: ControlHandler): void {
     this.controlHandler = handler;
   }
@@ -204,7 +181,8 @@ export class MemoryBroker implements Broker {
     return state;
   }
 
-  private deliverJoinLeave(channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope): void {
+  /** publishJoinLeave, synchronously: the engine's presence (presence_memory.ts) announces through it. */
+  deliverJoinLeave(channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope): void {
     if (!this.subscribed.has(channel)) return;
     // Queued like publications, so both keep the order they were sent in.
     this.later(() => {
@@ -239,6 +217,5 @@ export class MemoryBroker implements Broker {
     for (const [key, seen] of this.idempotency) {
       if (seen.expiresAt <= now) this.idempotency.delete(key);
     }
-    this.presenceByChannel.sweep(now);
   }
 }

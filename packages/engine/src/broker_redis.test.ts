@@ -1,10 +1,11 @@
 import net from 'node:net';
 import type Redis from 'ioredis';
 import { startRedis, type RedisServer } from '../../testkit/src/redis';
-import { ControlInbox, Inbox, brokerContract, eventually } from './broker.contract';
+import { type BrokerUnderTest, ControlInbox, Inbox, brokerContract, eventually } from './broker.contract';
 import { RedisBroker, redisPubSubChannel, type RedisBrokerOptions } from './broker_redis';
+import { createPresence } from './engine';
 import { BrokerUnavailableError } from './errors';
-import { EXPIRED_KEY_GRACE_MS } from './presence';
+import { presenceContract } from './presence.contract';
 import { shardOf } from './redis_keys';
 
 const withHistory = { historySize: 10, historyTtlSeconds: 60 };
@@ -43,31 +44,29 @@ afterEach(async () => {
 });
 
 let prefixes = 0;
-brokerContract(
-  'redis',
-  async () => {
-    // Every broker on one prefix is a node of one cluster; a fresh prefix per test keeps tests apart.
-    const prefix = `contract${++prefixes}`;
-    const opened: RedisBroker[] = [];
-    const open = async (node?: string): Promise<RedisBroker> => {
-      const broker = new RedisBroker({ urls: [server.url], prefix, node });
-      opened.push(broker);
-      await broker.start();
-      return broker;
-    };
-    const node = 'node 1';
-    const broker = await open(node);
-    return {
-      broker,
-      node,
-      peer: open,
-      cleanup: async () => {
-        await Promise.all(opened.map((b) => b.close()));
-      },
-    };
-  },
-  { multiNode: true },
-);
+async function redisBroker(): Promise<BrokerUnderTest> {
+  // Every broker on one prefix is a node of one cluster; a fresh prefix per test keeps tests apart.
+  const prefix = `contract${++prefixes}`;
+  const opened: RedisBroker[] = [];
+  const open = async (node?: string): Promise<RedisBroker> => {
+    const broker = new RedisBroker({ urls: [server.url], prefix, node });
+    opened.push(broker);
+    await broker.start();
+    return broker;
+  };
+  const node = 'node 1';
+  const broker = await open(node);
+  return {
+    broker,
+    node,
+    peer: open,
+    cleanup: async () => {
+      await Promise.all(opened.map((b) => b.close()));
+    },
+  };
+}
+brokerContract('redis', redisBroker, { multiNode: true });
+presenceContract('redis', redisBroker, { multiNode: true });
 
 async function commandCalls(admin: Redis, command: string): Promise<number> {
   const info = await admin.info('commandstats');
@@ -228,48 +227,13 @@ describe('RedisBroker', () => {
     expect(errors.map((e) => e.message)).toEqual([expect.stringContaining('malformed message'), 'handler bug']);
   });
 
-  it('keeps presence in two hashes and a sorted set under the channel\'s hash tag, read as gone after the TTL when its node dies', async () => {
-    const prefix = 'died';
-    const dying = newBroker({ urls: [server.url], prefix, node: 'dying' });
-    const reader = newBroker({ urls: [server.url], prefix, node: 'reader' });
-    await Promise.all([dying.start(), reader.start()]);
-    const admin = newClient(server);
-    const infos = { c1: '{"user":"u1","client":"c1"}', c2: '{"user":"u2","client":"c2"}' };
-    await dying.addPresence('room', Object.entries(infos), 1);
-
-    const [hash, zset, users] = ['died:{room}:p', 'died:{room}:pz', 'died:{room}:pu'];
-    expect(await admin.hgetall(hash)).toEqual(infos);
-    expect(await admin.hgetall(users)).toEqual({ u1: '1', u2: '1' });
-    const [seconds, micros] = await admin.time();
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    const scores = await admin.zrange(zset, 0, -1, 'WITHSCORES');
-    expect(scores.filter((_, i) => i % 2 === 0).sort()).toEqual(['c1', 'c2']);
-    for (const score of scores.filter((_, i) => i % 2 === 1)) {
-      expect(Number(score) - now).toBeGreaterThan(0);
-      expect(Number(score) - now).toBeLessThanOrEqual(1000);
-    }
-    // The keys outlive the entries by a grace, for a sweeper to find and announce them; then they vanish by themselves.
-    for (const key of [hash, zset, users]) {
-      const ttl = await admin.pttl(key);
-      expect(ttl).toBeGreaterThan(EXPIRED_KEY_GRACE_MS);
-      expect(ttl).toBeLessThanOrEqual(EXPIRED_KEY_GRACE_MS + 1000);
-    }
-
-    await dying.close(); // killed: nobody refreshes or removes its entries
-    expect(await reader.presenceStats('room')).toEqual({ numClients: 2, numUsers: 2 });
-    await eventually(async () => (await reader.presence('room')).size === 0, 'the entries to expire', 3000);
-    expect(await reader.presenceStats('room')).toEqual({ numClients: 0, numUsers: 0 });
-    // The sweep drops them, with the keys once empty.
-    expect((await reader.expirePresence('room')).left.map(([client]) => client).sort()).toEqual(['c1', 'c2']);
-    expect(await admin.exists(hash, zset, users)).toBe(0);
-  });
-
   it('restores the control channels after a Redis restart and fails fast while it is down', async () => {
     const own = await newRedis();
     const broker = newBroker({ urls: [own.url], prefix: 'ctl', node: 'n1', onError: () => undefined });
     await broker.start();
     const restored = new Promise<void>((resolve) => broker.onResubscribed(() => resolve()));
     const inbox = new ControlInbox(broker);
+    const presence = createPresence(broker);
     const controlSubscribers = async (): Promise<unknown[]> => {
       const admin = newClient(own);
       return (await admin.pubsub('NUMSUB', 'ctl:control', 'ctl:node:n1')) as unknown[];
@@ -283,11 +247,11 @@ describe('RedisBroker', () => {
       broker.publishControl('down'),
       broker.publishControl('down', 'n1'),
       broker.publishJoinLeave('room', 'join', '{"user":"u","client":"c"}'),
-      broker.addPresence('room', [['c', '{"user":"u","client":"c"}']], 60),
-      broker.removePresence('room', ['c']),
-      broker.expirePresence('room'),
-      broker.presence('room'),
-      broker.presenceStats('room'),
+      presence.addPresence('room', [['c', '{"user":"u","client":"c"}']], 60),
+      presence.removePresence('room', ['c']),
+      presence.expirePresence('room'),
+      presence.presence('room'),
+      presence.presenceStats('room'),
     ];
     for (const call of down) await expect(call).rejects.toBeInstanceOf(BrokerUnavailableError);
     expect(Date.now() - started).toBeLessThan(1000);

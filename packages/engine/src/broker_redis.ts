@@ -1,4 +1,4 @@
-// RedisBroker: the Redis engine — history, publish and presence in Lua scripts, on client-side shards or a Redis Cluster.
+// RedisBroker: the Redis engine — history and publish in Lua scripts, on client-side shards or a Redis Cluster.
 import type {
   Broker,
   ControlHandler,
@@ -6,10 +6,6 @@ import type {
   HistoryResult,
   JoinLeaveHandler,
   JoinLeaveScope,
-  PresenceEntry,
-  PresenceLeave,
-  PresenceStats,
-  PresenceUpdate,
   Publication,
   PublicationHandler,
   PublishOptions,
@@ -17,9 +13,7 @@ import type {
 } from './broker';
 import { historyMetaTtlSeconds, resolvePublishOptions } from './defaults';
 import { newEpoch } from './epoch';
-import { EXPIRED_KEY_GRACE_MS, MAX_EXPIRED_PER_CALL, presenceTtlMs, userOfInfo } from './presence';
-import { DEFAULT_PREFIX, channelKeys, idempotencyKey, presenceKeys, redisPubSubChannel } from './redis_keys';
-import type { PresenceUpdateReply } from './redis_scripts';
+import { DEFAULT_PREFIX, channelKeys, idempotencyKey, redisPubSubChannel } from './redis_keys';
 import { ShardsTopology, type ChannelConnection, type RedisTopology, type TopologyEvents } from './redis_topology';
 import { ClusterTopology } from './redis_cluster_topology';
 import type { ClusterAddress } from './redis_url';
@@ -109,7 +103,7 @@ export class RedisBroker implements Broker {
     return this.started && this.topology.isReady();
   }
 
-  /** The prefix of every key and pub/sub channel, for the engine's other Redis parts (occupancy, outboxes). */
+  /** The prefix of every key and pub/sub channel, for the engine's other Redis parts (presence, occupancy, outboxes). */
   get keyPrefix(): string {
     return this.prefix;
   }
@@ -224,68 +218,6 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async addPresence(channel: string, entries: PresenceEntry[], ttlSeconds: number): Promise<PresenceUpdate> {
-    const ttlMs = presenceTtlMs(ttlSeconds);
-    if (entries.length === 0) return { first: [], added: [], joined: [], left: [] };
-    // The user is read here rather than in Lua: a refresh of thousands of entries costs the shared Redis nothing.
-    const triples: string[] = new Array(entries.length * 3);
-    for (let i = 0; i < entries.length; i++) {
-      triples[3 * i] = entries[i][0];
-      triples[3 * i + 1] = userOfInfo(entries[i][1]);
-      triples[3 * i + 2] = entries[i][1];
-    }
-    return this.presenceUpdate(channel, ['add', ttlMs, EXPIRED_KEY_GRACE_MS, ...triples]);
-  }
-
-  removePresence(channel: string, clients: string[], leave?: PresenceLeave): Promise<PresenceUpdate> {
-    const flags = leave ? ['1', leave.started ? '1' : '0', leave.first ? '1' : '0', leave.clientLeaves ? '1' : '0'] : ['0', '0', '0', '0'];
-    return this.presenceUpdate(channel, ['remove', ...flags, ...clients]);
-  }
-
-  expirePresence(channel: string): Promise<PresenceUpdate> {
-    return this.presenceUpdate(channel, ['expire']);
-  }
-
-  private async presenceUpdate(channel: string, args: (string | number)[]): Promise<PresenceUpdate> {
-    const shard = this.topology.connectionFor(channel);
-    const keys = presenceKeys(channel, this.prefix);
-    const [op, ...rest] = args;
-    let reply: PresenceUpdateReply;
-    try {
-      reply = await shard
-        .commands()
-        .sbPresenceUpdate(keys.entries, keys.expiry, keys.users, op, redisPubSubChannel(channel, this.prefix), this.topology.publishCommand, MAX_EXPIRED_PER_CALL, ...rest);
-    } catch (err) {
-      throw shard.commandError(err);
-    }
-    const [first, added, joined, left] = reply;
-    return { first, added, joined: pairsOf(joined), left: pairsOf(left) };
-  }
-
-  async presence(channel: string): Promise<Map<string, string>> {
-    const shard = this.topology.connectionFor(channel);
-    const keys = presenceKeys(channel, this.prefix);
-    try {
-      const flat = await shard.commands().sbPresenceGet(keys.entries, keys.expiry, 'entries');
-      const result = new Map<string, string>();
-      for (let i = 0; i < flat.length; i += 2) result.set(flat[i], flat[i + 1]);
-      return result;
-    } catch (err) {
-      throw shard.commandError(err);
-    }
-  }
-
-  async presenceStats(channel: string): Promise<PresenceStats> {
-    const shard = this.topology.connectionFor(channel);
-    const keys = presenceKeys(channel, this.prefix);
-    try {
-      const [numClients, numUsers] = await shard.commands().sbPresenceGet(keys.entries, keys.expiry, 'stats');
-      return { numClients, numUsers };
-    } catch (err) {
-      throw shard.commandError(err);
-    }
-  }
-
   onControl(handler: ControlHandler): void {
     this.controlHandler = handler;
   }
@@ -353,11 +285,4 @@ export class RedisBroker implements Broker {
   private reportError(err: Error): void {
     this.options.onError?.(err);
   }
-}
-
-/** A flat {client, info, …} reply as entries. */
-function pairsOf(flat: string[]): PresenceEntry[] {
-  const out: PresenceEntry[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
-  return out;
 }

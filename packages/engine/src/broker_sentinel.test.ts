@@ -1,7 +1,9 @@
-// The Redis broker through Sentinel: the broker contract on a primary that Sentinel names, and a failover under it.
+// The Redis broker through Sentinel: the broker and presence contracts on a primary that Sentinel names, and a
+// failover under it.
 import { startRedisSentinel, type RedisSentinelSet } from '../../testkit/src/redis_sentinel';
-import { brokerContract, eventually } from './broker.contract';
+import { type BrokerUnderTest, brokerContract, eventually } from './broker.contract';
 import { RedisBroker } from './broker_redis';
+import { presenceContract } from './presence.contract';
 
 let set: RedisSentinelSet;
 beforeAll(async () => {
@@ -12,22 +14,20 @@ afterAll(async () => {
 });
 
 let prefixes = 0;
-brokerContract(
-  'redis through sentinel',
-  async () => {
-    const prefix = `sentinel${++prefixes}`;
-    const opened: RedisBroker[] = [];
-    const open = async (node?: string): Promise<RedisBroker> => {
-      const broker = new RedisBroker({ urls: [set.url], prefix, node });
-      opened.push(broker);
-      await broker.start();
-      return broker;
-    };
-    const node = 'node 1';
-    return { broker: await open(node), node, peer: open, cleanup: async () => void (await Promise.all(opened.map((b) => b.close()))) };
-  },
-  { multiNode: true },
-);
+async function sentinelBroker(): Promise<BrokerUnderTest> {
+  const prefix = `sentinel${++prefixes}`;
+  const opened: RedisBroker[] = [];
+  const open = async (node?: string): Promise<RedisBroker> => {
+    const broker = new RedisBroker({ urls: [set.url], prefix, node });
+    opened.push(broker);
+    await broker.start();
+    return broker;
+  };
+  const node = 'node 1';
+  return { broker: await open(node), node, peer: open, cleanup: async () => void (await Promise.all(opened.map((b) => b.close()))) };
+}
+brokerContract('redis through sentinel', sentinelBroker, { multiNode: true });
+presenceContract('redis through sentinel', sentinelBroker, { multiNode: true });
 
 describe('RedisBroker through Sentinel', () => {
   it('follows a failover: ready again on the new primary, subscriptions restored, publishing goes on', async () => {

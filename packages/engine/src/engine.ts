@@ -11,6 +11,9 @@ import { RedisOccupancy } from './occupancy_redis';
 import type { Outbox, OutboxOptions } from './outbox';
 import { MemoryOutbox, newMemoryOutboxState, type MemoryOutboxState } from './outbox_memory';
 import { RedisOutbox } from './outbox_redis';
+import type { Presence } from './presence';
+import { MemoryPresence } from './presence_memory';
+import { RedisPresence } from './presence_redis';
 import { parseRedisAddress } from './redis_url';
 
 export interface EngineOptions {
@@ -43,9 +46,28 @@ export async function startDocStore(broker: Broker, options: EngineOptions & { n
   return store;
 }
 
-// A MemoryBroker is a whole cluster: every Occupancy and Outbox made on it shares its state, as nodes share Redis.
+// A MemoryBroker is a whole cluster: every Presence, Occupancy and Outbox made on it shares its state, as nodes
+// share Redis.
+const memoryPresence = new WeakMap<MemoryBroker, MemoryPresence>();
 const memoryOccupancy = new WeakMap<MemoryBroker, OccupancyRecords>();
 const memoryOutboxes = new WeakMap<MemoryBroker, Map<string, MemoryOutboxState>>();
+
+/**
+ * The presence of channels on the broker's engine (see presence.ts): its joins and leaves go out on the broker's
+ * join/leave path, in order with the channel's publications.
+ */
+export function createPresence(broker: Broker): Presence {
+  if (broker instanceof RedisBroker) return new RedisPresence(broker);
+  if (broker instanceof MemoryBroker) {
+    let presence = memoryPresence.get(broker);
+    if (!presence) {
+      const announce = broker.deliverJoinLeave.bind(broker);
+      memoryPresence.set(broker, (presence = new MemoryPresence(announce, broker.sweepIntervalMs)));
+    }
+    return presence;
+  }
+  throw new Error(`no presence for a ${broker.kind} broker of another kind`);
+}
 
 /** The occupancy records of node `node` on the broker's engine (see occupancy.ts). */
 export function createOccupancy(broker: Broker, node: string): Occupancy {

@@ -1,7 +1,8 @@
-// Public surface of the engine package: the Broker interface and its memory and Redis engines.
+// Public surface of the engine package: the Broker and Presence interfaces and their memory and Redis engines.
 export * from './broker';
-export { createBroker, createOccupancy, createOutbox, startDocStore, type EngineOptions } from './engine';
-// Cluster-wide occupancy of channels and outboxes, beside the broker (webhooks need both).
+export { createBroker, createOccupancy, createOutbox, createPresence, startDocStore, type EngineOptions } from './engine';
+// Presence, cluster-wide occupancy of channels and outboxes, beside the broker (webhooks need the last two).
+export type { Presence, PresenceEntry, PresenceLeave, PresenceStats, PresenceUpdate } from './presence';
 export type { DueChannel, Occupancy, OccupancyChange, OccupancyOutcome } from './occupancy';
 export type { Outbox, OutboxEntry, OutboxOptions, OutboxRead } from './outbox';
 export { userOfInfo } from './presence';

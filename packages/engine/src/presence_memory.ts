@@ -1,7 +1,9 @@
 // Presence held in memory for the memory engine: per channel, client id → info with an expiry time, and how many
 // live entries each user has (so a user's first and last entry are told apart, as in lua/presence_update.lua).
-import type { JoinLeaveScope, PresenceEntry, PresenceLeave, PresenceStats, PresenceUpdate } from './broker';
-import { emptyPresenceUpdate, MAX_EXPIRED_PER_CALL, removalAnnouncement, userOfInfo } from './presence';
+// One MemoryPresence serves every caller of one MemoryBroker, which is a whole cluster.
+import type { JoinLeaveScope } from './broker';
+import type { Presence, PresenceEntry, PresenceLeave, PresenceStats, PresenceUpdate } from './presence';
+import { emptyPresenceUpdate, MAX_EXPIRED_PER_CALL, presenceTtlMs, removalAnnouncement, userOfInfo } from './presence';
 
 interface Entry {
   info: string;
@@ -15,21 +17,33 @@ interface ChannelPresence {
   users: Map<string, number>;
 }
 
-/** Delivers a join or leave on the channel (the broker's join/leave path). */
+/**
+ * Delivers a join or leave on the channel through the broker's join/leave path, queued in order with its
+ * publications (MemoryBroker.deliverJoinLeave).
+ */
 export type Announce = (channel: string, kind: 'join' | 'leave', info: string, scope: JoinLeaveScope) => void;
 
-export class MemoryPresence {
+export class MemoryPresence implements Presence {
   private readonly channels = new Map<string, ChannelPresence>();
+  /** Runs while some channel holds entries. */
+  private sweeper: NodeJS.Timeout | undefined;
 
-  constructor(private readonly announce: Announce) {}
+  /** `sweepIntervalMs`: how often expired entries nobody writes over are dropped (and announced). */
+  constructor(
+    private readonly announce: Announce,
+    private readonly sweepIntervalMs = 10_000,
+  ) {}
 
-  add(channel: string, entries: PresenceEntry[], ttlMs: number, now: number): PresenceUpdate {
+  async addPresence(channel: string, entries: PresenceEntry[], ttlSeconds: number): Promise<PresenceUpdate> {
+    const ttlMs = presenceTtlMs(ttlSeconds);
+    const now = Date.now();
     const update = emptyPresenceUpdate();
     if (entries.length === 0) return update;
     let state = this.channels.get(channel);
     if (!state) {
       state = { entries: new Map(), users: new Map() };
       this.channels.set(channel, state);
+      this.startSweeper();
     }
     this.dropExpired(channel, state, now, update, new Set(entries.map(([client]) => client)));
     const expiresAt = now + ttlMs;
@@ -48,7 +62,8 @@ export class MemoryPresence {
     return update;
   }
 
-  remove(channel: string, clients: string[], leave: PresenceLeave | undefined, now: number): PresenceUpdate {
+  async removePresence(channel: string, clients: string[], leave?: PresenceLeave): Promise<PresenceUpdate> {
+    const now = Date.now();
     const update = emptyPresenceUpdate();
     const state = this.channels.get(channel);
     if (!state) return update;
@@ -68,16 +83,12 @@ export class MemoryPresence {
     return update;
   }
 
-  expire(channel: string, now: number): PresenceUpdate {
-    const update = emptyPresenceUpdate();
-    const state = this.channels.get(channel);
-    if (!state) return update;
-    this.dropExpired(channel, state, now, update);
-    if (state.entries.size === 0) this.channels.delete(channel);
-    return update;
+  async expirePresence(channel: string): Promise<PresenceUpdate> {
+    return this.expire(channel, Date.now());
   }
 
-  entries(channel: string, now: number): Map<string, string> {
+  async presence(channel: string): Promise<Map<string, string>> {
+    const now = Date.now();
     const result = new Map<string, string>();
     const state = this.channels.get(channel);
     if (!state) return result;
@@ -85,7 +96,8 @@ export class MemoryPresence {
     return result;
   }
 
-  stats(channel: string, now: number): PresenceStats {
+  async presenceStats(channel: string): Promise<PresenceStats> {
+    const now = Date.now();
     const state = this.channels.get(channel);
     if (!state) return { numClients: 0, numUsers: 0 };
     const users = new Set<string>();
@@ -99,14 +111,33 @@ export class MemoryPresence {
   }
 
   /** Drops (and announces) every expired entry, so channels nobody writes to do not hold memory. */
-  sweep(now: number): void {
+  private sweep(now: number): void {
     // expire() takes at most MAX_EXPIRED_PER_CALL entries at a time, like the Redis script.
     for (const channel of [...this.channels.keys()]) while (this.hasExpired(channel, now)) this.expire(channel, now);
+    if (this.channels.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   /** Channels holding entries (tests check that sweeping frees them). */
   get size(): number {
     return this.channels.size;
+  }
+
+  private startSweeper(): void {
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => this.sweep(Date.now()), this.sweepIntervalMs);
+    this.sweeper.unref();
+  }
+
+  private expire(channel: string, now: number): PresenceUpdate {
+    const update = emptyPresenceUpdate();
+    const state = this.channels.get(channel);
+    if (!state) return update;
+    this.dropExpired(channel, state, now, update);
+    if (state.entries.size === 0) this.channels.delete(channel);
+    return update;
   }
 
   private hasExpired(channel: string, now: number): boolean {

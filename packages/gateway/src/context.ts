@@ -1,5 +1,5 @@
 // What every client session of one gateway shares: engine, hub, token verifier, channel config, limits.
-import type { Broker } from '@switchboard/engine';
+import type { Broker, Presence } from '@switchboard/engine';
 import type { Logger } from 'pino';
 import type { TokenVerifier } from './auth';
 import type { ChannelConfig } from './channels';
@@ -13,13 +13,15 @@ import type { SessionRegistry } from './registry';
 
 export interface GatewayContext {
   broker: Broker;
+  /** The engine's presence (createPresence), beside the broker. */
+  presence: Presence;
   /** Channel operations every edge shares. */
   core: ChannelCore;
   hub: Hub;
   registry: SessionRegistry;
   documents: Documents;
   metrics: GatewayMetrics;
-  presence: PresenceTracker;
+  presenceTracker: PresenceTracker;
   verifier: TokenVerifier;
   channels: ChannelConfig;
   limits: GatewayLimits;

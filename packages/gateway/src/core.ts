@@ -3,7 +3,7 @@
 // server HTTP API, the Pusher edge — checks its own permissions, calls the core, and encodes what comes back; a
 // refusal is a Refusal carrying a Centrifugo error code, which each edge maps to its protocol's.
 import { encodePublicationBody, ErrorCode, type ClientInfo, type StreamPosition } from '@switchboard/protocol';
-import type { Broker, HistoryResult, JoinLeaveScope, PresenceStats, PublishResult } from '@switchboard/engine';
+import type { Broker, HistoryResult, JoinLeaveScope, Presence, PresenceStats, PublishResult } from '@switchboard/engine';
 import type { Logger } from 'pino';
 import type { ChannelConfig, NamespaceOptions } from './channels';
 import type { Hub, HubSubscriber } from './hub';
@@ -14,8 +14,10 @@ import { channelOptions, refuse } from './refusal';
 
 export interface CoreContext {
   broker: Broker;
+  /** The engine's presence, read here; this gateway's own entries are written through `presenceTracker`. */
+  presence: Presence;
   hub: Hub;
-  presence: PresenceTracker;
+  presenceTracker: PresenceTracker;
   metrics: GatewayMetrics;
   logger: Logger;
   channels: ChannelConfig;
@@ -129,7 +131,7 @@ export class ChannelCore {
       } else if (positioned) {
         position = await this.ctx.metrics.timeEngine('position', () => this.ctx.broker.history(channel, { limit: 0, metaTtlSeconds: ns.history_ttl }));
       }
-      if (ns.presence) await this.ctx.presence.add(channel, member.client, member.info, ns.join_leave);
+      if (ns.presence) await this.ctx.presenceTracker.add(channel, member.client, member.info, ns.join_leave);
     } catch (err) {
       this.forget(channel, ns, sub, member);
       this.ctx.logger.warn({ channel, err: (err as Error).message }, 'engine history or presence failed');
@@ -149,7 +151,7 @@ export class ChannelCore {
    */
   start(channel: string, ns: NamespaceOptions, sub: HubSubscriber, position: StreamPosition | undefined, member: Member): void {
     this.ctx.hub.start(channel, sub, position);
-    const first = ns.presence && this.ctx.presence.start(channel, member.client);
+    const first = ns.presence && this.ctx.presenceTracker.start(channel, member.client);
     const scope: JoinLeaveScope | undefined = first ? (ns.join_leave ? 'user' : 'user-only') : ns.join_leave ? 'client' : undefined;
     if (scope) this.joinLeave(channel, 'join', member.info, scope);
   }
@@ -165,7 +167,7 @@ export class ChannelCore {
 
   // Presence first: a member's leave goes out before the channel's vacancy, as Pusher orders them.
   private forget(channel: string, ns: NamespaceOptions, sub: HubSubscriber, member: Member): void {
-    if (ns.presence) this.ctx.presence.remove(channel, member.client);
+    if (ns.presence) this.ctx.presenceTracker.remove(channel, member.client);
     this.ctx.hub.remove(channel, sub);
   }
 
@@ -203,12 +205,12 @@ export class ChannelCore {
   /** Live members: client id → encoded ClientInfo; 108 where the namespace keeps no presence. */
   presence(channel: string, ns: NamespaceOptions): Promise<Map<string, string>> {
     if (!ns.presence) refuse(ErrorCode.NotAvailable, 'presence is not enabled for this channel');
-    return this.engine('presence', channel, () => this.ctx.broker.presence(channel));
+    return this.engine('presence', channel, () => this.ctx.presence.presence(channel));
   }
 
   presenceStats(channel: string, ns: NamespaceOptions): Promise<PresenceStats> {
     if (!ns.presence) refuse(ErrorCode.NotAvailable, 'presence is not enabled for this channel');
-    return this.engine('presence_stats', channel, () => this.ctx.broker.presenceStats(channel));
+    return this.engine('presence_stats', channel, () => this.ctx.presence.presenceStats(channel));
   }
 }
 

@@ -1,6 +1,6 @@
 // Keeps this gateway's presence entries alive in the engine (added on subscribe, refreshed, removed on leave) and
 // learns from the engine which users joined or left: a user's first connection on a channel, cluster-wide, and its last.
-import type { Broker, PresenceStats, PresenceUpdate } from '@switchboard/engine';
+import type { Broker, Presence, PresenceStats, PresenceUpdate } from '@switchboard/engine';
 import { encodePresenceResult, encodePresenceStatsResult } from '@switchboard/protocol';
 import type { Logger } from 'pino';
 
@@ -31,7 +31,9 @@ export class PresenceTracker {
   private readonly removing = new Set<Promise<void>>();
 
   constructor(
-    private readonly broker: Broker,
+    private readonly presence: Presence,
+    /** Where the joins of revived entries are announced (see revive). */
+    private readonly joinLeave: Pick<Broker, 'publishJoinLeave'>,
     private readonly logger: Logger,
     ttlMs: number,
   ) {
@@ -53,7 +55,7 @@ export class PresenceTracker {
     clients.set(client, entry);
     const adding = (async () => {
       try {
-        const update = await this.broker.addPresence(channel, [[client, info]], this.ttlSeconds);
+        const update = await this.presence.addPresence(channel, [[client, info]], this.ttlSeconds);
         entry.first = update.first.includes(client);
         this.report(channel, update);
       } finally {
@@ -84,7 +86,7 @@ export class PresenceTracker {
     clients.delete(client);
     if (clients.size === 0) this.local.delete(channel);
     const removeNow = (): Promise<void> =>
-      this.broker.removePresence(channel, [client], { started: entry.started, first: entry.first, clientLeaves: entry.joinLeave }).then(
+      this.presence.removePresence(channel, [client], { started: entry.started, first: entry.first, clientLeaves: entry.joinLeave }).then(
         (update) => this.report(channel, update),
         (err: Error) => {
           // The entry expires by itself after the TTL, and its leave is announced then.
@@ -105,12 +107,12 @@ export class PresenceTracker {
 
   /** Drops the expired entries of a channel no gateway writes to any more (a sweeper's call), announcing their leaves. */
   async expire(channel: string): Promise<void> {
-    this.report(channel, await this.broker.expirePresence(channel));
+    this.report(channel, await this.presence.expirePresence(channel));
   }
 
   /** Live entries of a channel, cluster-wide. */
   async live(channel: string): Promise<number> {
-    return (await this.broker.presenceStats(channel)).numClients;
+    return (await this.presence.presenceStats(channel)).numClients;
   }
 
   stop(): void {
@@ -122,7 +124,7 @@ export class PresenceTracker {
     const calls = [...this.local].map(async ([channel, clients]) => {
       const entries = [...clients].map(([client, entry]): [string, string] => [client, entry.info]);
       try {
-        const update = await this.broker.addPresence(channel, entries, this.ttlSeconds);
+        const update = await this.presence.addPresence(channel, entries, this.ttlSeconds);
         this.revive(channel, clients, update);
         this.report(channel, update);
       } catch (err) {
@@ -144,7 +146,7 @@ export class PresenceTracker {
       const scope = entry.first ? (entry.joinLeave ? 'user' : 'user-only') : entry.joinLeave ? 'client' : undefined;
       if (entry.first) this.listener?.joined(channel, entry.info);
       if (scope === undefined) continue;
-      this.broker.publishJoinLeave(channel, 'join', entry.info, scope).catch((err: Error) => {
+      this.joinLeave.publishJoinLeave(channel, 'join', entry.info, scope).catch((err: Error) => {
         this.logger.debug({ channel, err: err.message }, 'join message failed');
       });
     }

@@ -1,6 +1,7 @@
 // The gateway process: uWS app with the WebSocket endpoint, HTTP API, health routes and the session clock.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { createPresence } from '@switchboard/engine';
 import { DisconnectCode, jsonCodec, protobufCodec, type Frame } from '@switchboard/protocol';
 import type { HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
 import { TokenVerifier } from './auth';
@@ -129,7 +130,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Built before the hub: its fan-out encoding is one of the hub's.
   const pusher = new PusherEdge(options.pusherApps ?? []);
   const hub: Hub = new Hub(broker, topics, logger, metrics, pusher.enabled ? [centrifugoJson, centrifugoProtobuf, pusher.encoding] : [centrifugoJson, centrifugoProtobuf]);
-  const presence = new PresenceTracker(broker, logger, options.presenceTtlMs ?? 60000);
+  const presence = createPresence(broker);
+  const presenceTracker = new PresenceTracker(presence, broker, logger, options.presenceTtlMs ?? 60000);
   const startedAt = Date.now();
   const rates = new NodeRates(metrics);
   const control = new ControlPlane(
@@ -153,15 +155,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
   );
   const documents = new Documents(options.docs, options.channels, limits.maxChannelLength, logger, metrics);
-  const core = new ChannelCore({ broker, hub, presence, metrics, logger, channels: options.channels, limits });
+  const core = new ChannelCore({ broker, presence, hub, presenceTracker, metrics, logger, channels: options.channels, limits });
   const ctx: GatewayContext = {
     broker,
+    presence,
     core,
     hub,
     registry,
     documents,
     metrics,
-    presence,
+    presenceTracker,
     verifier: new TokenVerifier(options.auth),
     channels: options.channels,
     limits,
@@ -174,7 +177,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     apps: options.pusherApps ?? [],
     broker,
     hub,
-    presence,
+    presenceTracker,
     core,
     node: options.nodeId,
     logger,
@@ -380,7 +383,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       clearInterval(tick);
       hub.stopPositionChecks();
       rates.stop();
-      presence.stop();
+      presenceTracker.stop();
       control.stop();
       pusher.shutdown();
       await closeInBatches([...connections.values()].map((c) => c.session), graceMs / 2);

@@ -23,7 +23,7 @@ export interface WebhookDeps {
   apps: readonly PusherEdgeApp[];
   broker: Broker;
   hub: Hub;
-  presence: PresenceTracker;
+  presenceTracker: PresenceTracker;
   core: ChannelCore;
   /** This gateway's id in the cluster. */
   node: string;
@@ -49,13 +49,13 @@ export function startWebhooks(deps: WebhookDeps): Webhooks | undefined {
   const emitter = new WebhookEmitter(apps, outbox, logger, metrics);
 
   if (emitter.wants(['client_event'])) deps.core.onPublished((channel, data, opts) => emitter.published(channel, data, opts));
-  deps.presence.onMembers({
+  deps.presenceTracker.onMembers({
     joined: (channel, info) => emitter.member(channel, 'member_added', info),
     left: (channel, info) => emitter.member(channel, 'member_removed', info),
   });
   // Members are tracked with occupancy too: the sweep of a dead gateway's channels is what announces its members' leaves.
   const occupancy = emitter.wants(['channel_occupied', 'channel_vacated', 'member_added', 'member_removed'])
-    ? new OccupancyTracker(createOccupancy(deps.broker, deps.node), deps.hub, deps.presence, emitter, logger, deps.ttlMs)
+    ? new OccupancyTracker(createOccupancy(deps.broker, deps.node), deps.hub, deps.presenceTracker, emitter, logger, deps.ttlMs)
     : undefined;
 
   const options: WebhookSenderOptions = {
@@ -80,7 +80,7 @@ export function startWebhooks(deps: WebhookDeps): Webhooks | undefined {
   return {
     async stop() {
       occupancy?.stop();
-      await Promise.all([occupancy?.settled(), deps.presence.settled()]);
+      await Promise.all([occupancy?.settled(), deps.presenceTracker.settled()]);
       await emitter.stop();
       // Redis keeps the outbox for the next holder; the memory engine's goes with this process, so send it first.
       await sender.stop(deps.broker.kind === 'memory' ? MEMORY_DRAIN_MS : 0);
