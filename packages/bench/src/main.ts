@@ -40,6 +40,7 @@ const USAGE = `Usage: npm run bench [-- flags]
   --node-options <flags>  NODE_OPTIONS of the Switchboard gateways and worker only (default: the project's
                           shipped "${SHIPPED_NODE_OPTIONS}", as the image, the k8s manifests and npm start set
                           it; "" for Node's defaults)
+  --worker-node-options <flags>  the worker's NODE_OPTIONS when they should differ from the gateways' (scenario d)
   --history <on|off>      Switchboard's pub/sub channels keep history (offsets, recovery; default on) or none
   --api-depth <n>         publish requests in flight per publisher connection (HTTP/1.1 pipelining; default 1)
                           in every scenario that publishes; in f, adds a configuration at depth n x 4 connections.
@@ -57,6 +58,7 @@ interface Options {
   cpuProf?: string;
   gatewayArgs: string[];
   nodeOptions?: string;
+  workerNodeOptions?: string;
   history: boolean;
   apiDepth: number;
   out: string;
@@ -90,6 +92,7 @@ function parse(argv: string[]): Options | undefined {
     else if (arg === '--out') opts.out = path.resolve(value());
     else if (arg === '--gateway-args') opts.gatewayArgs = value().split(' ').filter(Boolean);
     else if (arg === '--node-options') opts.nodeOptions = value();
+    else if (arg === '--worker-node-options') opts.workerNodeOptions = value();
     else if (arg === '--api-depth') {
       const v = value();
       const n = Number(v);
@@ -172,14 +175,14 @@ export async function main(argv: string[]): Promise<number> {
     ? `server side (Redis, gateways, worker, peer nodes) pinned to CPU 0; load generator (subscriber, publisher, writer processes and the orchestrator) pinned to CPU ${loadCpus}`
     : 'not pinned (taskset missing, one core, or --no-pin): all processes share every core';
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command, opts.nodeOptions), history: opts.history, fanout: [], many: [], idle: [], docs: [], topologies: [], api: [], skipped: [] };
+  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command, opts.workerNodeOptions === undefined ? opts.nodeOptions : `${opts.nodeOptions ?? ''} (worker: ${opts.workerNodeOptions || "none"})`), history: opts.history, fanout: [], many: [], idle: [], docs: [], topologies: [], api: [], skipped: [] };
   log(`${command}: ${res.machine.cpu}, ${cores} cores, load ${res.machine.loadBefore}; ${layout}`);
   if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
 
   const profile = opts.profile;
   const maxSockets = Math.max(profile.idleConnections, ...profile.fanout.map((f) => f.subscribers), profile.manyChannels * profile.manySubscribersPerChannel);
   const gen = LoadGen.start({ subscriberProcesses: Math.max(2, Math.ceil(maxSockets / MAX_SOCKETS_PER_PROCESS)), cpus: loadCpus });
-  const common = { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, nodeOptions: opts.nodeOptions, history: opts.history, log };
+  const common = { nodes: 2, cpus: sutCpus, profileDir: opts.cpuProf, gatewayArgs: opts.gatewayArgs, nodeOptions: opts.nodeOptions, workerNodeOptions: opts.workerNodeOptions, history: opts.history, log };
   const depth = opts.apiDepth;
   /** Starts a system; undefined (and the reason in the report) when soketi cannot run here. */
   const start = async (system: SystemName, extra: Partial<ClusterOptions> = {}): Promise<Cluster | undefined> => {

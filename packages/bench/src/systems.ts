@@ -81,6 +81,8 @@ export interface ClusterOptions {
   gatewayArgs?: string[];
   /** NODE_OPTIONS of the Switchboard gateways and worker (V8 flags such as --max-semi-space-size). */
   nodeOptions?: string;
+  /** NODE_OPTIONS of the Switchboard worker when it should differ from the gateways'. */
+  workerNodeOptions?: string;
   /** Pub/sub channels (`bench:` and the Pusher edge's `bench-`) keep history (default) or none. */
   history?: boolean;
   /** Where the data lives; default one redis-server. */
@@ -200,7 +202,8 @@ export async function startCluster(system: SystemName, opts: ClusterOptions): Pr
     // Node refuses --cpu-prof in NODE_OPTIONS, so a profiled gateway or worker is spawned here rather than by the testkit.
     const profileDir = opts.profileDir;
     const startRole = async (role: 'gateway' | 'worker', args: string[]): Promise<{ port: number; pid: number; stop(): Promise<unknown> }> => {
-      const env = opts.nodeOptions ? { NODE_OPTIONS: opts.nodeOptions } : undefined;
+      const nodeOptions = role === 'worker' ? (opts.workerNodeOptions ?? opts.nodeOptions) : opts.nodeOptions;
+      const env = nodeOptions ? { NODE_OPTIONS: nodeOptions } : undefined;
       if (!profileDir) return startSwitchboard(role, args, { env });
       return startNodeProcess(switchboardBin, (port) => [role, '--port', String(port), ...args], '/readyz', profileDir, { env: env && (() => env) });
     };

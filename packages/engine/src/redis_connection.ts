@@ -43,7 +43,41 @@ export function redisConnection(address: ShardAddress, role: ConnectionRole): Re
   }
   const conn = new Redis(options);
   if (role.autoPipelining === true) coalesceWrites(conn);
+  reviveAfterUnexpectedEnd(conn);
   return conn;
+}
+
+/** Connections closed on purpose (disconnect() or quit()); any other 'end' is ioredis giving up, and is undone. */
+const closedOnPurpose = new WeakSet<Redis>();
+
+/**
+ * ioredis ends a connection for good when a reconnect is asked for (`disconnect(true)`: what its Sentinel
+ * failover detector does on +switch-master, and our `reconnectOnError` on READONLY) while it is still connecting:
+ * the connect attempt fails with "Connection is closed." and the status becomes 'end', with no retry. A gateway
+ * would then answer "redis is unavailable (end)" until restarted (seen after a Sentinel failover in the chaos
+ * suite). Such an end is followed by a new connect after the usual backoff; ends we asked for are left alone.
+ */
+function reviveAfterUnexpectedEnd(conn: Redis): void {
+  const disconnect = conn.disconnect.bind(conn);
+  conn.disconnect = (reconnect = false) => {
+    if (!reconnect) closedOnPurpose.add(conn);
+    disconnect(reconnect);
+  };
+  const quit = conn.quit.bind(conn);
+  conn.quit = ((...args: Parameters<typeof conn.quit>) => {
+    closedOnPurpose.add(conn);
+    return quit(...args);
+  }) as typeof conn.quit;
+  let attempt = 0;
+  conn.on('ready', () => (attempt = 0));
+  conn.on('end', () => {
+    if (closedOnPurpose.has(conn)) return;
+    const delay = Math.min(++attempt * 100, 1000);
+    setTimeout(() => {
+      if (closedOnPurpose.has(conn) || conn.status !== 'end') return;
+      conn.connect().catch(() => undefined); // a failure ends it again, and comes back here
+    }, delay).unref();
+  });
 }
 
 /**
