@@ -7,7 +7,7 @@ import { loadAverage, pin } from './procstat';
 import { renderReport, type Machine, type Results } from './report';
 import { LoadGen, MAX_SOCKETS_PER_PROCESS } from './runner';
 import { apiScenario, documentsScenario, fanoutScenario, idleScenario, manyChannelsScenario, PROFILES, redisTopologyScenario, takesPart, type Profile } from './scenarios';
-import { REDIS_TOPOLOGY_LABELS, SHIPPED_NODE_OPTIONS, startCluster, SYSTEM_LABELS, type Cluster, type ClusterOptions, type SystemName } from './systems';
+import { REDIS_TOPOLOGY_LABELS, SHIPPED_NODE_OPTIONS, SHIPPED_WORKER_NODE_OPTIONS, startCluster, SYSTEM_LABELS, type Cluster, type ClusterOptions, type SystemName } from './systems';
 
 const USAGE = `Usage: npm run bench [-- flags]
 
@@ -37,10 +37,11 @@ const USAGE = `Usage: npm run bench [-- flags]
   --cpu-prof <dir>        write a V8 CPU profile of every server process (gateways, worker, peers) into <dir>
   --gateway-args <args>   extra flags for every Switchboard gateway, space-separated (for experiments,
                           e.g. "--position-check-interval 3600"); the report names them
-  --node-options <flags>  NODE_OPTIONS of the Switchboard gateways and worker only (default: the project's
+  --node-options <flags>  NODE_OPTIONS of the Switchboard gateways only (default: the project's
                           shipped "${SHIPPED_NODE_OPTIONS}", as the image, the k8s manifests and npm start set
                           it; "" for Node's defaults)
-  --worker-node-options <flags>  the worker's NODE_OPTIONS when they should differ from the gateways' (scenario d)
+  --worker-node-options <flags>  the worker's NODE_OPTIONS (scenario d; default "": Node's defaults, as the k8s and
+                          compose workers run; the image's flag is for gateways)
   --history <on|off>      Switchboard's pub/sub channels keep history (offsets, recovery; default on) or none
   --api-depth <n>         publish requests in flight per publisher connection (HTTP/1.1 pipelining; default 1)
                           in every scenario that publishes; in f, adds a configuration at depth n x 4 connections.
@@ -75,6 +76,7 @@ function parse(argv: string[]): Options | undefined {
     pin: true,
     gatewayArgs: [],
     nodeOptions: SHIPPED_NODE_OPTIONS,
+    workerNodeOptions: SHIPPED_WORKER_NODE_OPTIONS,
     history: true,
     apiDepth: 1,
     out: path.resolve(__dirname, '..', 'results'),

@@ -67,6 +67,8 @@ const CLUSTER_PRIMARIES = 3;
  * them alike and equal to this): the benchmark runs the gateways and the worker as users run them.
  */
 export const SHIPPED_NODE_OPTIONS = '--max-semi-space-size=2';
+/** The worker's: Node's defaults (the k8s and compose workers replace the image's NODE_OPTIONS). */
+export const SHIPPED_WORKER_NODE_OPTIONS = '';
 
 export interface ClusterOptions {
   /** Gateways (or relay / Socket.IO nodes). */
