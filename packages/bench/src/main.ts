@@ -177,7 +177,7 @@ export async function main(argv: string[]): Promise<number> {
     ? `server side (Redis, gateways, worker, peer nodes) pinned to CPU 0; load generator (subscriber, publisher, writer processes and the orchestrator) pinned to CPU ${loadCpus}`
     : 'not pinned (taskset missing, one core, or --no-pin): all processes share every core';
   const command = `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
-  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command, opts.workerNodeOptions === undefined ? opts.nodeOptions : `${opts.nodeOptions ?? ''} (worker: ${opts.workerNodeOptions || "none"})`), history: opts.history, fanout: [], many: [], idle: [], docs: [], topologies: [], api: [], skipped: [] };
+  const res: Results = { profile: opts.profile.name, machine: machine(cores, layout, command, `gateways ${opts.nodeOptions || 'none'}, worker ${opts.workerNodeOptions || 'none'}`), history: opts.history, fanout: [], many: [], idle: [], docs: [], topologies: [], api: [], skipped: [] };
   log(`${command}: ${res.machine.cpu}, ${cores} cores, load ${res.machine.loadBefore}; ${layout}`);
   if (opts.cpuProf) mkdirSync(opts.cpuProf, { recursive: true });
 

@@ -191,11 +191,6 @@ export function decodeDocReplies(payload: string): DocReply[] {
   return parsed.map(docReplyOf);
 }
 
-/** Parses a reply; throws on a payload no worker sent. */
-export function decodeDocReply(payload: string): DocReply {
-  return docReplyOf(JSON.parse(payload));
-}
-
 function docReplyOf(value: unknown): DocReply {
   const parsed = value as Record<string, unknown>;
   if (typeof parsed !== 'object' || parsed === null || typeof parsed.id !== 'string') throw new Error('document reply lacks an id');

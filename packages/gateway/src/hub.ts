@@ -329,7 +329,7 @@ export class Hub {
       if (joined === 0) continue;
       const out = encoding.publication(channel, pub);
       const frame = isFrame(out) ? out : out.frame;
-      const n = isFrame(out) ? this.topics.publish(topic, out, undefined, joined) : this.topics.publish(topic, out.frame, out.except, joined);
+      const n = this.topics.publish(topic, frame, isFrame(out) ? undefined : out.except, joined);
       deliveries += n;
       bytes += n * frame.length;
     }
