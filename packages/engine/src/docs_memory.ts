@@ -83,7 +83,7 @@ export class MemoryDocStore implements DocStore {
         if (published.offset !== version) {
           throw new Error(`document ${channel}: version ${version} was published at offset ${published.offset}; something else publishes on the channel`);
         }
-        this.docs.set(channel, { doc: decision.doc, encoded: decision.encoded });
+        this.docs.set(channel, { doc: decision.doc, encoded: decision.encoded ?? JSON.stringify(decision.doc.state) });
         result = { status: decision.status, version };
       }
       if (idemKey !== undefined) this.outcomes.set(idemKey, result, Date.now());

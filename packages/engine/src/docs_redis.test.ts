@@ -1,5 +1,6 @@
 // RedisDocStore and the document scripts without a worker: the request and reply wire, timeouts, the CAS commit.
 import type Redis from 'ioredis';
+import { waitFor } from '../../testkit/src/process';
 import { startRedis, type RedisServer } from '../../testkit/src/redis';
 import { RedisBroker } from './broker_redis';
 import { DocError, parseUpdate } from '@switchboard/protocol';
@@ -7,12 +8,13 @@ import { DocUnavailableError } from './docs';
 import { RedisDocStore, type RedisDocStoreOptions } from './docs_redis';
 import { withDocScripts } from './docs_scripts';
 import {
-  decodeDocRequest,
+  decodeDocRequests,
   docKeys,
   docPartitionOf,
   docRequestStream,
   encodeDocErrorReply,
   encodeDocOutcome,
+  encodeDocReplies,
   encodeDocResultReply,
   docReplyChannel,
 } from './docs_wire';
@@ -59,7 +61,7 @@ async function answerNext(redis: Redis, prefix: string, channel: string, answer:
   const read = (await redis.xread('BLOCK', 2000, 'STREAMS', stream, '0')) as Array<[string, Array<[string, string[]]>]> | null;
   if (!read) throw new Error('no request arrived');
   const [, fields] = read[0][1][0];
-  const req = decodeDocRequest(fields);
+  const [req] = decodeDocRequests(fields);
   await redis.publish(docReplyChannel(prefix, req.node), answer(req.id));
   return Object.fromEntries(fields.map((v, i) => (i % 2 === 0 ? [v, fields[i + 1]] : undefined)).filter((e): e is [string, string] => e !== undefined));
 }
@@ -80,7 +82,39 @@ describe('RedisDocStore', () => {
     const pending = store.update('doc:b', update, opts);
     const fields = await answerNext(client(), prefix, 'doc:b', (id) => encodeDocResultReply(id, encodeDocOutcome({ status: 'applied', version: 1 }), false));
     expect(await pending).toEqual({ status: 'applied', version: 1 });
-    expect(fields).toEqual({ r: expect.any(String), c: 'doc:b', u: JSON.stringify(update), n: 'gw1', t: '2000', hs: '10', ht: '60' });
+    expect(fields).toEqual({ n: 'gw1', t: '2000', q: expect.any(String) });
+    expect(JSON.parse(fields.q)).toEqual([{ r: expect.any(String), c: 'doc:b', hs: 10, ht: 60, u: JSON.parse(JSON.stringify(update)) }]);
+  });
+
+  it('writes the updates of one turn for one partition as one stream entry, and answers each from a batch reply', async () => {
+    const prefix = nextPrefix();
+    const store = await newStore({ prefix });
+    const redis = client();
+    const channels = ['doc:x1', 'doc:x2', 'doc:x3', 'doc:x4', 'doc:x5', 'doc:x6'];
+    const updates = channels.flatMap((channel) =>
+      [0, 1, 2].map((n) => ({ channel, n, pending: store.update(channel, parseUpdate({ base: 0, ops: [{ op: 'set', path: '/n', value: n }] }), opts) })),
+    );
+    const partitions = new Set(channels.map((c) => docPartitionOf(c, 16)));
+    const entries: Array<[id: string, fields: string[]]> = [];
+    await waitFor(
+      async () => {
+        entries.length = 0;
+        for (const p of partitions) entries.push(...((await redis.xrange(docRequestStream(prefix, p), '-', '+')) as Array<[string, string[]]>));
+        return entries.reduce((n, [, fields]) => n + decodeDocRequests(fields).length, 0) === updates.length;
+      },
+      { message: 'every request in the streams' },
+    );
+    expect(entries).toHaveLength(partitions.size); // one entry per partition
+    const requests = entries.flatMap(([, fields]) => decodeDocRequests(fields));
+    expect(requests.every((r) => r.batched && r.node === 'gw1' && r.timeoutMs === 2000 && r.historySize === 10)).toBe(true);
+    const valueOf = (r: (typeof requests)[number]): number => (r.update as { ops: Array<{ value: number }> }).ops[0].value;
+    // Per document in call order.
+    for (const channel of channels) expect(requests.filter((r) => r.channel === channel).map(valueOf)).toEqual([0, 1, 2]);
+    // One reply message for all of them, in another order than asked: each caller gets its own.
+    const versionOf = new Map(requests.map((r, i) => [`${r.channel}/${valueOf(r)}`, i + 1]));
+    const payloads = requests.map((r) => encodeDocResultReply(r.id, encodeDocOutcome({ status: 'applied', version: versionOf.get(`${r.channel}/${valueOf(r)}`) ?? 0 }), false));
+    await redis.publish(docReplyChannel(prefix, 'gw1'), encodeDocReplies(payloads.reverse()));
+    for (const u of updates) expect(await u.pending).toEqual({ status: 'applied', version: versionOf.get(`${u.channel}/${u.n}`) });
   });
 
   it('turns replies into results and errors by kind', async () => {

@@ -1,8 +1,10 @@
 // RedisDocStore: the gateway side of documents — reads them from Redis, queues updates for the versioning workers.
 //
 // An update is XADDed to its partition's request stream and answered by whichever worker owns the partition,
-// over this node's reply channel. No answer within the timeout is a DocUnavailableError: the outcome is then
-// unknown, and a retry with the same idempotency key gets the first outcome if there was one.
+// over this node's reply channel. The updates of one event-loop turn for one partition go as one stream entry
+// (a batch, up to MAX_BATCH_REQUESTS or MAX_BATCH_BYTES), with one timer for the batch. No answer within the
+// timeout is a DocUnavailableError: the outcome is then unknown, and a retry with the same idempotency key gets
+// the first outcome if there was one.
 import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { closeConnection, clusterConnection, redisConnection } from './redis_connection';
@@ -20,8 +22,9 @@ import {
   docPartitionOf,
   docReplyChannel,
   docRequestStream,
-  encodeDocRequest,
+  encodeDocRequestBatch,
   encodeDocUpdate,
+  type DocRequestBatch,
   partitionShard,
 } from './docs_wire';
 import { newEpoch } from './epoch';
@@ -51,10 +54,30 @@ export interface RedisDocStoreOptions {
   onError?: (err: Error) => void;
 }
 
+/** Requests in one batch entry at most; a turn with more for one partition writes several entries. */
+const MAX_BATCH_REQUESTS = 128;
+/** Encoded updates in one batch entry at most (a single larger update still goes, alone). */
+const MAX_BATCH_BYTES = 256 * 1024;
+
 interface Waiting {
   resolve(result: DocResult): void;
   reject(err: Error): void;
-  timer: NodeJS.Timeout;
+  sent: SentBatch;
+}
+
+/** The timer of a batch's requests, cleared when the last of them is settled. */
+interface SentBatch {
+  timer: NodeJS.Timeout | undefined;
+  unsettled: number;
+}
+
+/** A partition's requests of this turn, not written yet. */
+interface QueuedBatch {
+  conn: DocScriptedRedis;
+  stream: string;
+  batch: DocRequestBatch;
+  sent: SentBatch;
+  bytes: number;
 }
 
 export class RedisDocStore implements DocStore {
@@ -68,6 +91,9 @@ export class RedisDocStore implements DocStore {
   private readonly timeoutMs: number;
   private readonly replyChannel: string;
   private readonly waiting = new Map<string, Waiting>();
+  /** Per partition, the batch this turn is filling; written by flush() at the end of the turn. */
+  private readonly queued = new Map<number, QueuedBatch>();
+  private flushScheduled = false;
   /** Request ids are `<boot id>.<counter>`: unique across restarts of a node that keeps its id. */
   private readonly bootId = randomBytes(6).toString('base64url');
   private counter = 0;
@@ -159,33 +185,67 @@ export class RedisDocStore implements DocStore {
     const partition = docPartitionOf(channel, this.partitions);
     const conn = this.ready(this.commands[partitionShard(partition, this.commands.length)]);
     const id = `${this.bootId}.${(++this.counter).toString(36)}`;
-    // Waiting before the XADD: a fast worker may answer before the XADD's own reply arrives.
-    const answered = new Promise<DocResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new DocUnavailableError(`no versioning worker answered within ${this.timeoutMs} ms; retry with the same idempotency key`));
-      }, this.timeoutMs);
-      this.waiting.set(id, { resolve, reject, timer });
-    });
-    const fields = encodeDocRequest({
+    const encoded = encodeDocUpdate(update);
+    let queued = this.queued.get(partition);
+    if (queued !== undefined && (queued.batch.requests.length >= MAX_BATCH_REQUESTS || queued.bytes + encoded.length > MAX_BATCH_BYTES)) {
+      this.queued.delete(partition);
+      this.send(queued);
+      queued = undefined;
+    }
+    if (queued === undefined) {
+      queued = {
+        conn,
+        stream: docRequestStream(this.prefix, partition),
+        batch: { node: this.options.node, timeoutMs: this.timeoutMs, requests: [] },
+        sent: { timer: undefined, unsettled: 0 },
+        bytes: 0,
+      };
+      this.queued.set(partition, queued);
+    }
+    queued.batch.requests.push({
       id,
       channel,
-      update: encodeDocUpdate(update),
-      node: this.options.node,
-      timeoutMs: this.timeoutMs,
+      update: encoded,
       historySize: docHistorySize(opts.historySize),
       historyTtlSeconds: docHistoryTtlSeconds(opts.historyTtlSeconds),
     });
-    try {
-      await conn.xadd(docRequestStream(this.prefix, partition), 'MAXLEN', '~', this.options.maxStreamLength ?? 10000, '*', ...fields);
-    } catch (err) {
-      this.settle(id)?.reject(unavailable(err));
+    queued.bytes += encoded.length + channel.length;
+    const sent = queued.sent;
+    sent.unsettled++;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
     }
-    return answered;
+    // Waiting before the XADD: a fast worker may answer before the XADD's own reply arrives.
+    return new Promise<DocResult>((resolve, reject) => this.waiting.set(id, { resolve, reject, sent }));
+  }
+
+  /** Writes every batch of this turn. */
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    for (const queued of this.queued.values()) this.send(queued);
+    this.queued.clear();
+  };
+
+  /** One XADD for a batch, and one timer for its requests. */
+  private send(queued: QueuedBatch): void {
+    const { batch, sent } = queued;
+    const ids = batch.requests.map((r) => r.id);
+    sent.timer = setTimeout(() => {
+      const error = new DocUnavailableError(`no versioning worker answered within ${this.timeoutMs} ms; retry with the same idempotency key`);
+      for (const id of ids) this.settle(id)?.reject(error);
+    }, this.timeoutMs);
+    queued.conn
+      .xadd(queued.stream, 'MAXLEN', '~', this.options.maxStreamLength ?? 10000, '*', ...encodeDocRequestBatch(batch))
+      .catch((err: unknown) => {
+        const error = unavailable(err);
+        for (const id of ids) this.settle(id)?.reject(error);
+      });
   }
 
   async close(): Promise<void> {
     this.started = false;
+    this.queued.clear();
     for (const id of [...this.waiting.keys()]) this.settle(id)?.reject(new DocUnavailableError('the document store is closing'));
     await Promise.all([...this.connections().map(closeConnection), this.sharded?.close()]);
   }
@@ -219,7 +279,8 @@ export class RedisDocStore implements DocStore {
     const waiting = this.waiting.get(id);
     if (!waiting) return undefined;
     this.waiting.delete(id);
-    clearTimeout(waiting.timer);
+    const { sent } = waiting;
+    if (--sent.unsettled === 0 && sent.timer !== undefined) clearTimeout(sent.timer);
     return waiting;
   }
 

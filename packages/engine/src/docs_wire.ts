@@ -1,11 +1,15 @@
 // Redis names and payloads shared by the gateway side (RedisDocStore) and the versioning worker.
 //
-// - Requests: stream `<prefix>:docs:req:<p>` on shard `p % shards`, p = FNV-1a(channel) % partitions. Fields:
-//   `r` request id, `c` channel, `u` the parsed update as JSON, `n` the node to reply to, `t` the caller's
-//   timeout in ms, `hs`/`ht` the channel's history size and TTL. The deadline is the entry id's time plus `t`,
-//   both on the Redis clock of that shard, so gateway and worker clocks need not agree.
+// - Requests: stream `<prefix>:docs:req:<p>` on shard `p % shards`, p = FNV-1a(channel) % partitions. A gateway
+//   appends the requests of one event-loop turn for one partition as ONE entry (a batch): fields `n` the node to
+//   reply to, `t` the callers' timeout in ms, `q` a JSON array of `{"r":id,"c":channel,"hs":…,"ht":…,"u":update}`
+//   (`hs`/`ht` the channel's history size and TTL, `u` the parsed update as JSON, embedded). Earlier gateways
+//   wrote one request per entry with fields `r`, `c`, `u` (the update as a JSON string), `n`, `t`, `hs`, `ht`;
+//   workers read both. The deadline is the entry id's time plus `t`, both on the Redis clock of that shard, so
+//   gateway and worker clocks need not agree.
 // - Replies: PUBLISH on `<prefix>:docs:reply:<node>` on shard 0, `{"id":…,"result":<outcome>}` or
-//   `{"id":…,"error":{"kind":"doc"|"timeout"|"internal","message":…}}`.
+//   `{"id":…,"error":{"kind":"doc"|"timeout"|"internal","message":…}}`; to a gateway that writes batches, the
+//   replies of one worker read in one message (a JSON array when there are several).
 // - Outcomes (also the idempotency record): `{"status":"applied"|"merged","version":V}` or
 //   `{"status":"conflict","version":V,"paths":[…],"state":{…}}`; a reply adds `"duplicate":true` to a repeat.
 // - Document keys share the channel's hash tag: `<prefix>:{<channel>}:doc` (hash) and the idempotency
@@ -82,6 +86,7 @@ export function docHistoryTtlSeconds(historyTtlSeconds: number): number {
   return Math.max(1, Math.ceil(historyTtlSeconds));
 }
 
+/** A request as a gateway writes it: the update already validated and encoded as JSON. */
 export interface DocRequest {
   id: string;
   channel: string;
@@ -93,7 +98,31 @@ export interface DocRequest {
   historyTtlSeconds: number;
 }
 
-/** Field/value pairs for XADD. */
+/** A request as a worker reads it. */
+export interface ReceivedDocRequest extends Omit<DocRequest, 'update'> {
+  /** The update as parsed JSON, not validated yet. */
+  update: unknown;
+  /** It came in a batch entry: its gateway reads replies in batches too (encodeDocReplies). */
+  batched: boolean;
+}
+
+/** The requests of one batch entry, all from one gateway (`node`, `timeoutMs`). */
+export interface DocRequestBatch {
+  node: string;
+  timeoutMs: number;
+  requests: Array<Omit<DocRequest, 'node' | 'timeoutMs'>>;
+}
+
+/** Field/value pairs for XADD: one entry holding every request of `batch`. */
+export function encodeDocRequestBatch(batch: DocRequestBatch): string[] {
+  let q = '';
+  for (const r of batch.requests) {
+    q += `${q === '' ? '[' : ','}{"r":${JSON.stringify(r.id)},"c":${JSON.stringify(r.channel)},"hs":${r.historySize},"ht":${r.historyTtlSeconds},"u":${r.update}}`;
+  }
+  return ['n', batch.node, 't', String(batch.timeoutMs), 'q', `${q}]`];
+}
+
+/** Field/value pairs for XADD: one request per entry, as gateways before batches wrote them (tests play those). */
 export function encodeDocRequest(req: DocRequest): string[] {
   return [
     'r', req.id,
@@ -106,8 +135,51 @@ export function encodeDocRequest(req: DocRequest): string[] {
   ];
 }
 
-/** The request in a stream entry's fields; throws on an entry no gateway wrote. */
-export function decodeDocRequest(fields: string[]): DocRequest {
+/** The requests of a stream entry, batch or single, in order; throws on an entry no gateway wrote. */
+export function decodeDocRequests(fields: string[]): ReceivedDocRequest[] {
+  let node: string | undefined;
+  let timeout: string | undefined;
+  let batch: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'n') node = fields[i + 1];
+    else if (fields[i] === 't') timeout = fields[i + 1];
+    else if (fields[i] === 'q') batch = fields[i + 1];
+  }
+  if (batch === undefined) return [decodeSingle(fields)];
+  if (node === undefined) throw new Error('document request batch lacks field n');
+  const timeoutMs = nonNegativeInt('t', timeout);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(batch);
+  } catch {
+    throw new Error('document request batch is not JSON');
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) throw new Error('document request batch is not a non-empty array');
+  return parsed.map((value: unknown, i) => {
+    const r = value as Record<string, unknown>;
+    if (typeof r !== 'object' || r === null || typeof r.r !== 'string' || typeof r.c !== 'string' || !('u' in r)) {
+      throw new Error(`document request ${i} of the batch lacks r, c or u`);
+    }
+    return {
+      id: r.r,
+      channel: r.c,
+      update: r.u,
+      node: node as string,
+      timeoutMs,
+      historySize: nonNegativeInt('hs', r.hs),
+      historyTtlSeconds: nonNegativeInt('ht', r.ht),
+      batched: true,
+    };
+  });
+}
+
+function nonNegativeInt(name: string, value: unknown): number {
+  const v = typeof value === 'number' ? value : Number(value);
+  if (value === undefined || value === '' || !Number.isSafeInteger(v) || v < 0) throw new Error(`document request field ${name} is not a non-negative integer`);
+  return v;
+}
+
+function decodeSingle(fields: string[]): ReceivedDocRequest {
   const get = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) get.set(fields[i], fields[i + 1]);
   const text = (name: string): string => {
@@ -115,19 +187,22 @@ export function decodeDocRequest(fields: string[]): DocRequest {
     if (v === undefined) throw new Error(`document request lacks field ${name}`);
     return v;
   };
-  const int = (name: string): number => {
-    const v = Number(text(name));
-    if (!Number.isSafeInteger(v) || v < 0) throw new Error(`document request field ${name} is not a non-negative integer`);
-    return v;
-  };
+  const raw = text('u');
+  let update: unknown;
+  try {
+    update = JSON.parse(raw);
+  } catch {
+    throw new Error('document request: its update is not JSON');
+  }
   return {
     id: text('r'),
     channel: text('c'),
-    update: text('u'),
+    update,
     node: text('n'),
-    timeoutMs: int('t'),
-    historySize: int('hs'),
-    historyTtlSeconds: int('ht'),
+    timeoutMs: nonNegativeInt('t', text('t')),
+    historySize: nonNegativeInt('hs', text('hs')),
+    historyTtlSeconds: nonNegativeInt('ht', text('ht')),
+    batched: false,
   };
 }
 
@@ -177,7 +252,7 @@ export function decodeDocOutcome(value: unknown, duplicate: boolean): DocResult 
 
 /**
  * The replies of one worker batch to one gateway in one pub/sub message: a single reply as it is, several as a
- * JSON array of them. Gateways read both (`decodeDocReplies`), so upgrade gateways before workers.
+ * JSON array of them; only to gateways that write batches (ReceivedDocRequest.batched), which read both forms.
  */
 export function encodeDocReplies(payloads: string[]): string {
   return payloads.length === 1 ? payloads[0] : `[${payloads.join(',')}]`;

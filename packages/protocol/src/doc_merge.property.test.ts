@@ -281,3 +281,53 @@ test('decide agrees with the brute-force model; never laxer when the floor is in
   expect(seen.floor).toBeGreaterThan(100);
   expect(seen.floorStricter).toBeGreaterThan(0);
 });
+
+test('a length bound passed to decide only skips encodings: same outcomes, and the bound covers the encoding', () => {
+  const keyed = fc.record({ op: fc.constantFrom('set' as const, 'incr' as const, 'add' as const), path: fc.constantFrom('/"q"', '/\u0001', '/é/x', '/a/\ud83d\ude00'), value: fc.integer() });
+  const counts = { skipped: 0, encoded: 0, tooLarge: 0 };
+  fc.assert(
+    fc.property(fc.array(fc.array(fc.oneof(op, keyed), { minLength: 1, maxLength: 4 }), { minLength: 5, maxLength: 30 }), fc.constantFrom(120, 400, 1024 * 1024), (updates, maxDocBytes) => {
+      const limits = { ...LIMITS, maxDocBytes };
+      let doc = emptyDoc();
+      let length = 2; // "{}"
+      for (const ops of updates) {
+        const u: DocUpdate = deepFreeze({ base: doc.version, mode: 'merge', ops: ops as DocOp[] });
+        let plain: ReturnType<typeof decide> | Error;
+        let bounded: ReturnType<typeof decide> | Error;
+        try {
+          plain = decide(doc, u, limits);
+        } catch (err) {
+          plain = err as Error;
+        }
+        try {
+          bounded = decide(doc, u, limits, length);
+        } catch (err) {
+          bounded = err as Error;
+        }
+        if (plain instanceof Error || bounded instanceof Error) {
+          expect(bounded instanceof Error && plain instanceof Error && bounded.message === plain.message).toBe(true);
+          if ((plain as Error).message.includes('bytes encoded')) counts.tooLarge++;
+          continue;
+        }
+        expect(bounded.status).toBe(plain.status);
+        if (bounded.status === 'conflict' || plain.status === 'conflict') continue;
+        const actual = JSON.stringify(bounded.doc.state);
+        expect(actual).toBe(plain.encoded);
+        expect(bounded.length).toBeGreaterThanOrEqual(actual.length);
+        if (bounded.encoded === undefined) counts.skipped++;
+        else {
+          counts.encoded++;
+          expect(bounded.encoded).toBe(actual);
+          expect(bounded.length).toBe(actual.length);
+        }
+        doc = bounded.doc;
+        length = bounded.length;
+      }
+    }),
+    { numRuns: 300 },
+  );
+  // Both paths, and the limit itself, must be reached.
+  expect(counts.skipped).toBeGreaterThan(100);
+  expect(counts.encoded).toBeGreaterThan(100);
+  expect(counts.tooLarge).toBeGreaterThan(10);
+});

@@ -31,7 +31,9 @@
 //   (it sees the update's earlier ops); without a value it passes when the member is absent, and a path
 //   through a non-object reads as absent.
 // - Size: when the new state encodes to more than maxDocBytes of UTF-8 JSON and is larger than the old
-//   one, the update is a DocError (a document over a lowered limit may still shrink).
+//   one, the update is a DocError (a document over a lowered limit may still shrink). A caller that knows
+//   (a bound on) the length of the old state's encoding passes it, and the new state is then encoded only when
+//   that bound plus what the ops can add (stepGrowth) could reach the limit; otherwise decide encodes it.
 // - Bounded memory: `writes` lists [path, version] pairs oldest first, at most maxTrackedPaths of them, one
 //   per path. Writing p drops the entries of p and of its descendants (p's newer entry answers every
 //   question they could). When the list is still too long the oldest entries go, and `floor` becomes the
@@ -42,7 +44,8 @@
 //   because a forgotten write is never newer than base.
 // - Cost per update: a scan of the newest writes (stopping at base), a copy of the writes list, a shallow
 //   copy of each object on a written path (the root included, so documents with very many top-level
-//   members pay for them), and one JSON encoding of the new state for the size limit.
+//   members pay for them), and one JSON encoding of the new state for the size limit unless the caller's
+//   length bound rules the limit out.
 import type { Json } from './types';
 import { DocError, formatPath, parsePath, resolveLimits, type DocLimits, type DocOp, type DocUpdate } from './doc_ops';
 
@@ -64,8 +67,13 @@ export type Decision =
       status: 'applied' | 'merged';
       /** The new document, version + 1. */
       doc: DocSnapshot;
-      /** `doc.state` encoded as JSON (computed for the size limit; store it rather than encoding again). */
-      encoded: string;
+      /**
+       * `doc.state` encoded as JSON when decide encoded it for the size limit (store it rather than encoding
+       * again); always when the caller passed no length bound.
+       */
+      encoded: string | undefined;
+      /** The length of `encoded` (UTF-16 units), or an upper bound on it when it was not encoded. */
+      length: number;
     }
   | {
       status: 'conflict';
@@ -255,6 +263,30 @@ function applyStep(draft: Draft, step: Step): boolean {
   }
 }
 
+/** Longest JSON encoding of a JS number ("-0.0000012345678901234567" is 25 characters). */
+const MAX_NUMBER_LENGTH = 25;
+
+/** An upper bound on the JSON encoding of a member name: every UTF-16 unit escapes to at most 6 characters. */
+function keyBound(key: string): number {
+  return 6 * key.length + 2;
+}
+
+/**
+ * An upper bound on how much one op can lengthen the state's JSON encoding (UTF-16 units): a new member
+ * `,"key":value` per intermediate it may create (`{}` as the value) and for its own member, or a new element.
+ */
+function stepGrowth(step: Step): number {
+  const { op, keys } = step;
+  if (op.op === 'del' || op.op === 'remove' || op.op === 'test') return 0;
+  let growth = 0;
+  for (let i = 0; i < keys.length - 1; i++) growth += keyBound(keys[i]) + 4;
+  const last = keyBound(keys[keys.length - 1]) + 2;
+  if (op.op === 'incr') return growth + last + MAX_NUMBER_LENGTH;
+  const value = JSON.stringify(op.value).length;
+  // `add` appends `,value` to an array or creates `"key":[value]`.
+  return growth + last + value + (op.op === 'add' ? 2 : 0);
+}
+
 /** `w` is `q` or lies inside it (canonical pointers). */
 function within(w: string, q: string): boolean {
   return w.length === q.length ? w === q : w.length > q.length && w.charCodeAt(q.length) === SLASH && w.startsWith(q);
@@ -282,7 +314,7 @@ function recordWrites(doc: DocSnapshot, written: string[], version: number, max:
  * caller caused (a base ahead of the document, a wrong type met while applying, an oversize result).
  * Never mutates `doc` or `update`.
  */
-export function decide(doc: DocSnapshot, update: DocUpdate, limits?: Partial<DocLimits>): Decision {
+export function decide(doc: DocSnapshot, update: DocUpdate, limits?: Partial<DocLimits>, encodedLength?: number): Decision {
   const lim = resolveLimits(limits);
   if (update.base > doc.version) {
     throw new DocError(`"base" ${update.base} is ahead of the document's version ${doc.version}`);
@@ -312,16 +344,25 @@ export function decide(doc: DocSnapshot, update: DocUpdate, limits?: Partial<Doc
     if (step.op.op !== 'test') written.push(step.path);
   }
 
-  const encoded = JSON.stringify(draft.root);
-  // UTF-8 takes at most 3 bytes per UTF-16 unit: skip the exact count when the limit cannot be reached.
-  if (encoded.length * 3 > lim.maxDocBytes) {
-    const bytes = Buffer.byteLength(encoded);
-    if (bytes > lim.maxDocBytes && bytes > Buffer.byteLength(JSON.stringify(doc.state))) {
-      throw new DocError(`the update would make the document ${bytes} bytes encoded; the limit is ${lim.maxDocBytes}`);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: no encoding, or no exact count, when the limit cannot be reached.
+  let encoded: string | undefined;
+  let length = Infinity;
+  if (encodedLength !== undefined) {
+    length = encodedLength;
+    for (const step of steps) length += stepGrowth(step);
+  }
+  if (length * 3 > lim.maxDocBytes) {
+    encoded = JSON.stringify(draft.root);
+    length = encoded.length;
+    if (length * 3 > lim.maxDocBytes) {
+      const bytes = Buffer.byteLength(encoded);
+      if (bytes > lim.maxDocBytes && bytes > Buffer.byteLength(JSON.stringify(doc.state))) {
+        throw new DocError(`the update would make the document ${bytes} bytes encoded; the limit is ${lim.maxDocBytes}`);
+      }
     }
   }
 
   const version = doc.version + 1;
   const { writes, floor } = recordWrites(doc, written, version, lim.maxTrackedPaths);
-  return { status: stale ? 'merged' : 'applied', doc: { version, state: draft.root, writes, floor }, encoded };
+  return { status: stale ? 'merged' : 'applied', doc: { version, state: draft.root, writes, floor }, encoded, length };
 }

@@ -78,8 +78,12 @@ export class DocError extends Error {
   override readonly name = 'DocError';
 }
 
+/** Limits objects resolveLimits made (frozen): passed again, they are returned as they are. */
+const RESOLVED = new WeakSet<object>([DEFAULT_DOC_LIMITS]);
+
 export function resolveLimits(limits?: Partial<DocLimits>): DocLimits {
   if (limits === undefined) return DEFAULT_DOC_LIMITS;
+  if (RESOLVED.has(limits)) return limits as DocLimits;
   const out: DocLimits = { ...DEFAULT_DOC_LIMITS };
   for (const k of Object.keys(DEFAULT_DOC_LIMITS) as (keyof DocLimits)[]) {
     const v = limits[k];
@@ -88,6 +92,8 @@ export function resolveLimits(limits?: Partial<DocLimits>): DocLimits {
     if (!Number.isSafeInteger(v) || v < 1) throw new Error(`doc limit ${k} must be a positive integer, got ${v}`);
     out[k] = v;
   }
+  Object.freeze(out);
+  RESOLVED.add(out);
   return out;
 }
 

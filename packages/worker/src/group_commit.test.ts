@@ -7,8 +7,10 @@ import {
   docReplyChannel,
   docRequestStream,
   encodeDocRequest,
+  encodeDocRequestBatch,
   withDocScripts,
   type DocRequest,
+  type ReceivedDocRequest,
   type DocScriptedRedis,
 } from '@switchboard/engine';
 import { resolveLimits, parseUpdate } from '@switchboard/protocol';
@@ -30,8 +32,8 @@ function client(): Redis {
 
 let ids = 0;
 function item(channel: string, update: object, timeoutMs = 60_000): GroupItem {
-  const req: DocRequest = {
-    id: `r${++ids}`, channel, update: JSON.stringify(update), node: 'gw', timeoutMs, historySize: 100, historyTtlSeconds: 60,
+  const req: ReceivedDocRequest = {
+    id: `r${++ids}`, channel, update, node: 'gw', timeoutMs, historySize: 100, historyTtlSeconds: 60, batched: true,
   };
   return { req, enqueuedAtMs: Date.now() };
 }
@@ -234,25 +236,30 @@ describe('group commit (processor)', () => {
 });
 
 describe('group commit (worker)', () => {
-  it('answers one read mixing several documents, duplicates and malformed entries, each version published once', async () => {
+  it('answers one read mixing several documents, batch and single entries, duplicates and malformed entries, each version published once', async () => {
     const prefix = nextPrefix();
     const redis = client();
     const channels = ['doc:m1', 'doc:m2', 'doc:m3'];
     const partition = docPartitionOf(channels[0], 1);
     const stream = docRequestStream(prefix, partition);
     const replies: Array<Record<string, unknown>> = [];
-    let messages = 0;
+    let arrays = 0;
+    let singles = 0;
     const sub = client();
     sub.on('message', (_c: string, payload: string) => {
-      // The replies of one read to one gateway travel in one message, as an array when there are several.
-      messages++;
+      // The replies of one read to a gateway that writes batches travel in one message, as an array when there are
+      // several; a gateway that writes single entries (an earlier version) gets one message per reply.
       const parsed = JSON.parse(payload) as Record<string, unknown> | Array<Record<string, unknown>>;
+      if (Array.isArray(parsed)) arrays++;
+      else singles++;
       replies.push(...(Array.isArray(parsed) ? parsed : [parsed]));
     });
     await sub.subscribe(docReplyChannel(prefix, 'gw'));
-    // Queued before the worker starts, so that its first read takes them all at once.
+    // Queued before the worker starts, so that its first read takes them all at once: the first 24 in batch
+    // entries of 1 to 4 requests, the last 6 one per entry as earlier gateways wrote them.
     const n = 30;
     const sent: string[] = [];
+    let batch: DocRequest[] = [];
     for (let i = 0; i < n; i++) {
       const channel = channels[i % 3];
       const key = i % 10 === 9 ? `k${i - 3}` : `k${i}`; // every tenth repeats the key of its document's previous update
@@ -261,7 +268,15 @@ describe('group commit (worker)', () => {
         node: 'gw', timeoutMs: 60_000, historySize: 100, historyTtlSeconds: 60,
       };
       sent.push(req.id);
-      await redis.xadd(stream, '*', ...encodeDocRequest(req));
+      if (i >= 24) {
+        await redis.xadd(stream, '*', ...encodeDocRequest(req));
+        continue;
+      }
+      batch.push(req);
+      if (batch.length === (i % 4) + 1 || i === 23) {
+        await redis.xadd(stream, '*', ...encodeDocRequestBatch({ node: 'gw', timeoutMs: 60_000, requests: batch }));
+        batch = [];
+      }
     }
     await redis.xadd(stream, '*', 'junk', '1');
     const w = cleanups.add(
@@ -270,7 +285,7 @@ describe('group commit (worker)', () => {
       (x) => x.stop(),
     );
     await eventually(() => replies.length === n, 'every reply');
-    expect(messages).toBe(1); // one read: all its replies to this gateway in one message
+    expect([arrays, singles]).toEqual([1, 6]); // one read: all the batch entries' replies in one message
     const byId = new Map(replies.map((r) => [r.id as string, r]));
     expect([...byId.keys()].sort()).toEqual([...sent].sort());
     for (const [c, channel] of channels.entries()) {
@@ -289,6 +304,41 @@ describe('group commit (worker)', () => {
     const pending = (await redis.xpending(stream, DOC_CONSUMER_GROUP)) as [number, ...unknown[]];
     expect(pending[0]).toBe(1);
     expect(w.stats()).toMatchObject({ duplicate: 3, failed: 1 });
+  });
+
+  it('answers the rest of a batch entry when one of its documents fails, and acknowledges the entry only once that one is answered too', async () => {
+    const prefix = nextPrefix();
+    const redis = client();
+    const [ok, bad] = ['doc:ok', 'doc:bad'];
+    const stream = docRequestStream(prefix, 0);
+    // A stored state that is not JSON: loading it throws, and the request stays pending for a retry.
+    await redis.hset(docKeys(bad, prefix).meta, 'e', 'E', 'o', '1');
+    await redis.hset(docKeys(bad, prefix).doc, 's', '{not json', 'w', '[]', 'f', '0', 'v', '1');
+    const replies: Array<Record<string, unknown>> = [];
+    const sub = client();
+    sub.on('message', (_c: string, payload: string) => {
+      const parsed = JSON.parse(payload) as Record<string, unknown> | Array<Record<string, unknown>>;
+      replies.push(...(Array.isArray(parsed) ? parsed : [parsed]));
+    });
+    await sub.subscribe(docReplyChannel(prefix, 'gw'));
+    const request = (id: string, channel: string, base: number): DocRequest => ({
+      id, channel, update: JSON.stringify({ base, ops: [set('/a', id)] }), node: 'gw', timeoutMs: 60_000, historySize: 100, historyTtlSeconds: 60,
+    });
+    await redis.xadd(stream, '*', ...encodeDocRequestBatch({ node: 'gw', timeoutMs: 60_000, requests: [request('first', ok, 0), request('second', bad, 1)] }));
+    cleanups.add(
+      await startWorker({ redis: [privateRedis.server.url], prefix, partitions: 1, logger: testLogger(), nodeId: 'w', leaseMs: 1000, retryDelayMs: 200 }),
+      (x) => x.stop(),
+    );
+    await eventually(() => replies.length === 1, "the healthy document's reply");
+    expect(replies[0]).toEqual({ id: 'first', duplicate: false, result: { status: 'applied', version: 1 } });
+    expect(((await redis.xpending(stream, DOC_CONSUMER_GROUP)) as [number])[0]).toBe(1);
+    // Repaired: the redelivered entry answers the first request from its record and carries out the second.
+    await redis.hset(docKeys(bad, prefix).doc, 's', '{}');
+    await eventually(() => replies.some((r) => r.id === 'second'), 'the repaired document to be answered', 10_000);
+    expect(replies.find((r) => r.id === 'second')).toEqual({ id: 'second', duplicate: false, result: { status: 'applied', version: 2 } });
+    expect(replies.filter((r) => r.id === 'first').slice(1)).toEqual([{ id: 'first', duplicate: true, result: { status: 'applied', version: 1 } }]);
+    await eventually(async () => ((await redis.xpending(stream, DOC_CONSUMER_GROUP)) as [number])[0] === 0, 'the entry to be acknowledged');
+    expect(await history(redis, ok, prefix)).toHaveLength(1);
   });
 
   it('keeps versions 1..N, each update exactly once, under concurrent stores across documents', async () => {

@@ -31,7 +31,7 @@ import {
   newEpoch,
   DEFAULT_META_TTL_SECONDS,
   type DocKeyNames,
-  type DocRequest,
+  type ReceivedDocRequest,
   type DocScriptedRedis,
   waitForReplicas,
 } from '@switchboard/engine';
@@ -77,7 +77,7 @@ export class CorruptDocumentError extends Error {
 
 /** A request of a group with the time its entry was added (its deadline starts there). */
 export interface GroupItem {
-  req: DocRequest;
+  req: ReceivedDocRequest;
   enqueuedAtMs: number;
 }
 
@@ -100,7 +100,7 @@ export class Processor {
   constructor(private readonly ctx: ProcessorContext) {}
 
   /** The reply payload for `req`. `redisNowMs` is the current time on the clock of the request's shard. */
-  async process(req: DocRequest, enqueuedAtMs: number, redisNowMs: number): Promise<string> {
+  async process(req: ReceivedDocRequest, enqueuedAtMs: number, redisNowMs: number): Promise<string> {
     const [result] = await this.processGroup([{ req, enqueuedAtMs }], redisNowMs);
     if ('error' in result) throw result.error;
     return result.reply;
@@ -195,15 +195,9 @@ export class Processor {
   private prepare(item: GroupItem, redisNowMs: number): Pending {
     const { req } = item;
     const fallbackKey = docIdempotencyKey(req.channel, this.ctx.prefix, undefined, req.id);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(req.update);
-    } catch {
-      return { item, idemKey: fallbackKey, expired: false, result: { error: new Error(`request ${req.id}: its update is not JSON`) } };
-    }
     let update: DocUpdate;
     try {
-      update = parseUpdate(raw, this.ctx.limits);
+      update = parseUpdate(req.update, this.ctx.limits);
     } catch (err) {
       if (err instanceof DocError) return { item, idemKey: fallbackKey, expired: false, result: { reply: this.rejected(req, err) } };
       return { item, idemKey: fallbackKey, expired: false, result: { error: err instanceof Error ? err : new Error(String(err)) } };
@@ -238,7 +232,9 @@ export class Processor {
     const counts = { applied: 0, merged: 0, conflict: 0, duplicate: 0, rejected: 0, expired: 0 };
     /** The outcome each key got earlier in this group (recorded when the group commits). */
     const outcomes = new Map<string, string>();
-    let current = start;
+    // The document after each accepted update; its state is encoded once, for the commit, unless a conflict's
+    // answer or the size limit needs it earlier (decide is told a bound on its length instead).
+    let current: { doc: DocSnapshot; encoded: string | undefined; length: number } = { ...start, length: start.encoded.length };
     for (let i = 0; i < pending.length; i++) {
       const p = pending[i];
       if (p.result !== undefined || p.update === undefined) continue;
@@ -262,10 +258,10 @@ export class Processor {
         };
         continue;
       }
-      const { doc, encoded } = current;
+      const { doc } = current;
       let decision;
       try {
-        decision = decide(doc, p.update, this.ctx.limits);
+        decision = decide(doc, p.update, this.ctx.limits, current.length);
       } catch (err) {
         if (!(err instanceof DocError)) {
           answers[i] = { error: err instanceof Error ? err : new Error(String(err)) };
@@ -281,25 +277,27 @@ export class Processor {
       let outcomeJson: string;
       let publicationJson = '';
       if (decision.status === 'conflict') {
-        outcomeJson = encodeDocOutcome({ status: 'conflict', version: doc.version, paths: decision.paths, state: encoded });
+        current.encoded ??= JSON.stringify(doc.state);
+        outcomeJson = encodeDocOutcome({ status: 'conflict', version: doc.version, paths: decision.paths, state: current.encoded });
       } else {
         outcomeJson = encodeDocOutcome({ status: decision.status, version: decision.doc.version });
         publicationJson = `{"offset":${decision.doc.version},"data":${encodeDocPublicationData(decision.doc.version, p.update, decision.status)}}`;
-        current = { doc: decision.doc, encoded: decision.encoded };
+        current = { doc: decision.doc, encoded: decision.encoded, length: decision.length };
       }
       counts[decision.status]++;
       outcomes.set(p.idemKey, outcomeJson);
       records.push({ pending: p, publicationJson, outcomeJson });
       answers[i] = { reply: encodeDocResultReply(req.id, outcomeJson, false) };
     }
-    return { answers, records, last: current, counts };
+    const last: CachedDoc = current.doc === start.doc ? start : { doc: current.doc, encoded: current.encoded ?? JSON.stringify(current.doc.state) };
+    return { answers, records, last, counts };
   }
 
   /** Runs the group commit script: all records of the group, guarded by the version the group started from. */
   private commitGroup(
     redis: DocScriptedRedis,
     keys: DocKeyNames,
-    req: DocRequest,
+    req: ReceivedDocRequest,
     expected: number,
     last: CachedDoc,
     records: Array<{ pending: Pending; publicationJson: string; outcomeJson: string }>,
@@ -326,13 +324,13 @@ export class Processor {
     return redis.sbDocCommitBatch(keyList.length, ...keyList, ...args);
   }
 
-  private duplicateReply(req: DocRequest, record: string): string {
+  private duplicateReply(req: ReceivedDocRequest, record: string): string {
     // Parsed to check it, so a corrupt record fails here (and is retried) rather than at the caller.
     decodeDocOutcome(JSON.parse(record) as unknown, true);
     return encodeDocResultReply(req.id, record, true);
   }
 
-  private rejected(req: DocRequest, err: DocError): string {
+  private rejected(req: ReceivedDocRequest, err: DocError): string {
     this.ctx.stats.inc('rejected');
     return encodeDocErrorReply(req.id, { kind: 'doc', message: err.message });
   }

@@ -6,12 +6,15 @@
 // - A partition's pending entries (read but never acknowledged) are swept with XPENDING + XCLAIM: all of
 //   them, whoever holds them, when the partition is taken over; afterwards those idle for the retry delay
 //   (failed ones, or ones a previous owner read after losing its lease), before new entries are read.
-// - Delivery counts are Redis's: a read or a claim counts one. A request that has already been delivered
-//   maxDeliveries times is not tried again but moved to the dead-letter stream, acknowledged, and its caller
-//   gets an internal error.
+// - An entry holds one request, or a gateway's batch of requests for the partition (docs_wire.ts). It is
+//   acknowledged once every request in it is answered; one that failed leaves the whole entry pending, and its
+//   redelivery answers the others from their idempotency records.
+// - Delivery counts are Redis's: a read or a claim counts one. An entry that has already been delivered
+//   maxDeliveries times is not tried again but moved to the dead-letter stream, acknowledged, and its callers
+//   get an internal error.
 import {
   DOC_CONSUMER_GROUP,
-  decodeDocRequest,
+  decodeDocRequests,
   docDeadLetterStream,
   docReplyChannel,
   docRequestStream,
@@ -53,6 +56,21 @@ interface PartitionState {
 }
 
 type StreamEntry = [id: string, fields: string[]];
+
+/** A reply, its gateway, and whether that gateway reads replies in batches. */
+type Reply = [node: string, payload: string, batched: boolean];
+
+/** A stream entry being handled: acknowledged when none of its requests failed. */
+interface EntryState {
+  id: string;
+  failed: boolean;
+}
+
+/**
+ * Requests of one document committed by one script call at most; a read that holds more commits them in
+ * chunks, in order (bounds the script's run time, during which Redis answers nobody else).
+ */
+const MAX_GROUP = 256;
 
 /** Dead letters kept; the stream is for inspection, not a queue of its own. */
 const DEAD_LETTER_MAX_LENGTH = 10_000;
@@ -202,15 +220,16 @@ export class ShardReader {
 
   /**
    * Processes a partition's entries from one read: the requests of each document as one group (in stream
-   * order, one commit), different documents side by side; then every reply in one pipeline and one XACK for
-   * the entries answered. A failure leaves its entries pending for a retry.
+   * order, one commit per MAX_GROUP), different documents side by side; then every reply in one pipeline and one
+   * XACK for the entries answered. A failure leaves its entry pending for a retry; the document's later
+   * requests in this read are not tried either, so a document's requests commit in stream order.
    */
   private async handleBatch(partition: number, stream: string, entries: StreamEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const now = Date.now() + this.ctx.shard.clockSkewMs;
-    const groups = new Map<string, Array<{ id: string; item: GroupItem }>>();
-    const replies: Array<[node: string, payload: string]> = [];
-    const acked: string[] = [];
+    const groups = new Map<string, Array<{ entry: EntryState; item: GroupItem }>>();
+    const replies: Reply[] = [];
+    const states: EntryState[] = [];
     const failed = (id: string, err: unknown): void => {
       const message = err instanceof Error ? err.message : String(err);
       this.lastErrors.set(`${stream} ${id}`, message);
@@ -219,42 +238,64 @@ export class ShardReader {
       const state = this.owned.get(partition);
       if (state) state.sweepDueAt = Math.min(state.sweepDueAt, Date.now() + this.ctx.retryDelayMs);
     };
+    const fail = (entry: EntryState, err: unknown): void => {
+      entry.failed = true;
+      failed(entry.id, err);
+    };
     for (const [id] of entries) this.inFlight.add(`${stream} ${id}`);
     try {
       for (const [id, fields] of entries) {
-        let req;
+        let requests;
         try {
-          req = decodeDocRequest(fields);
+          requests = decodeDocRequests(fields);
         } catch (err) {
           failed(id, err);
           continue;
         }
+        const entry: EntryState = { id, failed: false };
+        states.push(entry);
         // Entry ids are `<ms>-<seq>` on the shard's clock; so is the estimate of "now".
-        const item: GroupItem = { req, enqueuedAtMs: parseInt(id, 10) };
-        const group = groups.get(req.channel);
-        if (group) group.push({ id, item });
-        else groups.set(req.channel, [{ id, item }]);
+        const enqueuedAtMs = parseInt(id, 10);
+        for (const req of requests) {
+          const queued = { entry, item: { req, enqueuedAtMs } };
+          const group = groups.get(req.channel);
+          if (group) group.push(queued);
+          else groups.set(req.channel, [queued]);
+        }
       }
       await Promise.all(
         [...groups.values()].map(async (group) => {
-          let results: GroupResult[];
-          try {
-            results = await this.ctx.processor.processGroup(group.map((g) => g.item), now);
-          } catch (err) {
-            for (const { id } of group) failed(id, err);
-            return;
+          for (let start = 0; start < group.length; start += MAX_GROUP) {
+            const chunk = group.slice(start, start + MAX_GROUP);
+            let results: GroupResult[];
+            try {
+              results = await this.ctx.processor.processGroup(chunk.map((g) => g.item), now);
+            } catch (err) {
+              for (const { entry } of group.slice(start)) fail(entry, err);
+              return;
+            }
+            let stop = false;
+            results.forEach((result, i) => {
+              const { entry, item } = chunk[i];
+              if ('error' in result) {
+                fail(entry, result.error);
+                stop = true;
+              } else {
+                replies.push([item.req.node, result.reply, item.req.batched]);
+              }
+            });
+            if (stop) {
+              const rest = group.slice(start + MAX_GROUP);
+              if (rest.length > 0) for (const { entry } of rest) fail(entry, new Error('an earlier request of its document failed'));
+              return;
+            }
           }
-          results.forEach((result, i) => {
-            const { id, item } = group[i];
-            if ('error' in result) return failed(id, result.error);
-            replies.push([item.req.node, result.reply]);
-            acked.push(id);
-          });
         }),
       );
-      if (acked.length === 0) return;
+      if (replies.length === 0) return;
+      const acked = states.filter((e) => !e.failed).map((e) => e.id);
       try {
-        await Promise.all([this.publishReplies(replies), this.ctx.shard.commands.xack(stream, DOC_CONSUMER_GROUP, ...acked)]);
+        await Promise.all([this.publishReplies(replies), acked.length > 0 ? this.ctx.shard.commands.xack(stream, DOC_CONSUMER_GROUP, ...acked) : undefined]);
         for (const id of acked) this.lastErrors.delete(`${stream} ${id}`);
       } catch (err) {
         // Committed but perhaps neither answered nor acknowledged: redelivery answers from the records.
@@ -274,45 +315,47 @@ export class ShardReader {
       docDeadLetterStream(this.ctx.prefix), 'MAXLEN', '~', DEAD_LETTER_MAX_LENGTH, '*',
       'stream', stream, 'id', id, 'deliveries', String(deliveries), 'error', error, ...fields,
     );
-    let caller: { id: string; node: string } | undefined;
+    let callers: Array<{ id: string; node: string; batched: boolean }>;
     try {
-      caller = decodeDocRequest(fields);
+      callers = decodeDocRequests(fields);
     } catch {
-      caller = undefined; // not a request any gateway wrote: nobody to tell
+      callers = []; // not a request any gateway wrote: nobody to tell
     }
     const message = `the request failed ${deliveries} times and was set aside (${error})`;
     this.lastErrors.delete(key);
     this.ctx.stats.inc('deadLettered');
-    this.ctx.logger.error({ stream, id, deliveries, err: error }, 'document request moved to the dead-letter stream');
+    this.ctx.logger.error({ stream, id, deliveries, requests: callers.length, err: error }, 'document request moved to the dead-letter stream');
     await Promise.all([
-      caller ? this.reply(caller.node, encodeDocErrorReply(caller.id, { kind: 'internal', message })) : undefined,
+      callers.length > 0 ? this.publishReplies(callers.map((c) => [c.node, encodeDocErrorReply(c.id, { kind: 'internal', message }), c.batched])) : undefined,
       redis.xack(stream, DOC_CONSUMER_GROUP, id),
     ]);
   }
 
-  private async reply(node: string, payload: string): Promise<void> {
-    await this.publishReplies([[node, payload]]);
-  }
-
   /**
-   * One message per gateway holding all its replies (encodeDocReplies), the messages in one pipeline of
-   * PUBLISHes; on a cluster one SPUBLISH per gateway, routed to the primary of its reply channel (a Cluster
-   * pipeline must stay on one node).
+   * One message per gateway holding all its replies (encodeDocReplies) for gateways that write batches, one per
+   * reply for earlier gateways; the messages in one pipeline of PUBLISHes; on a cluster one SPUBLISH per message,
+   * routed to the primary of its reply channel (a Cluster pipeline must stay on one node).
    */
-  private async publishReplies(replies: Array<[node: string, payload: string]>): Promise<void> {
+  private async publishReplies(replies: Reply[]): Promise<void> {
     const { prefix, sharded } = this.ctx;
+    const messages: Array<[node: string, payload: string]> = [];
     const byNode = new Map<string, string[]>();
-    for (const [node, payload] of replies) {
+    for (const [node, payload, batched] of replies) {
+      if (!batched) {
+        messages.push([node, payload]);
+        continue;
+      }
       const payloads = byNode.get(node);
       if (payloads) payloads.push(payload);
       else byNode.set(node, [payload]);
     }
+    for (const [node, payloads] of byNode) messages.push([node, encodeDocReplies(payloads)]);
     if (sharded) {
-      await Promise.all([...byNode].map(([node, payloads]) => this.ctx.replies.spublish(docReplyChannel(prefix, node, true), encodeDocReplies(payloads))));
+      await Promise.all(messages.map(([node, message]) => this.ctx.replies.spublish(docReplyChannel(prefix, node, true), message)));
       return;
     }
     const pipeline = this.ctx.replies.pipeline();
-    for (const [node, payloads] of byNode) pipeline.publish(docReplyChannel(prefix, node), encodeDocReplies(payloads));
+    for (const [node, message] of messages) pipeline.publish(docReplyChannel(prefix, node), message);
     const published = await pipeline.exec();
     const publishError = published?.find(([err]) => err)?.[0];
     if (publishError) throw publishError;

@@ -169,7 +169,8 @@ describe('versioning worker', () => {
     const dead = (await redis.xrange(docDeadLetterStream(prefix), '-', '+')) as Array<[string, string[]]>;
     expect(dead).toHaveLength(1);
     const fields = Object.fromEntries(dead[0][1].flatMap((v, i, a) => (i % 2 === 0 ? [[v, a[i + 1]]] : [])));
-    expect(fields).toMatchObject({ stream: docRequestStream(prefix, docPartitionOf(channel, 16)), deliveries: '3', c: channel, error: expect.stringContaining('not valid JSON') });
+    expect(fields).toMatchObject({ stream: docRequestStream(prefix, docPartitionOf(channel, 16)), deliveries: '3', n: 'gw', error: expect.stringContaining('not valid JSON') });
+    expect(JSON.parse(fields.q)).toEqual([expect.objectContaining({ c: channel })]);
     expect(w.stats()).toMatchObject({ failed: 3, deadLettered: 1 });
     // Acknowledged alongside the reply, not necessarily before the caller saw it.
     const stream = docRequestStream(prefix, docPartitionOf(channel, 16));
