@@ -107,12 +107,12 @@ describe('RedisDocStore', () => {
     expect(entries).toHaveLength(partitions.size); // one entry per partition
     const requests = entries.flatMap(([, fields]) => decodeDocRequests(fields));
     expect(requests.every((r) => r.batched && r.node === 'gw1' && r.timeoutMs === 2000 && r.historySize === 10)).toBe(true);
-    const valueOf = (r: (typeof requests)[number]): number => (r.update as { ops: Array<{ value: number }> }).ops[0].value;
+    const valueIn = (r: (typeof requests)[number]): number => (r.update as { ops: Array<{ value: number }> }).ops[0].value;
     // Per document in call order.
-    for (const channel of channels) expect(requests.filter((r) => r.channel === channel).map(valueOf)).toEqual([0, 1, 2]);
+    for (const channel of channels) expect(requests.filter((r) => r.channel === channel).map(valueIn)).toEqual([0, 1, 2]);
     // One reply message for all of them, in another order than asked: each caller gets its own.
-    const versionOf = new Map(requests.map((r, i) => [`${r.channel}/${valueOf(r)}`, i + 1]));
-    const payloads = requests.map((r) => encodeDocResultReply(r.id, encodeDocOutcome({ status: 'applied', version: versionOf.get(`${r.channel}/${valueOf(r)}`) ?? 0 }), false));
+    const versionOf = new Map(requests.map((r, i) => [`${r.channel}/${valueIn(r)}`, i + 1]));
+    const payloads = requests.map((r) => encodeDocResultReply(r.id, encodeDocOutcome({ status: 'applied', version: versionOf.get(`${r.channel}/${valueIn(r)}`) ?? 0 }), false));
     await redis.publish(docReplyChannel(prefix, 'gw1'), encodeDocReplies(payloads.reverse()));
     for (const u of updates) expect(await u.pending).toEqual({ status: 'applied', version: versionOf.get(`${u.channel}/${u.n}`) });
   });

@@ -446,18 +446,19 @@ function sendText(res: HttpResponse & { aborted?: boolean }, status: number, con
   });
 }
 
+const STATUS_LINES: Readonly<Record<number, string>> = {
+  200: '200 OK',
+  400: '400 Bad Request',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+  413: '413 Payload Too Large',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
 function statusLine(status: number): string {
-  const text: Record<number, string> = {
-    200: 'OK',
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    403: 'Forbidden',
-    404: 'Not Found',
-    413: 'Payload Too Large',
-    500: 'Internal Server Error',
-    503: 'Service Unavailable',
-  };
-  return `${status} ${text[status] ?? ''}`.trim();
+  return STATUS_LINES[status] ?? String(status);
 }
 
 /** Reads a request body up to `max` bytes; calls back with undefined when it is larger. */
@@ -476,7 +477,12 @@ function readBody(res: HttpResponse & { aborted?: boolean }, max: number, done: 
       done(undefined);
       return;
     }
-    // The chunk is valid only during this call: copy it.
+    // The chunk is valid only during this call: decode it now when it is the whole body, else copy it.
+    if (isLast && chunks.length === 0) {
+      finished = true;
+      done(Buffer.from(chunk).toString('utf8'));
+      return;
+    }
     chunks.push(Buffer.from(new Uint8Array(chunk)));
     if (isLast) {
       finished = true;
