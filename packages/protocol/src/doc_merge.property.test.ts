@@ -1,7 +1,7 @@
 // decide() against a deliberately simple model: full log, full states, brute-force overlap checks, no pruning.
 import fc from 'fast-check';
 import type { Json } from './types';
-import { decide, emptyDoc, type DocSnapshot, type JsonObject } from './doc_merge';
+import { DecideScope, decide, emptyDoc, type DocSnapshot, type JsonObject } from './doc_merge';
 import { DocError, type DocOp, type DocUpdate } from './doc_ops';
 
 /** Small enough that pruning and the floor come into play within a few updates. */
@@ -330,4 +330,57 @@ test('a length bound passed to decide only skips encodings: same outcomes, and t
   expect(counts.skipped).toBeGreaterThan(100);
   expect(counts.encoded).toBeGreaterThan(100);
   expect(counts.tooLarge).toBeGreaterThan(10);
+});
+
+test('a DecideScope changes only what its chain made: the same outcomes and encodings as copying, the start untouched', () => {
+  type Summary = { error: string } | { conflict: string[]; state: string } | { status: string; version: number; state: string; writes: string; floor: number };
+  const summary = (run: () => ReturnType<typeof decide>): Summary => {
+    try {
+      const d = run();
+      if (d.status === 'conflict') return { conflict: d.paths, state: JSON.stringify(d.state) };
+      return { status: d.status, version: d.doc.version, state: JSON.stringify(d.doc.state), writes: JSON.stringify(d.doc.writes), floor: d.doc.floor };
+    } catch (err) {
+      if (!(err instanceof DocError)) throw err;
+      return { error: err.message };
+    }
+  };
+  const counts = { accepted: 0, conflict: 0, error: 0 };
+  fc.assert(
+    fc.property(seed, fc.array(step, { minLength: 5, maxLength: 30 }), fc.constantFrom(150, 1024 * 1024), (seedOps, steps, maxDocBytes) => {
+      const limits = { ...LIMITS, maxDocBytes };
+      let first: ReturnType<typeof decide> | undefined;
+      try {
+        first = decide(emptyDoc(), { base: 0, mode: 'merge', ops: seedOps as DocOp[] }, limits);
+      } catch {
+        first = undefined; // seed ops that refuse themselves: start empty
+      }
+      // The chain starts from a frozen document (as a cached one): changing it in place would throw.
+      const start = deepFreeze(first === undefined || first.status === 'conflict' ? emptyDoc() : first.doc);
+      const startJson = JSON.stringify(start);
+      const scope = new DecideScope();
+      let plain: DocSnapshot = start;
+      let scoped: DocSnapshot = start;
+      let length = JSON.stringify(start.state).length;
+      for (const { behind, mode, ops } of steps) {
+        const u: DocUpdate = deepFreeze({ base: Math.max(0, plain.version - behind), mode, ops });
+        const expected = summary(() => decide(plain, u, limits));
+        let next: ReturnType<typeof decide> | undefined;
+        const got = summary(() => (next = decide(scoped, u, limits, length, scope)));
+        expect(got).toEqual(expected);
+        if ('status' in got && next !== undefined && next.status !== 'conflict') {
+          counts.accepted++;
+          const d = decide(plain, u, limits);
+          if (d.status !== 'conflict') plain = d.doc;
+          scoped = next.doc;
+          length = next.length;
+        } else if ('conflict' in got) counts.conflict++;
+        else counts.error++;
+      }
+      expect(JSON.stringify(start)).toBe(startJson);
+    }),
+    { numRuns: 300 },
+  );
+  expect(counts.accepted).toBeGreaterThan(500);
+  expect(counts.conflict).toBeGreaterThan(100);
+  expect(counts.error).toBeGreaterThan(50);
 });

@@ -1,5 +1,5 @@
 import type { Json } from './types';
-import { decide, emptyDoc, jsonEqual, type Decision, type DocSnapshot } from './doc_merge';
+import { DecideScope, decide, emptyDoc, jsonEqual, type Decision, type DocSnapshot, type DocWrite } from './doc_merge';
 import { DocError, parseUpdate, type DocLimits, type DocUpdate } from './doc_ops';
 
 /** Frozen all the way down: a decide that mutates its input throws instead of passing quietly. */
@@ -371,4 +371,51 @@ test('jsonEqual ignores member order and nothing else', () => {
   expect(jsonEqual([], {})).toBe(false);
   expect(jsonEqual(null, {})).toBe(false);
   expect(jsonEqual(1, '1')).toBe(false);
+});
+
+describe('decide within a DecideScope (a chain of updates that keeps only its last document)', () => {
+  const start = (): DocSnapshot => deepFreeze({ version: 1, state: { a: 1, b: { x: 1 }, c: 3 }, writes: [['/a', 1]] as DocWrite[], floor: 0 });
+
+  test('the first update copies the start; the next ones change what the chain made, in place', () => {
+    const s = start();
+    const scope = new DecideScope();
+    const first = accepted(decide(s, parseUpdate({ base: 1, ops: [set('/d', 4)] }), undefined, undefined, scope));
+    expect(first.state).not.toBe(s.state);
+    const second = accepted(decide(first, parseUpdate({ base: 2, ops: [set('/e', 5)] }), undefined, undefined, scope));
+    expect(second.state).toBe(first.state);
+    expect(second.writes).toBe(first.writes);
+    expect(JSON.stringify(second.state)).toBe('{"a":1,"b":{"x":1},"c":3,"d":4,"e":5}');
+    expect(second.writes).toEqual([['/a', 1], ['/d', 2], ['/e', 3]]);
+    expect(JSON.stringify(s.state)).toBe('{"a":1,"b":{"x":1},"c":3}');
+  });
+
+  test('an update abandoned after it changed things puts them back, member order included', () => {
+    const scope = new DecideScope();
+    const first = accepted(decide(start(), parseUpdate({ base: 1, ops: [set('/b/y', 2)] }), undefined, undefined, scope));
+    const before = JSON.stringify(first.state);
+    // Deletes, replaces, adds members, nested and not, then a test fails: a conflict on the untouched document.
+    const failing = decide(
+      first,
+      parseUpdate({ base: 2, ops: [{ op: 'del', path: '/a' }, set('/c', 'x'), set('/b/x', 9), { op: 'del', path: '/b/y' }, set('/new/deep', 1), { op: 'test', path: '/zz', value: 1 }] }),
+      undefined,
+      undefined,
+      scope,
+    );
+    expect(failing).toMatchObject({ status: 'conflict', paths: ['/zz'], version: 2 });
+    expect(JSON.stringify(first.state)).toBe(before);
+    // The same after a DocError half way (incr of a string).
+    expect(() => decide(first, parseUpdate({ base: 2, ops: [{ op: 'del', path: '/c' }, set('/a', 7), { op: 'incr', path: '/b/y', value: 1 }, { op: 'incr', path: '/d', value: 1 }, { op: 'incr', path: '/c', value: 1 }, { op: 'incr', path: '/b', value: 1 }] }), undefined, undefined, scope)).toThrow(DocError);
+    expect(JSON.stringify(first.state)).toBe(before);
+    // And the chain goes on from it.
+    expect(JSON.stringify(accepted(decide(first, parseUpdate({ base: 2, ops: [{ op: 'del', path: '/a' }] }), undefined, undefined, scope)).state)).toBe('{"b":{"x":1,"y":2},"c":3}');
+  });
+
+  test('an update over the size limit is refused and leaves the chain as it was', () => {
+    const scope = new DecideScope();
+    const lim = { maxDocBytes: 40 };
+    const first = accepted(decide(start(), parseUpdate({ base: 1, ops: [set('/d', 4)] }, lim), lim, 28, scope));
+    const before = JSON.stringify(first.state);
+    expect(() => decide(first, parseUpdate({ base: 2, ops: [set('/e', 'long enough to pass the limit')] }, lim), lim, before.length, scope)).toThrow('bytes encoded; the limit is 40');
+    expect(JSON.stringify(first.state)).toBe(before);
+  });
 });

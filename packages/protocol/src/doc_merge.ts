@@ -22,6 +22,10 @@
 //   snapshot and the update are never mutated, and the new state shares every untouched subtree with the old
 //   one (objects on a written path are copied once per update). Callers must treat snapshots, states and op
 //   values as immutable: they are shared, not cloned.
+// - A DecideScope is the one exception, for a caller that decides a chain of updates and keeps only the last
+//   document (a worker's group commit): objects and writes lists an update of the chain made are changed in
+//   place by the next one rather than copied again, and an abandoned update puts back what it changed (member
+//   order included). The chain's first update copies as above, so the snapshot it started from stays intact.
 // - Applying: `set` creates missing intermediate objects. An intermediate that exists but is not an object
 //   (a number, an array, null, ...) is a DocError for every op but `test`: paths name object members only,
 //   never array elements. `del` and `remove` on a missing member (or below a missing intermediate) are
@@ -155,14 +159,40 @@ interface Step {
   index: number;
 }
 
-/** Copy-on-write view of the state: objects on a written path are copied once, everything else is shared. */
+/**
+ * Objects and writes lists that a chain of decide calls made and that nobody but the caller holds: a call given
+ * the scope changes them in place instead of copying them (see the file header). One scope per chain; the caller
+ * must keep no document of the chain but the last.
+ */
+export class DecideScope {
+  /** State objects made by decisions of this chain. */
+  readonly objects = new Set<JsonObject>();
+  /** Writes lists made by decisions of this chain. */
+  readonly writes = new WeakSet<DocWrite[]>();
+}
+
+/**
+ * Copy-on-write view of the state: objects on a written path are copied once, everything else is shared. With a
+ * scope, objects an earlier update of the chain made are changed in place, each change logged so that an
+ * abandoned update can be undone.
+ */
 class Draft {
   readonly root: JsonObject;
-  private readonly owned = new Set<JsonObject>();
+  /** Objects that may be changed: made by this update, or by an earlier one of the scope. */
+  private readonly owned: Set<JsonObject>;
+  /** Objects this update made: changed without logging. */
+  private readonly made: Set<JsonObject>;
+  private readonly undo: Array<() => void> = [];
 
-  constructor(state: JsonObject) {
-    this.root = { ...state };
-    this.owned.add(this.root);
+  constructor(state: JsonObject, scope?: DecideScope) {
+    this.owned = scope?.objects ?? new Set<JsonObject>();
+    this.made = scope ? new Set<JsonObject>() : this.owned;
+    if (scope?.objects.has(state)) {
+      this.root = state;
+    } else {
+      this.root = { ...state };
+      this.adopt(this.root);
+    }
   }
 
   /** The value at `keys`, undefined when absent (a path through a non-object is absent). */
@@ -188,8 +218,8 @@ class Draft {
       if (child === undefined) {
         if (!create) return undefined;
         next = {};
-        this.owned.add(next);
-        put(parent, keys[i], next);
+        this.adopt(next);
+        this.set(parent, keys[i], next);
       } else if (!isObject(child)) {
         const at = formatPath(keys.slice(0, i + 1));
         const hint = Array.isArray(child) ? ' (paths name object members, not array elements)' : '';
@@ -198,12 +228,50 @@ class Draft {
         next = child;
       } else {
         next = { ...child };
-        this.owned.add(next);
-        put(parent, keys[i], next);
+        this.adopt(next);
+        this.set(parent, keys[i], next);
       }
       parent = next;
     }
     return parent;
+  }
+
+  /** Sets a member of a writable object. */
+  set(o: JsonObject, key: string, value: Json): void {
+    if (!this.made.has(o)) {
+      if (hasOwn.call(o, key)) {
+        const old = o[key];
+        this.undo.push(() => put(o, key, old));
+      } else {
+        // A new member goes last; removing it restores the order.
+        this.undo.push(() => delete o[key]);
+      }
+    }
+    put(o, key, value);
+  }
+
+  /** Deletes a member of a writable object. */
+  delete(o: JsonObject, key: string): void {
+    if (!this.made.has(o)) {
+      // Put back in its place: the members as they were, in their order.
+      const before = Object.entries(o);
+      this.undo.push(() => {
+        for (const k of Object.keys(o)) delete o[k];
+        for (const [k, v] of before) put(o, k, v);
+      });
+    }
+    delete o[key];
+  }
+
+  /** Undoes this update's changes to objects it did not make (only a scope's objects have any). */
+  abandon(): void {
+    for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]();
+    this.undo.length = 0;
+  }
+
+  private adopt(o: JsonObject): void {
+    this.owned.add(o);
+    if (this.made !== this.owned) this.made.add(o);
   }
 }
 
@@ -217,12 +285,12 @@ function applyStep(draft: Draft, step: Step): boolean {
   const last = step.keys[step.keys.length - 1];
   switch (op.op) {
     case 'set': {
-      put(draft.parent(step, true, 'set') as JsonObject, last, op.value);
+      draft.set(draft.parent(step, true, 'set') as JsonObject, last, op.value);
       return true;
     }
     case 'del': {
       const parent = draft.parent(step, false, 'del');
-      if (parent !== undefined && hasOwn.call(parent, last)) delete parent[last];
+      if (parent !== undefined && hasOwn.call(parent, last)) draft.delete(parent, last);
       return true;
     }
     case 'incr': {
@@ -232,18 +300,18 @@ function applyStep(draft: Draft, step: Step): boolean {
       if (typeof cur !== 'number') throw opError(step, `cannot incr ${step.path}: it holds ${typeName(cur)}`);
       const sum = cur + op.value;
       if (!Number.isFinite(sum)) throw opError(step, `incr of ${step.path} overflows: ${cur} + ${op.value} is not a finite number`);
-      put(parent, last, sum);
+      draft.set(parent, last, sum);
       return true;
     }
     case 'add': {
       const parent = draft.parent(step, true, 'add to') as JsonObject;
       const cur = member(parent, last);
       if (cur === undefined) {
-        put(parent, last, [op.value]);
+        draft.set(parent, last, [op.value]);
       } else if (!Array.isArray(cur)) {
         throw opError(step, `cannot add to ${step.path}: it holds ${typeName(cur)}`);
       } else if (!cur.some((e) => jsonEqual(e, op.value))) {
-        put(parent, last, [...cur, op.value]);
+        draft.set(parent, last, [...cur, op.value]);
       }
       return true;
     }
@@ -253,7 +321,7 @@ function applyStep(draft: Draft, step: Step): boolean {
       if (cur === undefined) return true;
       if (!Array.isArray(cur)) throw opError(step, `cannot remove from ${step.path}: it holds ${typeName(cur)}`);
       const kept = cur.filter((e) => !jsonEqual(e, op.value));
-      if (kept.length !== cur.length) put(parent as JsonObject, last, kept);
+      if (kept.length !== cur.length) draft.set(parent as JsonObject, last, kept);
       return true;
     }
     case 'test': {
@@ -293,18 +361,33 @@ function within(w: string, q: string): boolean {
 }
 
 /** The writes list after an update at `version` wrote `written`: covered entries folded, oldest pruned past `max`. */
-function recordWrites(doc: DocSnapshot, written: string[], version: number, max: number): { writes: DocWrite[]; floor: number } {
+function recordWrites(doc: DocSnapshot, written: string[], version: number, max: number, scope?: DecideScope): { writes: DocWrite[]; floor: number } {
   // Distinct written paths not inside another one: an entry for /a at this version answers for /a/b too.
   const fresh: string[] = [];
   for (const w of new Set(written)) if (!written.some((a) => a !== w && within(w, a))) fresh.push(w);
-  const writes: DocWrite[] = fresh.length === 0 ? doc.writes.slice() : doc.writes.filter(([q]) => !fresh.some((w) => within(q, w)));
+  let writes: DocWrite[];
+  if (scope?.writes.has(doc.writes)) {
+    // The chain's own list: drop the covered entries in place.
+    writes = doc.writes;
+    if (fresh.length > 0) {
+      let kept = 0;
+      for (let i = 0; i < writes.length; i++) {
+        const entry = writes[i];
+        if (!fresh.some((w) => within(entry[0], w))) writes[kept++] = entry;
+      }
+      writes.length = kept;
+    }
+  } else {
+    writes = fresh.length === 0 ? doc.writes.slice() : doc.writes.filter(([q]) => !fresh.some((w) => within(q, w)));
+    scope?.writes.add(writes);
+  }
   for (const w of fresh) writes.push([w, version]);
   let floor = doc.floor;
   if (writes.length > max) {
     let cut = writes.length - max;
     floor = Math.max(floor, writes[cut - 1][1]);
     while (cut < writes.length && writes[cut][1] <= floor) cut++;
-    return { writes: writes.slice(cut), floor };
+    writes.splice(0, cut);
   }
   return { writes, floor };
 }
@@ -312,9 +395,11 @@ function recordWrites(doc: DocSnapshot, written: string[], version: number, max:
 /**
  * Decides `update` against `doc`: the new document, or a conflict. Throws DocError for problems the
  * caller caused (a base ahead of the document, a wrong type met while applying, an oversize result).
- * Never mutates `doc` or `update`.
+ * `encodedLength`: the length of `doc.state`'s JSON encoding, or an upper bound on it (see the file header).
+ * Never mutates `doc` or `update`, unless `scope` holds `doc`'s state or writes list (then it changes them in
+ * place, and puts them back as they were when it throws or answers a conflict).
  */
-export function decide(doc: DocSnapshot, update: DocUpdate, limits?: Partial<DocLimits>, encodedLength?: number): Decision {
+export function decide(doc: DocSnapshot, update: DocUpdate, limits?: Partial<DocLimits>, encodedLength?: number, scope?: DecideScope): Decision {
   const lim = resolveLimits(limits);
   if (update.base > doc.version) {
     throw new DocError(`"base" ${update.base} is ahead of the document's version ${doc.version}`);
@@ -337,32 +422,45 @@ export function decide(doc: DocSnapshot, update: DocUpdate, limits?: Partial<Doc
     if (update.mode === 'strict' || paths.length > 0) return { status: 'conflict', paths, version: doc.version, state: doc.state };
   }
 
-  const draft = new Draft(doc.state);
-  const written: string[] = [];
-  for (const step of steps) {
-    if (!applyStep(draft, step)) return { status: 'conflict', paths: [step.path], version: doc.version, state: doc.state };
-    if (step.op.op !== 'test') written.push(step.path);
-  }
-
   // UTF-8 takes at most 3 bytes per UTF-16 unit: no encoding, or no exact count, when the limit cannot be reached.
-  let encoded: string | undefined;
   let length = Infinity;
   if (encodedLength !== undefined) {
     length = encodedLength;
     for (const step of steps) length += stepGrowth(step);
   }
-  if (length * 3 > lim.maxDocBytes) {
+  const mayExceed = length * 3 > lim.maxDocBytes;
+  // Changed in place, the old state is gone once applied: measure it first when the limit may matter.
+  const oldBytes = scope?.objects.has(doc.state) && mayExceed ? Buffer.byteLength(JSON.stringify(doc.state)) : undefined;
+
+  const draft = new Draft(doc.state, scope);
+  const written: string[] = [];
+  try {
+    for (const step of steps) {
+      if (!applyStep(draft, step)) {
+        draft.abandon();
+        return { status: 'conflict', paths: [step.path], version: doc.version, state: doc.state };
+      }
+      if (step.op.op !== 'test') written.push(step.path);
+    }
+  } catch (err) {
+    draft.abandon();
+    throw err;
+  }
+
+  let encoded: string | undefined;
+  if (mayExceed) {
     encoded = JSON.stringify(draft.root);
     length = encoded.length;
     if (length * 3 > lim.maxDocBytes) {
       const bytes = Buffer.byteLength(encoded);
-      if (bytes > lim.maxDocBytes && bytes > Buffer.byteLength(JSON.stringify(doc.state))) {
+      if (bytes > lim.maxDocBytes && bytes > (oldBytes ?? Buffer.byteLength(JSON.stringify(doc.state)))) {
+        draft.abandon();
         throw new DocError(`the update would make the document ${bytes} bytes encoded; the limit is ${lim.maxDocBytes}`);
       }
     }
   }
 
   const version = doc.version + 1;
-  const { writes, floor } = recordWrites(doc, written, version, lim.maxTrackedPaths);
+  const { writes, floor } = recordWrites(doc, written, version, lim.maxTrackedPaths, scope);
   return { status: stale ? 'merged' : 'applied', doc: { version, state: draft.root, writes, floor }, encoded, length };
 }

@@ -36,6 +36,7 @@ import {
   waitForReplicas,
 } from '@switchboard/engine';
 import {
+  DecideScope,
   DocError,
   decide,
   emptyDoc,
@@ -233,8 +234,11 @@ export class Processor {
     /** The outcome each key got earlier in this group (recorded when the group commits). */
     const outcomes = new Map<string, string>();
     // The document after each accepted update; its state is encoded once, for the commit, unless a conflict's
-    // answer or the size limit needs it earlier (decide is told a bound on its length instead).
+    // answer or the size limit needs it earlier (decide is told a bound on its length instead). Only the last one
+    // is kept, so each update changes the objects the previous ones of this round made in place (the scope); the
+    // start, which the cache holds, is copied by the first.
     let current: { doc: DocSnapshot; encoded: string | undefined; length: number } = { ...start, length: start.encoded.length };
+    const scope = new DecideScope();
     for (let i = 0; i < pending.length; i++) {
       const p = pending[i];
       if (p.result !== undefined || p.update === undefined) continue;
@@ -261,7 +265,7 @@ export class Processor {
       const { doc } = current;
       let decision;
       try {
-        decision = decide(doc, p.update, this.ctx.limits, current.length);
+        decision = decide(doc, p.update, this.ctx.limits, current.length, scope);
       } catch (err) {
         if (!(err instanceof DocError)) {
           answers[i] = { error: err instanceof Error ? err : new Error(String(err)) };
