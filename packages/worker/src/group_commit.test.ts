@@ -50,18 +50,28 @@ interface Setup {
   prefix: string;
   /** Called before each group commit script runs (to simulate another writer). */
   beforeCommit?: () => Promise<void>;
+  /** Each commit script call: 'one' (one document's group) or 'several' (processGroups' call for several). */
+  commits: Array<'one' | 'several'>;
 }
 function setup(): Setup {
   const prefix = nextPrefix();
   const redis = withDocScripts(client());
   const stats = new StatsRecorder();
-  const s: Setup = { processor: undefined as unknown as Processor, redis, stats, prefix };
+  const s: Setup = { processor: undefined as unknown as Processor, redis, stats, prefix, commits: [] };
   const wrapped = new Proxy(redis, {
     get(target, prop, receiver) {
       if (prop === 'sbDocCommitBatch') {
         return async (...args: Parameters<DocScriptedRedis['sbDocCommitBatch']>) => {
+          s.commits.push('one');
           await s.beforeCommit?.();
           return target.sbDocCommitBatch(...args);
+        };
+      }
+      if (prop === 'sbDocCommitGroups') {
+        return async (...args: Parameters<DocScriptedRedis['sbDocCommitGroups']>) => {
+          s.commits.push('several');
+          await s.beforeCommit?.();
+          return target.sbDocCommitGroups(...args);
         };
       }
       const value = Reflect.get(target, prop, receiver) as unknown;
@@ -87,6 +97,57 @@ async function history(redis: Redis, channel: string, prefix: string): Promise<A
 }
 
 describe('group commit (processor)', () => {
+  it('commits the groups of several documents in one script call', async () => {
+    const s = setup();
+    const results = await s.processor.processGroups(
+      [
+        [item('doc:ga', { base: 0, ops: [set('/x', 1)] }), item('doc:ga', { base: 0, ops: [set('/y', 2)] })],
+        [item('doc:gb', { base: 0, ops: [set('/x', 1)] })],
+        [item('doc:gc', { base: 0, ops: [{ op: 'incr', path: '/n', value: 1 }] }), item('doc:gc', { base: 0, mode: 'strict', ops: [set('/n', 0)] })],
+      ],
+      Date.now(),
+    );
+    expect(s.commits).toEqual(['several']);
+    expect(results.map((group) => group.map((r) => reply(r).result))).toEqual([
+      [{ status: 'applied', version: 1 }, { status: 'merged', version: 2 }],
+      [{ status: 'applied', version: 1 }],
+      [{ status: 'applied', version: 1 }, { status: 'conflict', version: 1, paths: ['/n'], state: { n: 1 } }],
+    ]);
+    const redis = client();
+    expect((await history(redis, 'doc:ga', s.prefix)).length).toBe(2);
+    expect((await history(redis, 'doc:gb', s.prefix)).length).toBe(1);
+    expect((await history(redis, 'doc:gc', s.prefix)).length).toBe(1);
+    expect(JSON.parse((await redis.hget(docKeys('doc:ga', s.prefix).doc, 's')) as string)).toEqual({ x: 1, y: 2 });
+    expect(s.stats.snapshot()).toMatchObject({ applied: 3, merged: 1, conflict: 1 });
+  });
+
+  it('decides a document that changed meanwhile again on its own, and commits the others of the call once', async () => {
+    const s = setup();
+    const redis = client();
+    // doc:sb is cached at version 1; another owner then commits version 2 before the call's commit runs.
+    await s.processor.processGroup([item('doc:sb', { base: 0, ops: [set('/a', 1)] })], Date.now());
+    const keys = docKeys('doc:sb', s.prefix);
+    s.beforeCommit = async () => {
+      s.beforeCommit = undefined;
+      expect(
+        await commitOther(s.redis, keys, {
+          idempotencyKey: `${keys.pubsub}:di:r:other`, expected: 1, state: '{"a":1,"o":1}', writes: '[["/a",1],["/o",2]]',
+          publication: '{"offset":2,"data":{"version":2}}', outcome: '{"status":"applied","version":2}', historySize: 100,
+        }),
+      ).toEqual(['ok', expect.any(String)]);
+    };
+    s.commits.length = 0;
+    const results = await s.processor.processGroups(
+      [[item('doc:sa', { base: 0, ops: [set('/a', 1)] })], [item('doc:sb', { base: 1, ops: [set('/q', 1)] })]],
+      Date.now(),
+    );
+    expect(s.commits).toEqual(['several', 'one']);
+    expect(results.map((group) => reply(group[0]).result)).toEqual([{ status: 'applied', version: 1 }, { status: 'merged', version: 3 }]);
+    expect((await history(redis, 'doc:sa', s.prefix)).length).toBe(1);
+    expect((await history(redis, 'doc:sb', s.prefix)).length).toBe(3);
+    expect(JSON.parse((await redis.hget(keys.doc, 's')) as string)).toEqual({ a: 1, o: 1, q: 1 });
+  });
+
   it('commits a group with applies, merges, conflicts and DocErrors in one script call, one publication per version', async () => {
     const s = setup();
     const channel = 'doc:mixed';
@@ -223,7 +284,7 @@ describe('group commit (processor)', () => {
     expect(
       await commitOther(s.redis, keys, {
         idempotencyKey: `${keys.pubsub}:di:r:o`, expected: 1, state: '{"s":1}', writes: '[["/s",2]]',
-        publication: '{"offset":2,"data":{}}', outcome: '{"status":"applied","version":2}', historySize: 100,
+        publication: '{"offset":2,"data":{"version":2}}', outcome: '{"status":"applied","version":2}', historySize: 100,
       }),
     ).toEqual(['ok', expect.any(String)]);
     const results = await s.processor.processGroup(

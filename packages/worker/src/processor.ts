@@ -32,6 +32,7 @@ import {
   DEFAULT_META_TTL_SECONDS,
   type DocKeyNames,
   type ReceivedDocRequest,
+  type DocCommitReply,
   type DocScriptedRedis,
   waitForReplicas,
 } from '@switchboard/engine';
@@ -97,6 +98,32 @@ interface Pending {
   result?: GroupResult;
 }
 
+/** What decideGroup made of a group's requests in one round. */
+interface DecidedRound {
+  answers: GroupResult[];
+  records: Array<{ pending: Pending; publicationJson: string; outcomeJson: string }>;
+  /** The document after the last accepted update (the start when none was). */
+  last: CachedDoc;
+  counts: Record<'applied' | 'merged' | 'conflict' | 'duplicate' | 'rejected' | 'expired', number>;
+}
+
+/** A group being carried out: its requests, where its document lives, when it began. */
+interface GroupState {
+  items: GroupItem[];
+  channel: string;
+  redis: DocScriptedRedis;
+  keys: DocKeyNames;
+  pending: Pending[];
+  started: bigint;
+}
+
+/** A group's first round in processGroups, to be committed with the others of its server. */
+interface FirstAttempt {
+  group: GroupState & { index: number };
+  start: CachedDoc;
+  round: DecidedRound;
+}
+
 export class Processor {
   constructor(private readonly ctx: ProcessorContext) {}
 
@@ -116,33 +143,13 @@ export class Processor {
    */
   async processGroup(items: GroupItem[], redisNowMs: number): Promise<GroupResult[]> {
     if (items.length === 0) return [];
-    const channel = items[0].req.channel;
-    const redis = this.ctx.commandsFor(channel);
-    const keys = docKeys(channel, this.ctx.prefix);
-    const pending: Pending[] = items.map((item) => this.prepare(item, redisNowMs));
-
-    // Expired requests are answered from their record when there is one (a redelivery), else with a timeout.
-    const expired = pending.filter((p) => p.result === undefined && p.expired);
-    if (expired.length > 0) {
-      const records = await redis.mget(...expired.map((p) => p.idemKey));
-      expired.forEach((p, i) => {
-        const record = records[i];
-        if (record !== null) p.record = record;
-      });
-    }
-
-    const started = process.hrtime.bigint();
+    const group = await this.begin(items, redisNowMs);
+    const { channel, redis, keys, pending } = group;
     let cached = this.ctx.cache.get(channel);
     let fresh = false;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       if (cached === undefined) {
-        const first = pending.find((p) => p.result === undefined && !p.expired && p.record === undefined);
-        const [top, , state, writes, floor, version, record] = await redis.sbDocGet(
-          keys.doc, keys.meta, first?.idemKey ?? `${keys.pubsub}:di:none`, newEpoch(), DEFAULT_META_TTL_SECONDS, '1',
-        );
-        if (first && record !== null) first.record = record;
-        cached = toCachedDoc(channel, top, state, writes, floor, version);
-        this.ctx.cache.set(channel, cached);
+        cached = await this.load(group);
         fresh = true;
       }
       const start = cached;
@@ -152,14 +159,13 @@ export class Processor {
         cached = undefined; // decided against a cached copy: make sure with the stored one
         continue;
       }
-      const { answers, records, last, counts } = round;
-      if (records.length > 0) {
-        const reply = await this.commitGroup(redis, keys, items[0].req, start.doc.version, last, records);
+      if (round.records.length > 0) {
+        const block = this.commitBlock(keys, items[0].req, start.doc.version, round.last, round.records);
+        const reply = await redis.sbDocCommitBatch(block.keys.length, ...block.keys, ...block.args);
         if (reply[0] === 'dup') {
           // Recorded meanwhile (a redelivery racing its first delivery, or a repeat of an earlier batch): those
           // answer from their records; decide the rest again on the same start, nothing was written.
-          const found = reply[1];
-          for (let i = 0; i + 1 < found.length; i += 2) records[Number(found[i]) - 1].pending.record = String(found[i + 1]);
+          this.takeRecords(round, reply[1]);
           cached = start;
           attempt--; // not a stale guard: each round settles at least one request
           continue;
@@ -171,25 +177,159 @@ export class Processor {
           continue;
         }
       }
-      if (last !== start) this.ctx.cache.set(channel, last);
       if (this.ctx.waitReplicas > 0) {
         // WAIT covers every write this connection made, so also the commits that answers from records stand on.
-        const replicas = await waitForReplicas(redis, keys.doc, this.ctx.waitReplicas, this.ctx.waitTimeoutMs);
-        if (replicas < this.ctx.waitReplicas) {
-          // Not acknowledged: the retry answers from the record if the commit survives, or decides anew if not.
-          const error = new Error(`the commit reached ${replicas} of ${this.ctx.waitReplicas} replicas within ${this.ctx.waitTimeoutMs} ms`);
-          return pending.map((p) => p.result ?? { error });
-        }
+        const missing = await this.waitForReplicas(redis, keys);
+        if (missing) return pending.map((p) => p.result ?? { error: missing });
       }
-      const latency = Number(process.hrtime.bigint() - started) / 1e9;
-      for (const [counter, count] of Object.entries(counts) as Array<[keyof typeof counts, number]>) {
-        for (let i = 0; i < count; i++) this.ctx.stats.inc(counter);
-      }
-      for (let i = 0; i < records.length; i++) this.ctx.stats.observeCommit(latency);
-      return pending.map((p, i) => p.result ?? answers[i]);
+      return this.settle(group, start, round);
     }
     const error = new Error(`document ${channel} changed under the worker ${MAX_ATTEMPTS} times in a row; is a second owner writing it?`);
     return pending.map((p) => p.result ?? { error });
+  }
+
+  /**
+   * processGroup for several documents' groups (one stream read), results in the order of `groups`: the first
+   * attempt of every group side by side and ONE commit script call per Redis server for all of them (group commit
+   * across documents). A group that needs more — a stale guard, a record written meanwhile, a recheck, or nothing to
+   * commit — goes on alone through processGroup. On Redis Cluster every group commits alone (its keys live in its
+   * channel's slot).
+   */
+  async processGroups(groups: GroupItem[][], redisNowMs: number): Promise<GroupResult[][]> {
+    // A group that throws fails alone: its requests get the error, the other groups go on.
+    const alone = async (items: GroupItem[]): Promise<GroupResult[]> => {
+      try {
+        return await this.processGroup(items, redisNowMs);
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        return items.map(() => ({ error }));
+      }
+    };
+    if (groups.length < 2 || this.ctx.publishCommand === 'spublish') return Promise.all(groups.map(alone));
+    const results: Array<GroupResult[] | undefined> = new Array(groups.length);
+    const firsts = await Promise.all(
+      groups.map(async (items, index) => {
+        try {
+          return await this.firstAttempt(items, index, redisNowMs);
+        } catch (err) {
+          results[index] = items.map(() => ({ error: err instanceof Error ? err : new Error(String(err)) }));
+          return undefined;
+        }
+      }),
+    );
+    const byServer = new Map<DocScriptedRedis, FirstAttempt[]>();
+    for (const first of firsts) {
+      if (first === undefined) continue;
+      const list = byServer.get(first.group.redis);
+      if (list) list.push(first);
+      else byServer.set(first.group.redis, [first]);
+    }
+    await Promise.all(
+      [...byServer].map(async ([redis, list]) => {
+        const keys: string[] = [];
+        const args: Array<string | number> = [];
+        for (const { group, start, round } of list) {
+          const block = this.commitBlock(group.keys, group.items[0].req, start.doc.version, round.last, round.records);
+          keys.push(...block.keys);
+          args.push(...block.args);
+        }
+        let replies: DocCommitReply[];
+        try {
+          replies = await redis.sbDocCommitGroups(keys.length, ...keys, ...args);
+        } catch (err) {
+          const error = err instanceof Error ? err : new Error(String(err));
+          for (const { group } of list) results[group.index] = group.pending.map((p) => p.result ?? { error });
+          return;
+        }
+        const committed: FirstAttempt[] = [];
+        list.forEach((first, i) => {
+          const reply = replies[i];
+          if (reply[0] === 'ok') committed.push(first);
+          else if (reply[0] === 'stale') this.ctx.cache.delete(first.group.channel);
+          // Not written: left to processGroup, which decides again knowing the records or the stored document.
+        });
+        if (committed.length === 0) return;
+        if (this.ctx.waitReplicas > 0) {
+          const missing = await this.waitForReplicas(redis, committed[0].group.keys);
+          if (missing) {
+            for (const { group } of committed) results[group.index] = group.pending.map((p) => p.result ?? { error: missing });
+            return;
+          }
+        }
+        for (const { group, start, round } of committed) results[group.index] = this.settle(group, start, round);
+      }),
+    );
+    return Promise.all(groups.map(async (items, i) => results[i] ?? alone(items)));
+  }
+
+  /** A group's first round for processGroups; undefined when it must go through processGroup instead. */
+  private async firstAttempt(items: GroupItem[], index: number, redisNowMs: number): Promise<FirstAttempt | undefined> {
+    const group = { ...(await this.begin(items, redisNowMs)), index };
+    let start = this.ctx.cache.get(group.channel);
+    let fresh = false;
+    if (start === undefined) {
+      start = await this.load(group);
+      fresh = true;
+    }
+    const round = this.decideGroup(group.pending, start, fresh);
+    if (round === 'recheck' || round.records.length === 0) return undefined;
+    return { group, start, round };
+  }
+
+  /** Parses a group's requests and reads the records of the expired ones. */
+  private async begin(items: GroupItem[], redisNowMs: number): Promise<GroupState> {
+    const channel = items[0].req.channel;
+    const redis = this.ctx.commandsFor(channel);
+    const keys = docKeys(channel, this.ctx.prefix);
+    const pending: Pending[] = items.map((item) => this.prepare(item, redisNowMs));
+    // Expired requests are answered from their record when there is one (a redelivery), else with a timeout.
+    const expired = pending.filter((p) => p.result === undefined && p.expired);
+    if (expired.length > 0) {
+      const records = await redis.mget(...expired.map((p) => p.idemKey));
+      expired.forEach((p, i) => {
+        const record = records[i];
+        if (record !== null) p.record = record;
+      });
+    }
+    return { items, channel, redis, keys, pending, started: process.hrtime.bigint() };
+  }
+
+  /** Loads the stored document (and the record of the first request still to decide) into the cache. */
+  private async load(group: GroupState): Promise<CachedDoc> {
+    const { redis, keys, pending, channel } = group;
+    const first = pending.find((p) => p.result === undefined && !p.expired && p.record === undefined);
+    const [top, , state, writes, floor, version, record] = await redis.sbDocGet(
+      keys.doc, keys.meta, first?.idemKey ?? `${keys.pubsub}:di:none`, newEpoch(), DEFAULT_META_TTL_SECONDS, '1',
+    );
+    if (first && record !== null) first.record = record;
+    const cached = toCachedDoc(channel, top, state, writes, floor, version);
+    this.ctx.cache.set(channel, cached);
+    return cached;
+  }
+
+  /** The records a refused commit found (`[i, record, ...]`, i from 1) become those requests' answers. */
+  private takeRecords(round: DecidedRound, found: Array<number | string>): void {
+    for (let i = 0; i + 1 < found.length; i += 2) round.records[Number(found[i]) - 1].pending.record = String(found[i + 1]);
+  }
+
+  /** An error when fewer replicas than asked have this connection's writes; undefined when they all do. */
+  private async waitForReplicas(redis: DocScriptedRedis, keys: DocKeyNames): Promise<Error | undefined> {
+    const replicas = await waitForReplicas(redis, keys.doc, this.ctx.waitReplicas, this.ctx.waitTimeoutMs);
+    // Not acknowledged: the retry answers from the record if the commit survives, or decides anew if not.
+    if (replicas < this.ctx.waitReplicas) return new Error(`the commit reached ${replicas} of ${this.ctx.waitReplicas} replicas within ${this.ctx.waitTimeoutMs} ms`);
+    return undefined;
+  }
+
+  /** After a group's round is written (or had nothing to write): the cache, the counts, the answers. */
+  private settle(group: GroupState, start: CachedDoc, round: DecidedRound): GroupResult[] {
+    const { answers, records, last, counts } = round;
+    if (last !== start) this.ctx.cache.set(group.channel, last);
+    const latency = Number(process.hrtime.bigint() - group.started) / 1e9;
+    for (const [counter, count] of Object.entries(counts) as Array<[keyof typeof counts, number]>) {
+      for (let i = 0; i < count; i++) this.ctx.stats.inc(counter);
+    }
+    for (let i = 0; i < records.length; i++) this.ctx.stats.observeCommit(latency);
+    return group.pending.map((p, i) => p.result ?? answers[i]);
   }
 
   /** Parses a request; a malformed one gets its final result here. */
@@ -216,18 +356,7 @@ export class Processor {
    * document (it must be decided again on a fresh load); otherwise the answers (for requests without a final
    * result yet), the records to commit and the document after the last accepted update.
    */
-  private decideGroup(
-    pending: Pending[],
-    start: CachedDoc,
-    fresh: boolean,
-  ):
-    | 'recheck'
-    | {
-        answers: GroupResult[];
-        records: Array<{ pending: Pending; publicationJson: string; outcomeJson: string }>;
-        last: CachedDoc;
-        counts: Record<'applied' | 'merged' | 'conflict' | 'duplicate' | 'rejected' | 'expired', number>;
-      } {
+  private decideGroup(pending: Pending[], start: CachedDoc, fresh: boolean): 'recheck' | DecidedRound {
     const answers: GroupResult[] = [];
     const records: Array<{ pending: Pending; publicationJson: string; outcomeJson: string }> = [];
     const counts = { applied: 0, merged: 0, conflict: 0, duplicate: 0, rejected: 0, expired: 0 };
@@ -297,15 +426,8 @@ export class Processor {
     return { answers, records, last, counts };
   }
 
-  /** Runs the group commit script: all records of the group, guarded by the version the group started from. */
-  private commitGroup(
-    redis: DocScriptedRedis,
-    keys: DocKeyNames,
-    req: ReceivedDocRequest,
-    expected: number,
-    last: CachedDoc,
-    records: Array<{ pending: Pending; publicationJson: string; outcomeJson: string }>,
-  ): Promise<['dup', Array<number | string>] | ['stale', number] | ['ok', string]> {
+  /** A group's block of the commit script (doc_commit_batch.lua): all its records, guarded by the version it started from. */
+  private commitBlock(keys: DocKeyNames, req: ReceivedDocRequest, expected: number, last: CachedDoc, records: DecidedRound['records']): { keys: string[]; args: Array<string | number> } {
     const committed = last.doc.version !== expected;
     const keyList: string[] = [keys.doc, keys.meta, keys.history];
     const args: Array<string | number> = [
@@ -324,8 +446,8 @@ export class Processor {
       keyList.push(r.pending.idemKey);
       args.push(r.publicationJson, r.outcomeJson);
     }
-    if (this.ctx.publishCommand === 'spublish') args.push('spublish');
-    return redis.sbDocCommitBatch(keyList.length, ...keyList, ...args);
+    args.push(this.ctx.publishCommand);
+    return { keys: keyList, args };
   }
 
   private duplicateReply(req: ReceivedDocRequest, record: string): string {

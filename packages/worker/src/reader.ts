@@ -220,8 +220,8 @@ export class ShardReader {
 
   /**
    * Processes a partition's entries from one read: the requests of each document as one group (in stream
-   * order, one commit per MAX_GROUP), different documents side by side; then every reply in one pipeline and one
-   * XACK for the entries answered. A failure leaves its entry pending for a retry; the document's later
+   * order, MAX_GROUP at a time), the documents together (processGroups: one commit call per Redis server); then
+   * every reply in one pipeline and one XACK for the entries answered. A failure leaves its entry pending for a retry; the document's later
    * requests in this read are not tried either, so a document's requests commit in stream order.
    */
   private async handleBatch(partition: number, stream: string, entries: StreamEntry[]): Promise<void> {
@@ -263,35 +263,37 @@ export class ShardReader {
           else groups.set(req.channel, [queued]);
         }
       }
-      await Promise.all(
-        [...groups.values()].map(async (group) => {
-          for (let start = 0; start < group.length; start += MAX_GROUP) {
-            const chunk = group.slice(start, start + MAX_GROUP);
-            let results: GroupResult[];
-            try {
-              results = await this.ctx.processor.processGroup(chunk.map((g) => g.item), now);
-            } catch (err) {
-              for (const { entry } of group.slice(start)) fail(entry, err);
-              return;
+      // The documents' first MAX_GROUP requests together (one commit call per Redis server), then the next ones.
+      const live = [...groups.values()];
+      for (let start = 0; live.length > 0; start += MAX_GROUP) {
+        const chunks = live.map((group) => group.slice(start, start + MAX_GROUP));
+        let results: GroupResult[][];
+        try {
+          results = await this.ctx.processor.processGroups(chunks.map((chunk) => chunk.map((g) => g.item)), now);
+        } catch (err) {
+          for (const group of live) for (const { entry } of group.slice(start)) fail(entry, err);
+          break;
+        }
+        const next: typeof live = [];
+        live.forEach((group, d) => {
+          const chunk = chunks[d];
+          let stop = false;
+          results[d].forEach((result, i) => {
+            const { entry, item } = chunk[i];
+            if ('error' in result) {
+              fail(entry, result.error);
+              stop = true;
+            } else {
+              replies.push([item.req.node, result.reply, item.req.batched]);
             }
-            let stop = false;
-            results.forEach((result, i) => {
-              const { entry, item } = chunk[i];
-              if ('error' in result) {
-                fail(entry, result.error);
-                stop = true;
-              } else {
-                replies.push([item.req.node, result.reply, item.req.batched]);
-              }
-            });
-            if (stop) {
-              const rest = group.slice(start + MAX_GROUP);
-              if (rest.length > 0) for (const { entry } of rest) fail(entry, new Error('an earlier request of its document failed'));
-              return;
-            }
-          }
-        }),
-      );
+          });
+          const rest = group.slice(start + MAX_GROUP);
+          if (stop) for (const { entry } of rest) fail(entry, new Error('an earlier request of its document failed'));
+          else if (rest.length > 0) next.push(group);
+        });
+        live.length = 0;
+        live.push(...next);
+      }
       if (replies.length === 0) return;
       const acked = states.filter((e) => !e.failed).map((e) => e.id);
       try {
