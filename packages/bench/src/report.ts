@@ -1,7 +1,7 @@
 // Markdown tables of a run: one row per step, the sustained figures side by side, and the targets of issues 6, 10, 11 and 13
 import { SPREAD_TARGET } from './cluster_spread';
 import { P99_BUDGET_MS } from './runner';
-import type { ApiRow, DocRow, FanoutRow, IdleRow, TopologyRun } from './scenarios';
+import { docServerMicros, type ApiRow, type DocRow, type FanoutRow, type IdleRow, type TopologyRun } from './scenarios';
 import { REDIS_TOPOLOGY_LABELS, SYSTEM_LABELS, type SystemName } from './systems';
 import type { ProcUsage } from './procstat';
 
@@ -218,7 +218,7 @@ function idleTable(rows: IdleRow[]): string {
 
 function docTable(rows: DocRow[]): string {
   return table(
-    ['system', 'workload', 'writers', 'docs', 'commits/s', 'applied', 'merged', 'conflicts', 'errors', 'attempts', 'wasted attempts', 'p50 ms', 'p99 ms', 'max ms', 'server CPU %', 'load-gen CPU %'],
+    ['system', 'workload', 'writers', 'docs', 'commits/s', 'applied', 'merged', 'conflicts', 'errors', 'attempts', 'wasted attempts', 'p50 ms', 'p99 ms', 'max ms', 'server CPU %', 'server CPU µs per commit', 'load-gen CPU %', 'other processes CPU %'],
     rows.map((r) => [
       r.system === 'switchboard' ? 'Switchboard (doc_update, merge)' : 'naive optimistic locking (Redis CAS)',
       r.workload === 'hot' ? 'one hot doc, disjoint fields' : `random writers, ${r.docs} docs`,
@@ -235,7 +235,9 @@ function docTable(rows: DocRow[]): string {
       ms(r.latency.p99),
       ms(r.latency.max),
       cpu(r.usage, 'sut'),
+      Number.isFinite(docServerMicros(r)) ? docServerMicros(r).toFixed(1) : '–',
       cpu(r.usage, 'load'),
+      Number.isFinite(r.otherCpu) ? r.otherCpu.toFixed(0) : '–',
     ]),
   );
 }

@@ -3,7 +3,7 @@
 // configuration; the orchestrator (main.ts) runs them per system and prints the tables.
 import { channelPlacement, spreadOf, type PrimaryPlacement, type Spread } from './cluster_spread';
 import { mergeEncoded, type LatencySummary } from './latency';
-import { cpuWindow, rssBytes, type ProcUsage } from './procstat';
+import { cpuWindow, othersWindow, rssBytes, type ProcUsage } from './procstat';
 import { redisCounters, type NodeCounters } from './redis_stats';
 import { LoadGen, runClosedLoop, runStep, stepPassed, stepVerdict, type ClientPlan, type ClosedLoopStep, type StepResult, type StepSpec } from './runner';
 import type { Cluster, RedisNode, RedisTopologyName, SystemName } from './systems';
@@ -147,6 +147,8 @@ export interface DocRow {
   result: DocResult;
   latency: LatencySummary;
   usage: ProcUsage[];
+  /** What the machine's other processes used meanwhile, percent of one core (see othersWindow). */
+  otherCpu: number;
 }
 
 /** (f) Which of a node's ports the publisher talks to: the main one, or a Switchboard gateway's `--internal-port`. */
@@ -402,8 +404,10 @@ export async function documentsScenario(gen: LoadGen, cluster: Cluster, profile:
         redisUrl: cluster.redisUrl,
       };
       const window = cpuWindow([...cluster.processes, ...gen.processes]);
+      const others = othersWindow();
       const result = await gen.docs.call<DocResult>('run', run);
       const usage = window.stop();
+      const otherCpu = others.stop(usage.reduce((sum, u) => sum + (Number.isFinite(u.cpuSeconds) ? u.cpuSeconds : 0), 0));
       const row: DocRow = {
         system,
         workload,
@@ -413,16 +417,24 @@ export async function documentsScenario(gen: LoadGen, cluster: Cluster, profile:
         result,
         latency: mergeEncoded([result.hist]),
         usage,
+        otherCpu,
       };
       log(
         `[d] ${system} ${workload}: ${row.commitsPerSec.toFixed(0)} commits/s, merged ${result.merged}, conflicts ${result.conflicts}, ` +
-          `errors ${result.errors}, attempts ${result.attempts}, p99 ${row.latency.p99.toFixed(1)} ms` +
+          `errors ${result.errors}, attempts ${result.attempts}, p99 ${row.latency.p99.toFixed(1)} ms, ` +
+          `server CPU ${docServerMicros(row).toFixed(1)} µs per commit, others:${otherCpu.toFixed(0)}` +
           (result.errorSamples.length ? ` (${result.errorSamples[0]})` : ''),
       );
       rows.push(row);
     }
   }
   return rows;
+}
+
+/** Server-side CPU (every `sut` process) per commit of a documents run, µs; NaN without commits. */
+export function docServerMicros(row: DocRow): number {
+  const seconds = row.usage.filter((u) => u.side === 'sut').reduce((sum, u) => sum + (Number.isFinite(u.cpuSeconds) ? u.cpuSeconds : 0), 0);
+  return row.result.commits > 0 ? (1e6 * seconds) / row.result.commits : NaN;
 }
 
 /** Connections per node without pipelining, and with it (as many requests in flight as 32 × 4 at depth 32). */
