@@ -196,7 +196,7 @@ describe('doc_commit_batch.lua', () => {
     const batch = (expected: number, [state, writes, floor]: [string, string, number], records: BatchRecord[]) =>
       redis.sbDocCommitBatch(3 + records.length, keys.doc, keys.meta, keys.history, ...records.map((r) => idem(r.key)),
         expected, state, writes, floor, 10, 60, 'EPOCH' + expected, keys.pubsub, 300, records.length,
-        ...records.flatMap((r) => [r.publication, r.outcome]));
+        ...records.flatMap((r) => [r.publication, r.outcome]), 'publish');
     /**
      * Commits updates decided in turn against `expected` as one group: a key commits the next version, `{ conflict: key }`
      * records a conflict at the current one. The final state is `{"v":<last version>}`.

@@ -21,8 +21,7 @@ export interface DocScriptCommands {
   sbDocCommitGroups(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<DocCommitReply[]>;
   /**
    * doc_commit_batch.lua for one document's group (a single update is a group of one): its keys and arguments as
-   * that file lists them, the publish command optional ('publish' when absent), preceded by the number of keys
-   * (3 + one idempotency key per record).
+   * that file lists them, preceded by the number of keys (3 + one idempotency key per record).
    */
   sbDocCommitBatch(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<DocCommitReply>;
 }
@@ -46,11 +45,6 @@ export function withDocScripts(redis: Redis): DocScriptedRedis {
     redis.defineCommand(name, { numberOfKeys, lua: lua.get(file) as string });
   }
   const scripted = redis as DocScriptedRedis;
-  scripted.sbDocCommitBatch = async (numberOfKeys, ...keysAndArgs) => {
-    const args = keysAndArgs.slice(numberOfKeys);
-    const block = args.length === 10 + 2 * Number(args[9]) ? [...keysAndArgs, 'publish'] : keysAndArgs;
-    const [reply] = await scripted.sbDocCommitGroups(numberOfKeys, ...block);
-    return reply;
-  };
+  scripted.sbDocCommitBatch = async (numberOfKeys, ...keysAndArgs) => (await scripted.sbDocCommitGroups(numberOfKeys, ...keysAndArgs))[0];
   return scripted;
 }

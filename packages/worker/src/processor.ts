@@ -127,13 +127,6 @@ interface FirstAttempt {
 export class Processor {
   constructor(private readonly ctx: ProcessorContext) {}
 
-  /** The reply payload for `req`. `redisNowMs` is the current time on the clock of the request's shard. */
-  async process(req: ReceivedDocRequest, enqueuedAtMs: number, redisNowMs: number): Promise<string> {
-    const [result] = await this.processGroup([{ req, enqueuedAtMs }], redisNowMs);
-    if ('error' in result) throw result.error;
-    return result.reply;
-  }
-
   /**
    * Carries out requests for ONE document, in order, with one commit (group commit): each is decided on the
    * result of the one before, in memory; the accepted updates and the conflicts are then written by one CAS

@@ -73,6 +73,7 @@ export function commitOther(redis: DocScriptedRedis, keys: DocKeyNames, c: Other
     1,
     c.publication,
     c.outcome,
+    'publish',
   );
 }
 
