@@ -1,6 +1,7 @@
 // The Pusher edge end to end: pusher-js, Laravel Echo, the `pusher` server library and the Centrifugo SDK against
 // two gateways on one Redis, and a table of bad input that must each get the protocol's error and change nothing.
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -386,4 +387,30 @@ describe('the HTTP API refuses unsigned or badly signed requests with 401 and pu
     expect(got).toEqual([{ n: 'real' }]);
     watcher.unsubscribe('audit');
   });
+});
+
+it('pipelined API requests cut by uWS on the main port are not carried out (a retry cannot publish twice)', async () => {
+  const watcher = client(gatewayB);
+  await subscribed(watcher, 'pipelined');
+  const got = collect(watcher, 'pipelined', 'e');
+  const request = (n: number): string => {
+    const body = JSON.stringify({ name: 'e', data: JSON.stringify({ n }), channel: 'pipelined' });
+    const query = server(gatewayA).createSignedQueryString({ method: 'POST', path: `/apps/${APP.id}/events`, body });
+    return `POST /apps/${APP.id}/events?${query} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  };
+  // Both requests in one write: uWS drops such a connection while the first is pending, unanswered.
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(gatewayA.port, '127.0.0.1', () => socket.write(request(1) + request(2)));
+    let text = '';
+    socket.on('data', (d) => (text += d.toString('latin1')));
+    socket.on('close', () => resolve(text));
+    socket.on('error', reject);
+    socket.setTimeout(3000, () => socket.destroy());
+  });
+  expect(answer).toBe('');
+  await waitFor(async () => (await (await fetch(`${gatewayA.url}/metrics`)).text()).includes('switchboard_api_pipeline_refused_total 1'), { timeoutMs: 3000, message: 'refusal counted' });
+  // A real event after them arrives alone: the cut ones were never published.
+  await server(gatewayA).trigger('pipelined', 'e', { n: 'real' });
+  await waitFor(() => got.length > 0, { timeoutMs: 5000 });
+  expect(got).toEqual([{ n: 'real' }]);
 });

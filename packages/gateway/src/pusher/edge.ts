@@ -192,8 +192,17 @@ export class PusherEdge {
       const query = req.getQuery() ?? '';
       const segments = path.split('/').slice(2); // ['', 'apps', id, ...rest]
       const [appId, ...rest] = segments;
+      // As on the Centrifugo API: uWS drops a connection, unanswered, when a pipelined request arrives while this
+      // one is pending. Carry the request out only after the rest of this read was parsed, so a request of a cut
+      // pipeline never publishes and a backend's retry cannot publish twice.
       const answer = (body: string): void => {
-        void api.handle(appId ?? '', rest, { method, path, query, body }).then((r) => deps.sendText(res, r.status, r.contentType, r.body));
+        setImmediate(() => {
+          if (res.aborted) {
+            deps.metrics.apiPipelineRefused.inc();
+            return;
+          }
+          void api.handle(appId ?? '', rest, { method, path, query, body }).then((r) => deps.sendText(res, r.status, r.contentType, r.body));
+        });
       };
       if (method.toUpperCase() === 'GET' || method.toUpperCase() === 'HEAD') {
         res.onAborted(() => {
