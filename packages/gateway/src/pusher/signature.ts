@@ -1,15 +1,47 @@
 // Pusher signatures: channel authorization, user sign-in, signed HTTP API requests, webhook signing, socket ids.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, hash, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { PusherApp } from './apps';
 
-/** Hex HMAC-SHA256 of `text` under the app's secret: the one primitive behind every Pusher signature. */
+/**
+ * HMAC keys made once per secret (importing the secret is a large part of an HMAC over a short text). Secrets
+ * come from the configuration, so the map stays small; it is emptied if it ever grows past the cap.
+ */
+const hmacKeys = new Map<string, KeyObject>();
+const MAX_HMAC_KEYS = 1024;
+
+function hmacKey(secret: string): KeyObject {
+  let key = hmacKeys.get(secret);
+  if (key === undefined) {
+    if (hmacKeys.size >= MAX_HMAC_KEYS) hmacKeys.clear();
+    key = createSecretKey(Buffer.from(secret, 'utf8'));
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
+/** HMAC-SHA256 of `text` under the app's secret: the one primitive behind every Pusher signature. */
+function hmacBytes(secret: string, text: string): Buffer {
+  return createHmac('sha256', hmacKey(secret)).update(text, 'utf8').digest();
+}
+
+/** Hex HMAC-SHA256 of `text` under the app's secret. */
 export function hmacHex(secret: string, text: string): string {
-  return createHmac('sha256', secret).update(text, 'utf8').digest('hex');
+  return hmacBytes(secret, text).toString('hex');
 }
 
 /** MD5 hex of a request body, over the bytes received (a string counts as its UTF-8 bytes). */
 export function md5Hex(body: string | Uint8Array): string {
-  return typeof body === 'string' ? createHash('md5').update(body, 'utf8').digest('hex') : createHash('md5').update(body).digest('hex');
+  return hash('md5', typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength), 'hex');
+}
+
+/** Whether `given` is the lower-case hex of `digest`, in time that does not depend on where they differ. */
+function digestMatches(digest: Buffer, given: string): boolean {
+  if (given.length !== digest.length * 2) return false;
+  for (let i = 0; i < given.length; i++) {
+    const c = given.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return timingSafeEqual(digest, Buffer.from(given, 'hex'));
 }
 
 /**
@@ -84,7 +116,7 @@ function checkAuth(app: PusherApp, auth: unknown, text: () => string, what: stri
   const colon = auth.indexOf(':');
   if (colon === -1) return unauthorized('"auth" must be "<app key>:<signature>"');
   if (!safeEqual(app.key, auth.slice(0, colon))) return unauthorized('"auth" was signed for another app key');
-  if (!safeEqual(hmacHex(app.secret, text()), auth.slice(colon + 1))) return unauthorized(`invalid signature for ${what}`);
+  if (!digestMatches(hmacBytes(app.secret, text()), auth.slice(colon + 1))) return unauthorized(`invalid signature for ${what}`);
   return AUTH_OK;
 }
 
@@ -186,8 +218,12 @@ function parseQuery(query: string): Map<string, string> | string {
 
 /** The text an HTTP API request signs: METHOD \n path \n sorted `k=v` pairs (all but auth_signature), unescaped. */
 export function apiSigningText(method: string, path: string, params: ReadonlyMap<string, string>): string {
-  const keys = [...params.keys()].filter((k) => k !== 'auth_signature').sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return `${method.toUpperCase()}\n${path}\n${keys.map((k) => `${k}=${params.get(k)}`).join('&')}`;
+  const keys: string[] = [];
+  for (const k of params.keys()) if (k !== 'auth_signature') keys.push(k);
+  keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  let text = `${method.toUpperCase()}\n${path}\n`;
+  for (let i = 0; i < keys.length; i++) text += `${i === 0 ? '' : '&'}${keys[i]}=${params.get(keys[i])}`;
+  return text;
 }
 
 /**
@@ -229,8 +265,9 @@ export function verifyApiRequest(app: PusherApp, req: ApiRequest, options: ApiAu
     return apiUnauthorized('body_md5 does not match the body');
   }
 
-  const expected = hmacHex(app.secret, apiSigningText(method, path, params));
-  if (!safeEqual(expected, params.get('auth_signature') as string)) return apiUnauthorized('invalid auth_signature');
+  if (!digestMatches(hmacBytes(app.secret, apiSigningText(method, path, params)), params.get('auth_signature') as string)) {
+    return apiUnauthorized('invalid auth_signature');
+  }
   return { ok: true, params };
 }
 
