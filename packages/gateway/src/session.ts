@@ -28,6 +28,7 @@ import { centrifugoJson, type CentrifugoEncoding, type HubSubscriber } from './h
 import { checkHistorySince } from './history';
 import { Refusal, refuse } from './refusal';
 import { canPublish, canReadDocument, canReadHistory, canReadPresence, canSubscribe, canUpdateDocument, type Actor } from './permissions';
+import { SmallMap } from './small_map';
 
 /** The socket side of a session, so the session does not depend on uWS. */
 export interface Transport {
@@ -145,7 +146,8 @@ export class ClientSession {
   private connInfo: Json | undefined;
   /** Its connect reply went out: pushes before it would reach an SDK that is not connected yet. */
   private welcomed = false;
-  private readonly subs = new Map<string, Subscription>();
+  /** By channel; most connections hold one (see SmallMap). */
+  private readonly subs = new SmallMap<Subscription>();
   /** Commands waiting for the one in progress; allocated only while there are some. */
   private queue: Command[] | undefined;
   private running = false;
@@ -202,7 +204,7 @@ export class ClientSession {
     if (this.closed) return;
     this.closed = true;
     this.queue = undefined;
-    for (const sub of [...this.subs.values()]) this.dropSubscription(sub);
+    for (const sub of this.subs.values()) this.dropSubscription(sub);
     if (this.connected) this.ctx.registry.remove(this);
   }
 
