@@ -28,6 +28,7 @@ import {
 
 const SECRET = 'attack-secret';
 const API_KEY = 'attack-key';
+const ADMIN_PASSWORD = 'attack-admin-password';
 const MAX_MESSAGE = 65536;
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -73,6 +74,7 @@ beforeAll(async () => {
       const internalPort = await freePort();
       const args = ['--redis', redis.url, '--config', config, '--token-hmac-secret', SECRET, '--token-public-key', keyFile];
       args.push('--api-key', API_KEY, '--internal-port', String(internalPort), '--log-level', 'error');
+      args.push('--admin', '--admin-password', ADMIN_PASSWORD, '--admin-secret', 'attack-admin-secret');
       return { proc: await startSwitchboard('gateway', args), internalPort };
     }),
   );
@@ -370,6 +372,24 @@ describe('HTTP API', () => {
     // The gateway counts what it refused; nothing reached the channel.
     await waitFor(async () => (await (await fetch(`${A().proc.url}/metrics`)).text()).includes('switchboard_api_pipeline_refused_total 1'), { timeoutMs: 3000, message: 'refusal counted' });
     expect(await topOffset(channel)).toBe(before);
+  });
+
+  it('fix: pipelined console API calls cut by uWS are not carried out either', async () => {
+    const channel = 'chat:pipelined-console';
+    const login = await fetch(`${A().proc.url}/console/login`, { method: 'POST', body: JSON.stringify({ password: ADMIN_PASSWORD }) });
+    const { token } = (await login.json()) as { token: string };
+    const before = await topOffset(channel);
+    const call = (n: number) => httpRequest('POST', '/console/api/publish', { Authorization: `Bearer ${token}` }, JSON.stringify({ channel, data: n }));
+    const metric = async () => Number(/switchboard_api_pipeline_refused_total (\d+)/.exec(await (await fetch(`${A().proc.url}/metrics`)).text())?.[1] ?? 0);
+    const refusedBefore = await metric();
+    const r = await http(A().proc.port, [call(1), call(2)]);
+    expect(r.closed).toBe(true);
+    expect(r.statuses).toEqual([]);
+    await waitFor(async () => (await metric()) === refusedBefore + 1, { timeoutMs: 3000, message: 'refusal counted' });
+    expect(await topOffset(channel)).toBe(before);
+    // One call at a time still works.
+    expect((await http(A().proc.port, call(3))).statuses).toEqual([200]);
+    expect(await topOffset(channel)).toBe(before + 1);
   });
 
   it('fix: a backtracking pattern answers at once, and the gateway keeps serving', async () => {

@@ -33,6 +33,8 @@ export interface ConsoleDeps {
   api: HttpApi;
   logger: Logger;
   readBody(res: HttpResponse, max: number, done: (body: string | undefined) => void): void;
+  /** Counts a request not carried out because uWS cut its pipelined connection. */
+  pipelineRefused(): void;
 }
 
 type Res = HttpResponse & { aborted?: boolean };
@@ -84,23 +86,32 @@ export function consoleRoutes(app: TemplatedApp, deps: ConsoleDeps): void {
     const method = req.getParameter(0) ?? '';
     const authorization = req.getHeader('authorization');
     const address = clientAddress(res);
-    deps.readBody(res, api.maxBody, (body) => {
-      void (async () => {
-        if (!(await sessions.valid(authorization))) {
-          reply(res, 401, { error: { code: 101, message: 'the console session expired or is invalid: log in again' } });
-          return;
-        }
-        if (body === undefined) {
-          const r = api.tooLarge();
-          send(res, r.status, r.body);
-          return;
-        }
-        if (!READ_ONLY.has(method)) logger.info({ address, method }, 'console API call');
-        const r = await api.handle(method, body);
+    const carryOut = async (body: string | undefined): Promise<void> => {
+      if (!(await sessions.valid(authorization))) {
+        reply(res, 401, { error: { code: 101, message: 'the console session expired or is invalid: log in again' } });
+        return;
+      }
+      if (body === undefined) {
+        const r = api.tooLarge();
         send(res, r.status, r.body);
-      })().catch((err: unknown) => {
-        logger.error({ err, method }, 'console API call failed');
-        reply(res, 500, { error: { code: 100, message: 'internal error' } });
+        return;
+      }
+      if (!READ_ONLY.has(method)) logger.info({ address, method }, 'console API call');
+      const r = await api.handle(method, body);
+      send(res, r.status, r.body);
+    };
+    deps.readBody(res, api.maxBody, (body) => {
+      // As on /api: uWS drops a connection whose next request arrives while this one is pending. Carry the call
+      // out only after the rest of the read was parsed, so a call cut with its pipeline never runs.
+      setImmediate(() => {
+        if (res.aborted) {
+          deps.pipelineRefused();
+          return;
+        }
+        carryOut(body).catch((err: unknown) => {
+          logger.error({ err, method }, 'console API call failed');
+          reply(res, 500, { error: { code: 100, message: 'internal error' } });
+        });
       });
     });
   });

@@ -317,7 +317,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     sendText,
   });
   if (options.demo) demoRoutes(app, { dev: options.dev ?? false, hmacSecret: options.auth.hmacSecret });
-  if (options.admin) consoleRoutes(app, { admin: options.admin, api, logger, readBody });
+  if (options.admin) consoleRoutes(app, { admin: options.admin, api, logger, readBody, pipelineRefused: () => metrics.apiPipelineRefused.inc() });
   app.any('/*', (res) => {
     res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain').end('not found');
   });
