@@ -22,7 +22,7 @@ import { PusherEdge } from './pusher/edge';
 import { startWebhooks } from './pusher/webhook_service';
 import { SessionRegistry } from './registry';
 import { ClientSession, type Transport } from './session';
-import { NativeTopics, PING_TOPIC, PROTOBUF_PING_TOPIC, SetTopics, type Topics } from './topics';
+import { NativeTopics, PING_TOPIC, PROTOBUF_PING_TOPIC, SetTopics, SocketLink, type Topics } from './topics';
 import { loadUws, UwsFallbackError } from './uws';
 
 export interface Gateway {
@@ -72,35 +72,21 @@ const PINGS: readonly { topic: string; frame: Frame }[] = [
 ];
 
 /** One socket: its session and the way the session writes to it. */
-class Connection implements Transport {
-  closed = false;
+class Connection extends SocketLink implements Transport {
   readonly session: ClientSession;
 
   constructor(
-    private readonly ws: WebSocket<unknown>,
-    private readonly topics: Topics,
+    ws: WebSocket<unknown>,
+    topics: Topics,
     ctx: GatewayContext,
     private readonly encoding: CentrifugoEncoding,
   ) {
+    super(ws, topics);
     this.session = new ClientSession(ctx, this, encoding);
   }
 
   send(frame: Frame): void {
     if (!this.closed) this.ws.send(frame, typeof frame !== 'string');
-  }
-
-  close(code: number, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.ws.end(code, reason);
-  }
-
-  join(topic: string): void {
-    if (!this.closed) this.topics.join(this.ws, topic);
-  }
-
-  leave(topic: string): void {
-    if (!this.closed) this.topics.leave(this.ws, topic);
   }
 
   bufferedAmount(): number {

@@ -107,3 +107,30 @@ export class SetTopics implements Topics {
     this.joined.delete(ws);
   }
 }
+
+/**
+ * One client socket as an edge's session sees it: closing it once, and joining and leaving its topics only while it
+ * is open (uWS must not be called with a socket it has closed). Each edge adds how it sends.
+ */
+export class SocketLink {
+  closed = false;
+
+  constructor(
+    readonly ws: WebSocket<unknown>,
+    protected readonly topics: Topics,
+  ) {}
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.end(code, reason);
+  }
+
+  join(topic: string): void {
+    if (!this.closed) this.topics.join(this.ws, topic);
+  }
+
+  leave(topic: string): void {
+    if (!this.closed) this.topics.leave(this.ws, topic);
+  }
+}

@@ -6,7 +6,7 @@ import type { ChannelCore } from '../core';
 import type { FanoutEncoding } from '../hub';
 import type { GatewayMetrics } from '../metrics';
 import type { GatewayLimits } from '../options';
-import type { Topics } from '../topics';
+import { SocketLink, type Topics } from '../topics';
 import { pusherAppRegistry, type PusherApp, type PusherAppRegistry } from './apps';
 import { PusherErrorCode, pusherErrorMessages } from './codes';
 import type { PusherEdgeApp } from './edge_apps';
@@ -47,31 +47,11 @@ interface UpgradeData {
   query: string;
 }
 
-class PusherConnection implements PusherTransport {
-  closed = false;
+class PusherConnection extends SocketLink implements PusherTransport {
   session: PusherSession | undefined;
-
-  constructor(
-    readonly ws: WebSocket<unknown>,
-    private readonly topics: Topics,
-  ) {}
 
   send(frame: string): void {
     if (!this.closed) this.ws.send(frame, false);
-  }
-
-  close(code: number, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.ws.end(code, reason);
-  }
-
-  join(topic: string): void {
-    if (!this.closed) this.topics.join(this.ws, topic);
-  }
-
-  leave(topic: string): void {
-    if (!this.closed) this.topics.leave(this.ws, topic);
   }
 }
 
