@@ -34,6 +34,7 @@ import {
 } from './frames';
 import { needsChannelAuth, serverToUserChannel, type PusherChannelType } from './names';
 import { generateSocketId, verifyChannelAuth, verifyUserAuth } from './signature';
+import { SmallMap } from '../small_map';
 
 /** The socket side of a Pusher session, so the session does not depend on uWS beyond the socket's identity. */
 export interface PusherTransport {
@@ -138,7 +139,8 @@ export class PusherSession {
   lastSeen = Date.now();
   /** Unix ms of the ping sent while waiting for a pong; 0 when none is outstanding. */
   pingSentAt = 0;
-  private readonly subs = new Map<string, PusherSubscription>();
+  /** By Pusher channel name; most connections hold one (see SmallMap). */
+  private readonly subs = new SmallMap<PusherSubscription>();
   private readonly rules: ClientFrameRules;
   private queue: PusherCommand[] | undefined;
   private running = false;
@@ -190,7 +192,7 @@ export class PusherSession {
     if (this.closed) return;
     this.closed = true;
     this.queue = undefined;
-    for (const sub of [...this.subs.values()]) this.drop(sub);
+    for (const sub of this.subs.values()) this.drop(sub);
   }
 
   /** Liveness: a ping after `activityMs` of silence, close 4201 when no frame answers it within `pongTimeoutMs`. */
