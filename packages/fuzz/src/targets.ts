@@ -1,9 +1,10 @@
 // Fuzz targets: each input decoder with a generator of hostile input and the property every answer must hold.
+import { createHash, createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import pino from 'pino';
 import { decide, decodeFrame, decodeProtobufFrame, DocError, emptyDoc, methods, parseUpdate, type Decoded, type DocSnapshot } from '@switchboard/protocol';
 import { MemoryBroker, MemoryDocStore } from '@switchboard/engine';
-import { channelNameProblem, defaultChannelConfig, defaultNamespaceOptions, startGateway, type Gateway } from '@switchboard/gateway';
+import { channelNameProblem, defaultChannelConfig, defaultNamespaceOptions, parsePusherEdgeAppFlag, startGateway, type Gateway } from '@switchboard/gateway';
 import { ConfigError, parseConfigFile } from '@switchboard/server';
 import { anyCodeUnits, interestingText, mutated } from './mutate';
 import { protobufFrame } from './protobuf_frames';
@@ -227,4 +228,102 @@ export const apiTarget: Target = {
     }),
 };
 
-export const targets: readonly Target[] = [frameTarget, protobufFrameTarget, channelTarget, configTarget, docTarget, apiTarget];
+const PUSHER_APP = { id: 'fuzz-app', key: 'fuzz-key', secret: 'fuzz-secret' };
+let pusherPort = 0;
+
+/** Percent-encodes any string; one that is not well-formed UTF-16 goes as its UTF-8 bytes (lone surrogates as U+FFFD). */
+function pct(text: string): string {
+  if (text.isWellFormed()) return encodeURIComponent(text);
+  return [...Buffer.from(text, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+}
+/** Path segments as they may arrive: encoded names, and raw escapes that do not decode (bad UTF-8, a lone '%'). */
+const rawSegment = (names: string[]) => fc.oneof(fc.oneof(fc.constantFrom(...names), interestingText).map(pct), fc.constantFrom('%', '%E0%A4', '%ED%A0%80', '%00', '%2F'));
+
+/** The Pusher HTTP API's endpoints, with fuzzed names in their paths (percent-encoded as a client would send them). */
+const pusherEndpoint = fc.oneof(
+  fc.constant({ method: 'POST', rest: 'events' }),
+  fc.constant({ method: 'POST', rest: 'batch_events' }),
+  fc.constant({ method: 'GET', rest: 'channels' }),
+  rawSegment(['presence-room', 'private-a', 'news', 'doc:a']).map((c) => ({ method: 'GET', rest: `channels/${c}` })),
+  rawSegment(['presence-room', 'news']).map((c) => ({ method: 'GET', rest: `channels/${c}/users` })),
+  rawSegment(['u1', '']).map((u) => ({ method: 'POST', rest: `users/${u}/terminate_connections` })),
+  fc.record({ method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'), rest: fc.oneof(fc.constantFrom('', 'nope', 'channels/a/b/c', '..%2Fevents'), interestingText) }),
+);
+
+const seedPusherBodies = [
+  '{"name":"ev","channel":"news","data":"{\\"x\\":1}"}',
+  '{"name":"ev","channels":["news","presence-room","private-a"],"data":"text","socket_id":"123.456","info":"subscription_count,user_count"}',
+  '{"batch":[{"channel":"news","name":"e","data":"1"},{"channel":"private-a","name":"e","data":"{}","socket_id":"1.2"}]}',
+  '{"name":"ev","channel":"doc:a","data":"{}"}',
+  '{}',
+];
+const pusherFields = ['name', 'channel', 'channels', 'data', 'socket_id', 'info', 'batch'];
+const pusherBody = fc.oneof(
+  mutated(seedPusherBodies),
+  fc.dictionary(fc.constantFrom(...pusherFields), fc.oneof(wildValue, fc.array(wildValue, { maxLength: 12 })), { maxKeys: 5 }).map((o) => JSON.stringify(o)),
+  fc.constant(''),
+);
+/** Extra query parameters (lower-case keys, as signed), beside the auth_* ones. */
+const pusherQuery = fc.dictionary(fc.constantFrom('info', 'filter_by_prefix', 'auth_key', 'body_md5', 'x'), fc.oneof(fc.constantFrom('user_count', 'subscription_count', 'user_count,subscription_count', 'presence-', ''), interestingText), { maxKeys: 2 });
+
+/** A request signed as the `pusher` libraries sign it: the signature covers METHOD, path and the sorted parameters. */
+function signedPusherUrl(method: string, path: string, extra: Record<string, string>, body: string): string {
+  const params: Record<string, string> = { ...extra, auth_key: PUSHER_APP.key, auth_timestamp: String(Math.floor(Date.now() / 1000)), auth_version: '1.0' };
+  if (body !== '') params.body_md5 = createHash('md5').update(body, 'utf8').digest('hex');
+  const keys = Object.keys(params).sort();
+  const signed = `${method}\n${path}\n${keys.map((k) => `${k}=${params[k]}`).join('&')}`;
+  const signature = createHmac('sha256', PUSHER_APP.secret).update(signed, 'utf8').digest('hex');
+  return `${path}?${keys.map((k) => `${k}=${pct(params[k])}`).join('&')}&auth_signature=${signature}`;
+}
+
+export const pusherApiTarget: Target = {
+  name: 'pusher-api',
+  async setup() {
+    const broker = new MemoryBroker({ node: 'fuzz-pusher' });
+    await broker.start();
+    const channels = defaultChannelConfig();
+    channels.without_namespace = { ...defaultNamespaceOptions, history_size: 10, history_ttl: 60, presence: true };
+    channels.namespaces.doc = { ...defaultNamespaceOptions, documents: true, history_size: 10, history_ttl: 60 };
+    const gateway: Gateway = await startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      broker,
+      docs: new MemoryDocStore(broker),
+      channels,
+      auth: { insecure: false },
+      nodeId: 'fuzz-pusher',
+      logger: pino({ level: 'silent' }),
+      pusherApps: [parsePusherEdgeAppFlag(`${PUSHER_APP.id}:${PUSHER_APP.key}:${PUSHER_APP.secret}`, '--pusher-app')],
+    });
+    pusherPort = gateway.port;
+    return async () => {
+      await gateway.shutdown(0);
+      await broker.close();
+    };
+  },
+  property: () =>
+    fc.asyncProperty(pusherEndpoint, pusherBody, pusherQuery, fc.constantFrom('signed', 'signed', 'signed', 'tampered', 'unsigned'), async (endpoint, rawBody, extra, signing) => {
+      const body = endpoint.method === 'GET' ? '' : rawBody;
+      const path = `/apps/${PUSHER_APP.id}/${endpoint.rest}`;
+      let url = signing === 'unsigned' ? path : signedPusherUrl(endpoint.method, path, extra, body);
+      if (signing === 'tampered') url = url.replace(/auth_signature=(.)/, (_, c: string) => `auth_signature=${c === '0' ? '1' : '0'}`);
+      const res = await fetch(`http://127.0.0.1:${pusherPort}${url}`, { method: endpoint.method, body: endpoint.method === 'GET' ? undefined : body });
+      const text = await res.text();
+      const what = `${endpoint.method} ${url} ${JSON.stringify(body)}`;
+      // A refusal is a client error with a message; never a server error, whatever arrives.
+      check([200, 400, 401, 403, 404, 413].includes(res.status), `status ${res.status} for ${what}: ${text}`);
+      if (signing !== 'signed') check(res.status === 401 || res.status === 400 || res.status === 404, `an unsigned or forged request got ${res.status}: ${what}`);
+      if (res.status === 200) {
+        try {
+          JSON.parse(text);
+        } catch {
+          throw new Finding(`a 200 answer is not JSON: ${text} for ${what}`);
+        }
+      } else {
+        check(text.length > 0 && !text.includes('\n'), `refusal without a one-line message: ${JSON.stringify(text)} for ${what}`);
+      }
+      return true;
+    }),
+};
+
+export const targets: readonly Target[] = [frameTarget, protobufFrameTarget, channelTarget, configTarget, docTarget, apiTarget, pusherApiTarget];
