@@ -2,9 +2,10 @@
 import { createHash, createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import pino from 'pino';
+import WebSocket from 'ws';
 import { decide, decodeFrame, decodeProtobufFrame, DocError, emptyDoc, methods, parseUpdate, type Decoded, type DocSnapshot } from '@switchboard/protocol';
 import { MemoryBroker, MemoryDocStore } from '@switchboard/engine';
-import { channelNameProblem, defaultChannelConfig, defaultNamespaceOptions, parsePusherEdgeAppFlag, startGateway, type Gateway } from '@switchboard/gateway';
+import { channelNameProblem, defaultChannelConfig, defaultNamespaceOptions, parsePusherEdgeAppFlag, parsePusherEdgeApps, startGateway, type Gateway } from '@switchboard/gateway';
 import { ConfigError, parseConfigFile } from '@switchboard/server';
 import { anyCodeUnits, interestingText, mutated } from './mutate';
 import { protobufFrame } from './protobuf_frames';
@@ -326,4 +327,136 @@ export const pusherApiTarget: Target = {
     }),
 };
 
-export const targets: readonly Target[] = [frameTarget, protobufFrameTarget, channelTarget, configTarget, docTarget, apiTarget, pusherApiTarget];
+let sessionPort = 0;
+
+/** One step of a Pusher client: a frame from the grammar or a mutation of a real one; `sign` asks for a valid auth. */
+interface SessionStep {
+  frame: string;
+  /** Subscribe to `channel` with an auth the app's secret signed (over `channelData` when given). */
+  signed?: { channel: string; channelData?: string };
+}
+
+const seedPusherFrames = [
+  '{"event":"pusher:subscribe","data":{"channel":"news"}}',
+  '{"event":"pusher:subscribe","data":{"channel":"private-a","auth":"fuzz-key:00"}}',
+  '{"event":"pusher:subscribe","data":{"channel":"presence-room","auth":"fuzz-key:00","channel_data":"{\\"user_id\\":\\"u1\\",\\"user_info\\":{\\"n\\":1}}"}}',
+  '{"event":"pusher:unsubscribe","data":{"channel":"news"}}',
+  '{"event":"pusher:signin","data":{"auth":"fuzz-key:00","user_data":"{\\"id\\":\\"u1\\"}"}}',
+  '{"event":"client-typing","channel":"private-a","data":{"x":1}}',
+  '{"event":"client-typing","channel":"presence-room","data":"text"}',
+  '{"event":"pusher:ping","data":{}}',
+];
+const sessionChannel = fc.oneof(fc.constantFrom('news', 'private-a', 'presence-room', 'private-encrypted-x', '#server-to-user-u1', 'doc:a'), interestingText);
+const channelData = fc.oneof(
+  fc.record({ user_id: fc.oneof(fc.constantFrom('u1', 'u2'), wildValue), user_info: wildValue }, { requiredKeys: ['user_id'] }).map((o) => JSON.stringify(o)),
+  interestingText,
+);
+const sessionStep: fc.Arbitrary<SessionStep> = fc.oneof(
+  mutated(seedPusherFrames).map((frame) => ({ frame })),
+  fc
+    .record({ event: fc.oneof(fc.constantFrom('pusher:subscribe', 'pusher:unsubscribe', 'pusher:signin', 'pusher:ping', 'pusher:pong', 'client-x', 'pusher_internal:x', 'other'), interestingText), channel: sessionChannel, data: wildValue })
+    .map((f) => ({ frame: JSON.stringify(f) })),
+  fc.record({ channel: sessionChannel, channelData: fc.option(channelData, { nil: undefined }) }).map((signed) => ({ frame: '', signed })),
+);
+
+/**
+ * A Pusher WebSocket session against a real gateway: connect, play the steps, then ping; everything the gateway
+ * sends until the pong (or the close) is checked.
+ */
+async function playSession(steps: SessionStep[]): Promise<{ frames: string[]; closeCode: number | undefined }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${sessionPort}/app/${PUSHER_APP.key}?protocol=7&client=js&version=8.4.0`);
+  const frames: string[] = [];
+  let closeCode: number | undefined;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Finding(`no pong and no close within 5 s after ${JSON.stringify(steps)}`)), 5000);
+    const finish = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    ws.on('error', () => undefined);
+    ws.on('close', (code) => {
+      closeCode = code;
+      finish();
+    });
+    ws.on('message', (data) => {
+      const text = data.toString();
+      frames.push(text);
+      if (frames.length === 1) {
+        let socketId = '';
+        try {
+          socketId = JSON.parse(JSON.parse(text).data).socket_id;
+        } catch {
+          // Checked below with every other frame.
+        }
+        for (const step of steps) {
+          if (!step.signed) {
+            ws.send(step.frame);
+            continue;
+          }
+          const { channel, channelData: cd } = step.signed;
+          const signedText = cd === undefined ? `${socketId}:${channel}` : `${socketId}:${channel}:${cd}`;
+          const auth = `${PUSHER_APP.key}:${createHmac('sha256', PUSHER_APP.secret).update(signedText, 'utf8').digest('hex')}`;
+          ws.send(JSON.stringify({ event: 'pusher:subscribe', data: cd === undefined ? { channel, auth } : { channel, auth, channel_data: cd } }));
+        }
+        ws.send('{"event":"pusher:ping","data":{}}');
+      } else if (text.includes('"pusher:pong"')) {
+        ws.close();
+        finish();
+      }
+    });
+  });
+  return { frames, closeCode };
+}
+
+export const pusherSessionTarget: Target = {
+  name: 'pusher-session',
+  async setup() {
+    const broker = new MemoryBroker({ node: 'fuzz-session' });
+    await broker.start();
+    const channels = defaultChannelConfig();
+    channels.without_namespace = { ...defaultNamespaceOptions, history_size: 10, history_ttl: 60, presence: true, join_leave: true, allow_subscribe_for_anonymous: true, allow_subscribe_for_client: true };
+    channels.namespaces.doc = { ...defaultNamespaceOptions, documents: true, history_size: 10, history_ttl: 60 };
+    // Small limits, so that generated frames reach them.
+    const { apps } = parsePusherEdgeApps([{ ...PUSHER_APP, max_event_payload_in_kb: 1, max_presence_member_size_in_kb: 1, max_channel_name_length: 40, max_client_events_per_second: 1000 }]);
+    const gateway: Gateway = await startGateway({
+      host: '127.0.0.1',
+      port: 0,
+      broker,
+      docs: new MemoryDocStore(broker),
+      channels,
+      auth: { insecure: false },
+      nodeId: 'fuzz-session',
+      logger: pino({ level: 'silent' }),
+      pusherApps: apps,
+    });
+    sessionPort = gateway.port;
+    return async () => {
+      await gateway.shutdown(0);
+      await broker.close();
+    };
+  },
+  property: () =>
+    fc.asyncProperty(fc.array(sessionStep, { minLength: 1, maxLength: 8 }), async (steps) => {
+      const { frames, closeCode } = await playSession(steps);
+      const what = JSON.stringify(steps);
+      check(frames.length > 0 && frames[0].includes('pusher:connection_established'), `no connection_established: ${JSON.stringify(frames[0])}`);
+      for (const text of frames) {
+        let frame: { event?: unknown; data?: unknown };
+        try {
+          frame = JSON.parse(text);
+        } catch {
+          throw new Finding(`a frame that is not JSON: ${text} after ${what}`);
+        }
+        check(typeof frame.event === 'string', `a frame without an event: ${text}`);
+        if (frame.event === 'pusher:error') {
+          const code = (frame.data as { code?: unknown } | null)?.code;
+          check(code === null || (typeof code === 'number' && code >= 4000 && code <= 4301), `pusher:error with code ${String(code)}: ${text} after ${what}`);
+        }
+      }
+      // The gateway closes a connection only with a Pusher close code (4000-4301), or normally; never 1006/1011.
+      if (closeCode !== undefined) check(closeCode === 1000 || closeCode === 1005 || (closeCode >= 4000 && closeCode <= 4301), `closed with ${closeCode} after ${what}`);
+      return true;
+    }),
+};
+
+export const targets: readonly Target[] = [frameTarget, protobufFrameTarget, channelTarget, configTarget, docTarget, apiTarget, pusherApiTarget, pusherSessionTarget];
