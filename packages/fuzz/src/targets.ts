@@ -5,7 +5,17 @@ import pino from 'pino';
 import WebSocket from 'ws';
 import { decide, decodeFrame, decodeProtobufFrame, DocError, emptyDoc, methods, parseUpdate, type Decoded, type DocSnapshot } from '@switchboard/protocol';
 import { MemoryBroker, MemoryDocStore } from '@switchboard/engine';
-import { channelNameProblem, defaultChannelConfig, defaultNamespaceOptions, parsePusherEdgeAppFlag, parsePusherEdgeApps, startGateway, type Gateway } from '@switchboard/gateway';
+import {
+  channelNameProblem,
+  defaultChannelConfig,
+  defaultNamespaceOptions,
+  parsePusherEdgeAppFlag,
+  parsePusherEdgeApps,
+  startGateway,
+  type Gateway,
+  type GatewayOptions,
+  type NamespaceOptions,
+} from '@switchboard/gateway';
 import { ConfigError, parseConfigFile } from '@switchboard/server';
 import { anyCodeUnits, interestingText, mutated } from './mutate';
 import { protobufFrame } from './protobuf_frames';
@@ -180,35 +190,47 @@ const seedBodies = [
   '{}',
 ];
 
+/**
+ * A gateway on the memory engine for a target that talks to one: channels without a namespace (history, presence,
+ * plus `open`), `chat` likewise and `doc` for documents; `options` adds what the target needs (API key, Pusher apps).
+ */
+async function memoryGateway(node: string, open: Partial<NamespaceOptions>, options: Partial<GatewayOptions>): Promise<{ gateway: Gateway; stop(): Promise<void> }> {
+  const broker = new MemoryBroker({ node });
+  await broker.start();
+  const channels = defaultChannelConfig();
+  const kept = { ...defaultNamespaceOptions, history_size: 10, history_ttl: 60 };
+  channels.without_namespace = { ...kept, presence: true, ...open };
+  channels.namespaces.chat = { ...kept, presence: true };
+  channels.namespaces.doc = { ...kept, documents: true };
+  const gateway = await startGateway({
+    host: '127.0.0.1',
+    port: 0,
+    broker,
+    docs: new MemoryDocStore(broker),
+    channels,
+    auth: { insecure: false },
+    nodeId: node,
+    logger: pino({ level: 'silent' }),
+    ...options,
+  });
+  return {
+    gateway,
+    stop: async () => {
+      await gateway.shutdown(0);
+      await broker.close();
+    },
+  };
+}
+
 let apiPort = 0;
 const API_KEY = 'fuzz-key';
 
 export const apiTarget: Target = {
   name: 'http-api',
   async setup() {
-    const broker = new MemoryBroker({ node: 'fuzz' });
-    await broker.start();
-    const channels = defaultChannelConfig();
-    channels.without_namespace = { ...defaultNamespaceOptions, history_size: 10, history_ttl: 60, presence: true };
-    channels.namespaces.chat = { ...defaultNamespaceOptions, history_size: 10, history_ttl: 60, presence: true };
-    channels.namespaces.doc = { ...defaultNamespaceOptions, documents: true, history_size: 10, history_ttl: 60 };
-    const gateway: Gateway = await startGateway({
-      host: '127.0.0.1',
-      port: 0,
-      internalPort: 0,
-      broker,
-      docs: new MemoryDocStore(broker),
-      channels,
-      auth: { insecure: false },
-      apiKey: API_KEY,
-      nodeId: 'fuzz',
-      logger: pino({ level: 'silent' }),
-    });
+    const { gateway, stop } = await memoryGateway('fuzz', {}, { internalPort: 0, apiKey: API_KEY });
     apiPort = gateway.internalPort ?? 0;
-    return async () => {
-      await gateway.shutdown(0);
-      await broker.close();
-    };
+    return stop;
   },
   property: () =>
     fc.asyncProperty(fc.constantFrom(...apiMethods), fc.oneof(mutated(seedBodies), fc.dictionary(fc.constantFrom('channel', 'channels', 'data', 'limit', 'since', 'user', 'pattern', 'base', 'ops'), wildValue).map((o) => JSON.stringify(o))), async (method, body) => {
@@ -280,27 +302,10 @@ function signedPusherUrl(method: string, path: string, extra: Record<string, str
 export const pusherApiTarget: Target = {
   name: 'pusher-api',
   async setup() {
-    const broker = new MemoryBroker({ node: 'fuzz-pusher' });
-    await broker.start();
-    const channels = defaultChannelConfig();
-    channels.without_namespace = { ...defaultNamespaceOptions, history_size: 10, history_ttl: 60, presence: true };
-    channels.namespaces.doc = { ...defaultNamespaceOptions, documents: true, history_size: 10, history_ttl: 60 };
-    const gateway: Gateway = await startGateway({
-      host: '127.0.0.1',
-      port: 0,
-      broker,
-      docs: new MemoryDocStore(broker),
-      channels,
-      auth: { insecure: false },
-      nodeId: 'fuzz-pusher',
-      logger: pino({ level: 'silent' }),
-      pusherApps: [parsePusherEdgeAppFlag(`${PUSHER_APP.id}:${PUSHER_APP.key}:${PUSHER_APP.secret}`, '--pusher-app')],
-    });
+    const app = parsePusherEdgeAppFlag(`${PUSHER_APP.id}:${PUSHER_APP.key}:${PUSHER_APP.secret}`, '--pusher-app');
+    const { gateway, stop } = await memoryGateway('fuzz-pusher', {}, { pusherApps: [app] });
     pusherPort = gateway.port;
-    return async () => {
-      await gateway.shutdown(0);
-      await broker.close();
-    };
+    return stop;
   },
   property: () =>
     fc.asyncProperty(pusherEndpoint, pusherBody, pusherQuery, fc.constantFrom('signed', 'signed', 'signed', 'tampered', 'unsigned'), async (endpoint, rawBody, extra, signing) => {
@@ -411,29 +416,12 @@ async function playSession(steps: SessionStep[]): Promise<{ frames: string[]; cl
 export const pusherSessionTarget: Target = {
   name: 'pusher-session',
   async setup() {
-    const broker = new MemoryBroker({ node: 'fuzz-session' });
-    await broker.start();
-    const channels = defaultChannelConfig();
-    channels.without_namespace = { ...defaultNamespaceOptions, history_size: 10, history_ttl: 60, presence: true, join_leave: true, allow_subscribe_for_anonymous: true, allow_subscribe_for_client: true };
-    channels.namespaces.doc = { ...defaultNamespaceOptions, documents: true, history_size: 10, history_ttl: 60 };
     // Small limits, so that generated frames reach them.
     const { apps } = parsePusherEdgeApps([{ ...PUSHER_APP, max_event_payload_in_kb: 1, max_presence_member_size_in_kb: 1, max_channel_name_length: 40, max_client_events_per_second: 1000 }]);
-    const gateway: Gateway = await startGateway({
-      host: '127.0.0.1',
-      port: 0,
-      broker,
-      docs: new MemoryDocStore(broker),
-      channels,
-      auth: { insecure: false },
-      nodeId: 'fuzz-session',
-      logger: pino({ level: 'silent' }),
-      pusherApps: apps,
-    });
+    const open = { join_leave: true, allow_subscribe_for_anonymous: true, allow_subscribe_for_client: true };
+    const { gateway, stop } = await memoryGateway('fuzz-session', open, { pusherApps: apps });
     sessionPort = gateway.port;
-    return async () => {
-      await gateway.shutdown(0);
-      await broker.close();
-    };
+    return stop;
   },
   property: () =>
     fc.asyncProperty(fc.array(sessionStep, { minLength: 1, maxLength: 8 }), async (steps) => {
