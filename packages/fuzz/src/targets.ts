@@ -447,4 +447,89 @@ export const pusherSessionTarget: Target = {
     }),
 };
 
-export const targets: readonly Target[] = [frameTarget, protobufFrameTarget, channelTarget, configTarget, docTarget, apiTarget, pusherApiTarget, pusherSessionTarget];
+let clientPort = 0;
+/** The id of the last command of a session: its reply (or a close) says the gateway answered everything before. */
+const LAST_ID = 2_000_000_000;
+
+/**
+ * A Centrifugo JSON session against a real gateway in insecure mode (every permission passes, so commands reach
+ * the channel core): a connect, up to 6 frames of the `frame` target's language, then one last command.
+ */
+async function playClientSession(frames: string[]): Promise<{ lines: string[]; closeCode: number | undefined }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${clientPort}/connection/websocket`);
+  const lines: string[] = [];
+  let closeCode: number | undefined;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Finding(`no last reply and no close within 5 s after ${JSON.stringify(frames)}`)), 5000);
+    const finish = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    ws.on('error', () => undefined);
+    ws.on('close', (code) => {
+      closeCode = code;
+      finish();
+    });
+    ws.on('open', () => {
+      for (const frame of frames) ws.send(frame);
+      ws.send(JSON.stringify({ id: LAST_ID, presence_stats: { channel: 'chat:index' } }));
+    });
+    ws.on('message', (data) => {
+      for (const line of data.toString().split('\n')) {
+        lines.push(line);
+        if (line.includes(`"id":${LAST_ID}`)) {
+          ws.close();
+          finish();
+        }
+      }
+    });
+  });
+  return { lines, closeCode };
+}
+
+const connectFrame = fc.oneof(
+  fc.constant('{"id":1,"connect":{"name":"fuzz","version":"1"}}'),
+  fc.constant('{"id":1,"connect":{"subs":{"chat:index":{"recover":true,"epoch":"x","offset":3}}}}'),
+  mutated(['{"id":1,"connect":{"name":"js","subs":{"chat:a":{"recover":true,"epoch":"e","offset":1}},"data":{"x":1}}}']),
+);
+
+/** Mostly frames a session can carry on after (a mutated frame that is not JSON ends it with 3501 at once). */
+const sessionFrame = fc.oneof(
+  { arbitrary: fc.constantFrom(...seedFrames.slice(1)), weight: 2 },
+  { arbitrary: generatedCommand, weight: 3 },
+  { arbitrary: frameText, weight: 1 },
+);
+
+export const sessionTarget: Target = {
+  name: 'client-session',
+  async setup() {
+    const { gateway, stop } = await memoryGateway('fuzz-session-c', { join_leave: true, force_recovery: true }, { auth: { insecure: true } });
+    clientPort = gateway.port;
+    return stop;
+  },
+  property: () =>
+    fc.asyncProperty(connectFrame, fc.array(sessionFrame, { maxLength: 6 }), async (connect, rest) => {
+      const frames = [connect, ...rest];
+      const { lines, closeCode } = await playClientSession(frames);
+      const what = JSON.stringify(frames);
+      for (const line of lines) {
+        if (line === '{}') continue; // a ping
+        let reply: { error?: { code?: unknown; message?: unknown } };
+        try {
+          reply = JSON.parse(line);
+        } catch {
+          throw new Finding(`a line that is not JSON: ${line} after ${what}`);
+        }
+        check(typeof reply === 'object' && reply !== null && !Array.isArray(reply), `a line that is not an object: ${line}`);
+        if (reply.error) {
+          check(reply.error.code !== 100, `error 100 (internal) after ${what}: ${line}`);
+          check(typeof reply.error.message === 'string' && NAMES_SOMETHING.test(reply.error.message), `rejection names nothing: ${line}`);
+        }
+      }
+      // A gateway closes a connection with a Centrifugo disconnect code (3000-4999) or normally; never 1006/1011.
+      if (closeCode !== undefined) check(closeCode === 1000 || closeCode === 1005 || (closeCode >= 3000 && closeCode <= 4999), `closed with ${closeCode} after ${what}`);
+      return true;
+    }),
+};
+
+export const targets: readonly Target[] = [frameTarget, protobufFrameTarget, channelTarget, configTarget, docTarget, apiTarget, pusherApiTarget, pusherSessionTarget, sessionTarget];

@@ -389,7 +389,7 @@ export class ClientSession {
     const req = cmd.params;
     const { channel } = req;
     const ns = this.namespace(channel);
-    if (this.subs.has(channel)) refuse(ErrorCode.AlreadySubscribed);
+    if (this.subs.has(channel)) refuse(ErrorCode.AlreadySubscribed, `channel ${JSON.stringify(channel)}`);
     this.checkChannelLimit();
     let expiresAt = 0;
     let chanInfo: Json | undefined;
@@ -401,9 +401,9 @@ export class ClientSession {
       expiresAt = claims.exp * 1000;
       chanInfo = claims.info;
     } else if (!canSubscribe(ns, this.actor, channel)) {
-      refuse(ErrorCode.PermissionDenied);
+      refuse(ErrorCode.PermissionDenied, `cannot subscribe to channel ${JSON.stringify(channel)}`);
     }
-    if (this.closed || this.subs.has(channel)) refuse(ErrorCode.AlreadySubscribed);
+    if (this.closed || this.subs.has(channel)) refuse(ErrorCode.AlreadySubscribed, `channel ${JSON.stringify(channel)}`);
     const opened = await this.openSubscription(channel, ns, req, expiresAt, false, chanInfo, this.streamOptions(ns, req));
     if (!opened) return undefined;
     this.transport.send(this.reply(cmd, opened.result));
@@ -597,7 +597,7 @@ export class ClientSession {
   private async publish(cmd: CommandOf<'publish'>): Promise<Frame> {
     const { channel, data } = cmd.params;
     const ns = this.namespace(channel);
-    if (!canPublish(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
+    if (!canPublish(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied, `cannot publish to channel ${JSON.stringify(channel)}`);
     await this.ctx.core.publish(channel, ns, JSON.stringify(data), { info: this.clientInfo(), source: 'client' });
     return this.reply(cmd, {});
   }
@@ -606,7 +606,7 @@ export class ClientSession {
     const { channel, limit, since, reverse } = cmd.params;
     const ns = this.namespace(channel);
     if (ns.history_size === 0) refuse(ErrorCode.NotAvailable, 'history is not enabled for this channel');
-    if (!canReadHistory(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
+    if (!canReadHistory(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied, `cannot read the history of channel ${JSON.stringify(channel)}`);
     const result = await this.ctx.core.history(channel, ns, { limit: Math.max(0, limit ?? 0), since, reverse });
     checkHistorySince(result, since);
     return this.reply(cmd, result);
@@ -616,7 +616,7 @@ export class ClientSession {
     const { channel } = cmd.params;
     const ns = this.namespace(channel);
     if (!ns.presence) refuse(ErrorCode.NotAvailable, 'presence is not enabled for this channel');
-    if (!canReadPresence(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied);
+    if (!canReadPresence(ns, this.actor, this.subs.has(channel))) refuse(ErrorCode.PermissionDenied, `cannot read the presence of channel ${JSON.stringify(channel)}`);
     if (cmd.method === 'presence') return this.reply(cmd, { presence: await this.ctx.core.presence(channel, ns) });
     const stats = await this.ctx.core.presenceStats(channel, ns);
     return this.reply(cmd, { num_clients: stats.numClients, num_users: stats.numUsers });
@@ -630,10 +630,10 @@ export class ClientSession {
     const subscribed = this.subs.has(channel);
     let result: string;
     if (method === 'doc.get') {
-      if (!canReadDocument(ns, this.actor, channel, subscribed)) refuse(ErrorCode.PermissionDenied);
+      if (!canReadDocument(ns, this.actor, channel, subscribed)) refuse(ErrorCode.PermissionDenied, `cannot read document channel ${JSON.stringify(channel)}`);
       result = await this.ctx.documents.get(channel);
     } else {
-      if (!canUpdateDocument(ns, this.actor, subscribed)) refuse(ErrorCode.PermissionDenied);
+      if (!canUpdateDocument(ns, this.actor, subscribed)) refuse(ErrorCode.PermissionDenied, `cannot update document channel ${JSON.stringify(channel)}`);
       result = await this.ctx.documents.update(channel, ns, data);
     }
     return this.reply(cmd, { data: result });
