@@ -334,6 +334,41 @@ export const pusherApiTarget: Target = {
 
 let sessionPort = 0;
 
+/**
+ * One WebSocket conversation with a gateway: `open` and `message` drive it; it ends when `message` calls `done`
+ * (the client then closes) or the gateway closes the connection, whose close code is returned. A gateway that does
+ * neither within 5 s is a finding (`missing` says what did not come).
+ */
+async function converse(
+  url: string,
+  missing: string,
+  what: string,
+  talk: { open?(ws: WebSocket): void; message(ws: WebSocket, text: string, done: () => void): void },
+): Promise<number | undefined> {
+  const ws = new WebSocket(url);
+  let closeCode: number | undefined;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Finding(`${missing} and no close within 5 s after ${what}`)), 5000);
+    const finish = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    ws.on('error', () => undefined);
+    ws.on('close', (code) => {
+      closeCode = code;
+      finish();
+    });
+    ws.on('open', () => talk.open?.(ws));
+    ws.on('message', (data) =>
+      talk.message(ws, data.toString(), () => {
+        ws.close();
+        finish();
+      }),
+    );
+  });
+  return closeCode;
+}
+
 /** One step of a Pusher client: a frame from the grammar or a mutation of a real one; `sign` asks for a valid auth. */
 interface SessionStep {
   frame: string;
@@ -369,22 +404,9 @@ const sessionStep: fc.Arbitrary<SessionStep> = fc.oneof(
  * sends until the pong (or the close) is checked.
  */
 async function playSession(steps: SessionStep[]): Promise<{ frames: string[]; closeCode: number | undefined }> {
-  const ws = new WebSocket(`ws://127.0.0.1:${sessionPort}/app/${PUSHER_APP.key}?protocol=7&client=js&version=8.4.0`);
   const frames: string[] = [];
-  let closeCode: number | undefined;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Finding(`no pong and no close within 5 s after ${JSON.stringify(steps)}`)), 5000);
-    const finish = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    ws.on('error', () => undefined);
-    ws.on('close', (code) => {
-      closeCode = code;
-      finish();
-    });
-    ws.on('message', (data) => {
-      const text = data.toString();
+  const closeCode = await converse(`ws://127.0.0.1:${sessionPort}/app/${PUSHER_APP.key}?protocol=7&client=js&version=8.4.0`, 'no pong', JSON.stringify(steps), {
+    message(ws, text, done) {
       frames.push(text);
       if (frames.length === 1) {
         let socketId = '';
@@ -405,10 +427,9 @@ async function playSession(steps: SessionStep[]): Promise<{ frames: string[]; cl
         }
         ws.send('{"event":"pusher:ping","data":{}}');
       } else if (text.includes('"pusher:pong"')) {
-        ws.close();
-        finish();
+        done();
       }
-    });
+    },
   });
   return { frames, closeCode };
 }
@@ -456,33 +477,18 @@ const LAST_ID = 2_000_000_000;
  * the channel core): a connect, up to 6 frames of the `frame` target's language, then one last command.
  */
 async function playClientSession(frames: string[]): Promise<{ lines: string[]; closeCode: number | undefined }> {
-  const ws = new WebSocket(`ws://127.0.0.1:${clientPort}/connection/websocket`);
   const lines: string[] = [];
-  let closeCode: number | undefined;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Finding(`no last reply and no close within 5 s after ${JSON.stringify(frames)}`)), 5000);
-    const finish = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    ws.on('error', () => undefined);
-    ws.on('close', (code) => {
-      closeCode = code;
-      finish();
-    });
-    ws.on('open', () => {
+  const closeCode = await converse(`ws://127.0.0.1:${clientPort}/connection/websocket`, 'no last reply', JSON.stringify(frames), {
+    open(ws) {
       for (const frame of frames) ws.send(frame);
       ws.send(JSON.stringify({ id: LAST_ID, presence_stats: { channel: 'chat:index' } }));
-    });
-    ws.on('message', (data) => {
-      for (const line of data.toString().split('\n')) {
+    },
+    message(_ws, text, done) {
+      for (const line of text.split('\n')) {
         lines.push(line);
-        if (line.includes(`"id":${LAST_ID}`)) {
-          ws.close();
-          finish();
-        }
+        if (line.includes(`"id":${LAST_ID}`)) done();
       }
-    });
+    },
   });
   return { lines, closeCode };
 }
