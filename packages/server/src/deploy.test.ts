@@ -1576,8 +1576,12 @@ describe('k8s/components/redis-cluster scripts, on six real redis-server process
     return undefined;
   }
 
+  // Redis's own failover (an election among the primaries, retried every 2 × node timeout) can take several rounds
+  // when the whole test suite shares two cores: the waits allow for that.
+  const SETTLE_MS = 30000;
+
   async function picture(): Promise<string> {
-    await waitUntilSettled(unsettled, { timeoutMs: 15000, message: 'the cluster did not settle' });
+    await waitUntilSettled(unsettled, { timeoutMs: SETTLE_MS, message: 'the cluster did not settle' });
     const i = live()[0];
     return clusterPicture(await clusterNodes(ipOf(i), ports[i].port));
   }
@@ -1626,7 +1630,7 @@ describe('k8s/components/redis-cluster scripts, on six real redis-server process
     const { code, log } = await bootstrap();
     expect([code, log]).toEqual([0, expect.stringContaining('nothing to add')]);
     expect(await picture()).toBe(before);
-  });
+  }, 70000);
 
   test('all six restarted on new IPs, half of them before the others resolve: the same cluster re-forms, data kept', async () => {
     const before = await picture();
@@ -1640,24 +1644,29 @@ describe('k8s/components/redis-cluster scripts, on six real redis-server process
     for (const key of keys) expect(await redisCli(...anyNode(), '-c', 'GET', key)).toBe(`value of ${key}`);
     // Without the start script's rewrite of nodes.conf no node reaches another (tried: cluster_state:fail for good).
     expect(processes[5]?.log).toContain('moved from 127.77.1.');
-  }, 40000);
+  }, 70000);
 
   test('a primary that comes back empty (a lost volume) rejoins as a replica; the node it replaces is forgotten', async () => {
     const nodes = await clusterNodes(...anyNode());
     const victim = [0, 1, 2, 3, 4, 5].find((i) => nodes.find((n) => n.address.startsWith(`${ipOf(i)}:`))?.flags.includes('master')) as number;
     const oldId = (nodes.find((n) => n.address.startsWith(`${ipOf(victim)}:`)) as ClusterNode).id;
+    const replicaId = nodes.find((n) => n.primary === oldId)?.id;
+    expect(replicaId).toBeDefined();
     await processes[victim]?.stop('SIGKILL');
     processes[victim] = undefined;
     // Every other node has marked it failed, and its replica has taken its slots over.
     await waitUntilSettled(
       async () => {
         for (const i of live()) {
-          const failed = (await clusterNodes(ipOf(i), ports[i].port)).find((n) => n.id === oldId);
+          const seen = await clusterNodes(ipOf(i), ports[i].port);
+          const failed = seen.find((n) => n.id === oldId);
           if (!failed?.flags.includes('fail')) return `node ${i} sees ${oldId} as ${failed?.flags.join(',')}`;
+          const promoted = seen.find((n) => n.id === replicaId);
+          if (!promoted?.flags.includes('master')) return `node ${i} sees the replica ${replicaId} as ${promoted?.flags.join(',')}`;
         }
         return undefined;
       },
-      { timeoutMs: 15000, message: `primary ${oldId} was not failed over` },
+      { timeoutMs: SETTLE_MS, message: `primary ${oldId} was not failed over` },
     );
     await picture();
     rmSync(path.join(dir, `node-${victim}`), { recursive: true });
@@ -1672,7 +1681,7 @@ describe('k8s/components/redis-cluster scripts, on six real redis-server process
     expect(after.map((n) => n.id)).not.toContain(oldId);
     expect(after.find((n) => n.address.startsWith('127.77.3.1:'))?.flags).toContain('slave');
     for (const key of keys) expect(await redisCli(...anyNode(), '-c', 'GET', key)).toBe(`value of ${key}`);
-  }, 30000);
+  }, 90000);
 
   test('refuses, changing nothing, a node that is neither empty nor in the cluster', async () => {
     const before = await picture();
@@ -1694,7 +1703,7 @@ describe('k8s/components/redis-cluster scripts, on six real redis-server process
     } finally {
       await stray.stop();
     }
-  });
+  }, 70000);
 });
 
 describe('k8s/components/redis-sentinel script, on real redis-server processes (3 data nodes, 3 sentinels)', () => {
